@@ -1,0 +1,8 @@
+"""Command-line interface: `exactprune COMMAND ...`. Each command lives in its own module."""
+
+from .app import main
+
+# command modules register themselves on `main` when imported
+from . import inspect_cmd  # noqa: E402,F401
+
+__all__ = ["main"]

@@ -1,0 +1,58 @@
+"""The click group, shared options, and the one place where errors become exit codes.
+
+Exit codes: 0 success; 1 a check failed (verification deviation above tolerance); 2 bad input
+(file, model, domain, usage); 3 internal error (a bug: please report it); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from rich.console import Console
+
+from .. import __version__
+from ..errors import ExactpruneError
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int) -> None:
+    """Print a one-line error on stderr and exit with `code`."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+class ErrorMappingGroup(click.Group):
+    """A click group that turns exactprune's exceptions into one-line messages and exit codes."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ExactpruneError as exc:
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # a bug: one line unless EXACTPRUNE_DEBUG is set
+            if os.environ.get("EXACTPRUNE_DEBUG"):
+                raise
+            fail(f"internal error ({type(exc).__name__}: {exc}); set EXACTPRUNE_DEBUG=1 "
+                 "for a traceback and please report it", EXIT_INTERNAL)
+
+
+@click.group(cls=ErrorMappingGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="exactprune")
+def main() -> None:
+    """exactprune: make ReLU networks in ONNX files smaller without changing what they compute.
+
+    Every command reads ONNX files; domains (the inputs the model will see) are given with
+    --box LO HI, --bounds FILE (.json or .npy) or --vnnlib FILE, or read from the model when
+    exactprune stored one there. Exit codes: 0 ok, 1 check failed, 2 bad input, 3 internal error,
+    130 interrupted.
+    """

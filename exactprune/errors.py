@@ -1,0 +1,45 @@
+"""The exception hierarchy. The CLI maps these to exit codes in one place (exactprune.cli).
+
+Every error inherits from a standard exception as well, so library users can catch ValueError,
+FileNotFoundError or RuntimeError as usual. Messages are one line and say what to do.
+"""
+
+
+class ExactpruneError(Exception):
+    """Base class of every error exactprune raises on purpose."""
+
+    exit_code = 2
+
+
+class ModelFileError(ExactpruneError, ValueError):
+    """The file is missing, unreadable, truncated or not an ONNX model."""
+
+
+class MissingFileError(ExactpruneError, FileNotFoundError):
+    """A file named on the command line does not exist."""
+
+
+class UnsupportedModelError(ExactpruneError, ValueError):
+    """The graph uses ops, shapes or a topology exactprune cannot represent exactly."""
+
+
+class InvalidModelError(ExactpruneError, ValueError):
+    """The model is readable but its contents are unusable (NaN weights, shape mismatches)."""
+
+
+class DomainError(ExactpruneError, ValueError):
+    """An input domain (box, bounds file, VNN-LIB) is malformed or does not fit the model."""
+
+
+class OutputFileError(ExactpruneError, OSError):
+    """The output cannot be written where asked (would overwrite the input, exists, not writable)."""
+
+
+class SolverError(ExactpruneError, RuntimeError):
+    """The MILP/LP solver failed in a way that leaves no sound result."""
+
+
+class VerificationError(ExactpruneError, AssertionError):
+    """The compressed model deviates from the original beyond the tolerance."""
+
+    exit_code = 1
