@@ -1,0 +1,219 @@
+"""Check in onnxruntime that two ONNX models compute the same function on an input domain.
+
+Both models run with graph optimisations off on the same points: the box centre, uniform
+samples, random vertices of the box and any extra inputs (e.g. the stability witnesses).
+
+Deviation: max_abs = max |y_a - y_b| over every point and output value. The output scale is
+max(1, max |y_a|) over the points (model a is the reference): relative to the outputs when they are large, absolute when they are small
+(so logits near 0 do not inflate a relative error). max_rel = max_abs / scale.
+Pass criterion: max_abs <= atol + rtol * scale. The defaults (atol 1e-5, rtol 1e-4) leave room
+for float32 rounding, which reorders sums when weights are refolded: a float32 model and its
+exact float64 copy differ by up to about 2e-6 on the shared models (bench/verify_noise.py), and
+deeper or wider merges add more. A real change of the function (a wrongly removed neuron)
+shows up orders of magnitude above that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import helper
+
+from .domain import Box
+from .errors import DomainError, InvalidModelError, MissingFileError, ModelFileError, UnsupportedModelError
+
+DEFAULT_ATOL = 1e-5
+DEFAULT_RTOL = 1e-4
+DEFAULT_SAMPLES = 1000
+DEFAULT_VERTICES = 200
+_CHUNK = 512  # rows per onnxruntime call for models with a symbolic batch dimension
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The outcome of `compare`; `points` counts the points of each kind."""
+
+    max_abs: float
+    max_rel: float
+    scale: float
+    n_points: int
+    passed: bool
+    atol: float
+    rtol: float
+    domain_source: str
+    unit_box_assumed: bool
+    worst_input: int  # index into the evaluated points (centre, samples, vertices, extra)
+    worst_kind: str
+    points: dict = field(default_factory=dict)
+
+    @property
+    def tolerance(self) -> float:
+        return self.atol + self.rtol * self.scale
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "tolerance": self.tolerance}
+
+    def summary(self) -> str:
+        verdict = "within" if self.passed else "ABOVE"
+        return (f"max deviation {self.max_abs:.3g} ({self.max_rel:.3g} of output scale "
+                f"{self.scale:.3g}) over {self.n_points} points, {verdict} tolerance "
+                f"{self.tolerance:.3g}")
+
+
+def load_model(model, default_name: str = "model") -> tuple[onnx.ModelProto, str]:
+    """(ModelProto, name for messages) from a path or a ModelProto."""
+    if isinstance(model, onnx.ModelProto):
+        return model, default_name
+    path = Path(model)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: no such file")
+    try:
+        return onnx.load(str(path)), str(path)
+    except Exception as exc:  # protobuf raises several types for corrupt files
+        raise ModelFileError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+
+
+class _Runner:
+    """One onnxruntime session and how to feed it flat float64 inputs."""
+
+    def __init__(self, model, name: str):
+        self.name = name
+        graph = model.graph
+        inits = {t.name for t in graph.initializer}
+        inputs = [v for v in graph.input if v.name not in inits]
+        if len(inputs) != 1:
+            raise UnsupportedModelError(
+                f"{name}: {len(inputs)} graph inputs {[v.name for v in inputs]}; expected one")
+        tensor = inputs[0].type.tensor_type
+        self.input_name = inputs[0].name
+        self.dtype = helper.tensor_dtype_to_np_dtype(tensor.elem_type)
+        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                for d in tensor.shape.dim]
+        if any(d is None for d in dims[1:]):
+            raise UnsupportedModelError(f"{name}: input {self.input_name} has a symbolic "
+                                        f"non-batch dimension {dims}")
+        self.batched = len(dims) >= 2
+        self.sample_shape = tuple(dims[1:]) if self.batched else tuple(dims)
+        self.batch = (dims[0] or _CHUNK) if self.batched else 1
+        self.symbolic_batch = self.batched and dims[0] is None
+        self.shape_text = "[" + ", ".join("N" if d is None else str(d) for d in dims) + "]"
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(model.SerializeToString(), options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise InvalidModelError(f"{name}: onnxruntime cannot load it ({exc})") from None
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    @property
+    def n_inputs(self) -> int:
+        return int(np.prod(self.sample_shape, dtype=np.int64))
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        """Each output for the flat inputs x (N, n_inputs), as float64 with one row per point."""
+        chunks: list[list[np.ndarray]] = []
+        for start in range(0, x.shape[0], self.batch):
+            part = x[start:start + self.batch].astype(self.dtype)
+            rows = part.shape[0]
+            if self.batched and not self.symbolic_batch and rows < self.batch:
+                part = np.concatenate([part, np.repeat(part[-1:], self.batch - rows, 0)])
+            feed = part.reshape((-1, *self.sample_shape) if self.batched else self.sample_shape)
+            try:
+                outs = self.session.run(self.output_names, {self.input_name: feed})
+            except Exception as exc:  # onnxruntime raises its own exception types
+                raise InvalidModelError(f"{self.name}: onnxruntime failed to run it ({exc})") \
+                    from None
+            chunks.append([self._per_point(o, k, feed.shape, rows) for k, o in enumerate(outs)])
+        return [np.concatenate([c[k] for c in chunks]) for k in range(len(self.output_names))]
+
+    def _per_point(self, out, k: int, feed_shape: tuple, rows: int) -> np.ndarray:
+        """Output k as (rows, values per point) float64."""
+        out = np.asarray(out, dtype=np.float64)
+        if not self.batched:
+            return out.reshape(1, -1)
+        if out.ndim == 0 or out.shape[0] != feed_shape[0]:
+            raise InvalidModelError(
+                f"{self.name}: output {self.output_names[k]} has shape {list(out.shape)} for an "
+                f"input of shape {list(feed_shape)}; expected the batch dimension first")
+        return out.reshape(out.shape[0], -1)[:rows]
+
+
+def sample_points(box: Box, samples: int, vertices: int, rng: np.random.Generator):
+    """(points (N, n), kinds): the centre, uniform samples and random vertices of the box.
+
+    With 2**n <= vertices every vertex is taken, else `vertices` random ones.
+    """
+    n = box.size
+    parts = [("centre", box.center[None, :])]
+    if samples > 0:
+        parts.append(("uniform", rng.uniform(box.lo, box.hi, size=(samples, n))))
+    if vertices > 0:
+        if n < 63 and 2 ** n <= vertices:
+            bits = (np.arange(2 ** n)[:, None] >> np.arange(n)[None, :]) & 1
+        else:
+            bits = rng.integers(0, 2, size=(vertices, n))
+        parts.append(("vertex", np.where(bits == 1, box.hi, box.lo)))
+    points = np.concatenate([p for _, p in parts])
+    kinds = [kind for kind, p in parts for _ in range(p.shape[0])]
+    return points, kinds
+
+
+def compare(a, b, box: Box | None, samples: int = DEFAULT_SAMPLES,
+            vertices: int = DEFAULT_VERTICES, extra_inputs=None, seed: int = 0,
+            atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> VerifyReport:
+    """Run models a and b (paths or ModelProtos) on the same points of `box` and compare.
+
+    box None: the unit box [0, 1]^n (the report says so). extra_inputs: flat inputs (k, n).
+    Raises InvalidModelError when inputs or outputs of a and b differ in number or shape.
+    """
+    run_a, run_b = (_Runner(*load_model(m, name)) for m, name in ((a, "model A"), (b, "model B")))
+    if run_a.sample_shape != run_b.sample_shape:
+        raise InvalidModelError(f"input shapes differ: {run_a.name} {run_a.shape_text}, "
+                                f"{run_b.name} {run_b.shape_text}")
+    if len(run_a.output_names) != len(run_b.output_names):
+        raise InvalidModelError(f"{run_a.name} has {len(run_a.output_names)} outputs, "
+                                f"{run_b.name} has {len(run_b.output_names)}")
+    n = run_a.n_inputs
+    unit = box is None
+    box = Box(np.zeros(n), np.ones(n), "unit box [0,1] assumed") if unit else box
+    if box.size != n:
+        raise InvalidModelError(f"domain {box.source} has {box.size} inputs, "
+                                f"{run_a.name} has {n}")
+    points, kinds = sample_points(box, samples, vertices, np.random.default_rng(seed))
+    if extra_inputs is not None:
+        extra = np.asarray(extra_inputs, dtype=np.float64)
+        if extra.size % n:
+            raise DomainError(f"extra inputs of shape {extra.shape} are not flat inputs of size {n}")
+        extra = extra.reshape(-1, n)
+        points = np.concatenate([points, extra])
+        kinds += ["extra"] * extra.shape[0]
+    ya, yb = run_a.run(points), run_b.run(points)
+    for k, (oa, ob) in enumerate(zip(ya, yb)):
+        if oa.shape != ob.shape:
+            raise InvalidModelError(
+                f"output {k} shapes differ: {run_a.name} {run_a.output_names[k]} gives "
+                f"{oa.shape[1]} values per input, {run_b.name} {run_b.output_names[k]} gives "
+                f"{ob.shape[1]}")
+    return _report(np.hstack(ya), np.hstack(yb), kinds, box, unit, atol, rtol)
+
+
+def _report(ya, yb, kinds, box: Box, unit: bool, atol: float, rtol: float) -> VerifyReport:
+    with np.errstate(invalid="ignore"):
+        dev = np.abs(ya - yb).max(axis=1)
+    dev = np.where(np.isnan(dev), np.inf, dev)  # a NaN on either side is a failure
+    worst = int(np.argmax(dev))
+    max_abs = float(dev[worst])
+    finite_a = ya[np.isfinite(ya)]
+    scale = max(1.0, float(np.abs(finite_a).max())) if finite_a.size else 1.0
+    points = {kind: kinds.count(kind) for kind in dict.fromkeys(kinds)}
+    return VerifyReport(
+        max_abs=max_abs, max_rel=max_abs / scale, scale=scale, n_points=len(kinds),
+        passed=bool(max_abs <= atol + rtol * scale), atol=atol, rtol=rtol,
+        domain_source=box.source, unit_box_assumed=unit, worst_input=worst,
+        worst_kind=kinds[worst], points=points)
