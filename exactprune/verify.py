@@ -30,6 +30,7 @@ DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4
 DEFAULT_SAMPLES = 1000
 DEFAULT_VERTICES = 200
+_FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
 _CHUNK = 512  # rows per onnxruntime call for models with a symbolic batch dimension
 
 
@@ -55,7 +56,11 @@ class VerifyReport:
         return self.atol + self.rtol * self.scale
 
     def to_json(self) -> dict:
-        return {**asdict(self), "tolerance": self.tolerance}
+        """A JSON-safe dict; an infinite deviation (NaN or inf outputs) becomes null."""
+        data = {**asdict(self), "tolerance": self.tolerance}
+        for key in ("max_abs", "max_rel"):
+            data[key] = data[key] if np.isfinite(data[key]) else None
+        return data
 
     def summary(self) -> str:
         verdict = "within" if self.passed else "ABOVE"
@@ -77,25 +82,38 @@ def load_model(model, default_name: str = "model") -> tuple[onnx.ModelProto, str
         raise ModelFileError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
 
 
+def input_spec(model: onnx.ModelProto, name: str = "model") -> tuple[str, np.dtype, list]:
+    """(input name, numpy dtype, dims with None for symbolic ones) of the model's one input."""
+    inits = {t.name for t in model.graph.initializer}
+    inputs = [v for v in model.graph.input if v.name not in inits]
+    if len(inputs) != 1:
+        raise UnsupportedModelError(
+            f"{name}: {len(inputs)} graph inputs {[v.name for v in inputs]}; expected one")
+    tensor = inputs[0].type.tensor_type
+    if tensor.elem_type not in _FLOAT_TYPES:
+        raise UnsupportedModelError(f"{name}: input {inputs[0].name} has element type "
+                                    f"{onnx.TensorProto.DataType.Name(tensor.elem_type)}; "
+                                    "expected a float type")
+    dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+            for d in tensor.shape.dim]
+    if any(d is None for d in dims[1:]):
+        raise UnsupportedModelError(f"{name}: input {inputs[0].name} has a symbolic "
+                                    f"non-batch dimension {dims}")
+    return inputs[0].name, helper.tensor_dtype_to_np_dtype(tensor.elem_type), dims
+
+
+def flat_input_size(model: onnx.ModelProto, name: str = "model") -> int:
+    """Number of values in one input sample (dim 0 is the batch when the input has rank >= 2)."""
+    dims = input_spec(model, name)[2]
+    return int(np.prod(dims[1:] if len(dims) >= 2 else dims, dtype=np.int64))
+
+
 class _Runner:
     """One onnxruntime session and how to feed it flat float64 inputs."""
 
     def __init__(self, model, name: str):
         self.name = name
-        graph = model.graph
-        inits = {t.name for t in graph.initializer}
-        inputs = [v for v in graph.input if v.name not in inits]
-        if len(inputs) != 1:
-            raise UnsupportedModelError(
-                f"{name}: {len(inputs)} graph inputs {[v.name for v in inputs]}; expected one")
-        tensor = inputs[0].type.tensor_type
-        self.input_name = inputs[0].name
-        self.dtype = helper.tensor_dtype_to_np_dtype(tensor.elem_type)
-        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
-                for d in tensor.shape.dim]
-        if any(d is None for d in dims[1:]):
-            raise UnsupportedModelError(f"{name}: input {self.input_name} has a symbolic "
-                                        f"non-batch dimension {dims}")
+        self.input_name, self.dtype, dims = input_spec(model, name)
         self.batched = len(dims) >= 2
         self.sample_shape = tuple(dims[1:]) if self.batched else tuple(dims)
         self.batch = (dims[0] or _CHUNK) if self.batched else 1
@@ -166,13 +184,15 @@ def sample_points(box: Box, samples: int, vertices: int, rng: np.random.Generato
 
 def compare(a, b, box: Box | None, samples: int = DEFAULT_SAMPLES,
             vertices: int = DEFAULT_VERTICES, extra_inputs=None, seed: int = 0,
-            atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL) -> VerifyReport:
+            atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL,
+            names: tuple[str, str] = ("model A", "model B")) -> VerifyReport:
     """Run models a and b (paths or ModelProtos) on the same points of `box` and compare.
 
     box None: the unit box [0, 1]^n (the report says so). extra_inputs: flat inputs (k, n).
+    names: how messages call ModelProtos (paths name themselves).
     Raises InvalidModelError when inputs or outputs of a and b differ in number or shape.
     """
-    run_a, run_b = (_Runner(*load_model(m, name)) for m, name in ((a, "model A"), (b, "model B")))
+    run_a, run_b = (_Runner(*load_model(m, name)) for m, name in zip((a, b), names))
     if run_a.sample_shape != run_b.sample_shape:
         raise InvalidModelError(f"input shapes differ: {run_a.name} {run_a.shape_text}, "
                                 f"{run_b.name} {run_b.shape_text}")

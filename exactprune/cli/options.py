@@ -1,0 +1,28 @@
+"""The domain flags every command shares: --box LO HI, --bounds FILE, --vnnlib FILE."""
+
+from __future__ import annotations
+
+import click
+
+from ..domain import Box, resolve_domain
+
+_BOX_HELP = "Every input lies in [LO, HI] (the same bounds for all inputs), e.g. --box 0 1."
+_BOUNDS_HELP = ('Per-input bounds: .json with {"lo": [...], "hi": [...]} (or "lower"/"upper", or '
+                "a list of [lo, hi] pairs; a scalar applies to all) or .npy of shape (2, n) / (n, 2).")
+_VNNLIB_HELP = ("The input box of a VNN-LIB spec: its (<= X_i c) / (>= X_i c) asserts, X_i in "
+                "flattened row-major order; output constraints are ignored.")
+
+
+def domain_options(command):
+    """Add --box/--bounds/--vnnlib (mutually exclusive; none: the domain stored in the model)."""
+    command = click.option("--vnnlib", type=click.Path(dir_okay=False), default=None,
+                           metavar="FILE", help=_VNNLIB_HELP)(command)
+    command = click.option("--bounds", type=click.Path(dir_okay=False), default=None,
+                           metavar="FILE", help=_BOUNDS_HELP)(command)
+    return click.option("--box", type=(float, float), default=None, metavar="LO HI",
+                        help=_BOX_HELP)(command)
+
+
+def domain_from_options(n_inputs: int, stored: Box | None, box, bounds, vnnlib) -> Box | None:
+    """The domain a command works on: the one given by a flag, else `stored`, else None."""
+    return resolve_domain(n_inputs, box=box, bounds=bounds, vnnlib=vnnlib, stored=stored)
