@@ -2,6 +2,9 @@
 
 Public API:
     load(path) -> Network                      read an ONNX model into the dense IR
+    save(network, path, domain=None, actions=None) write a Network as ONNX (atomically)
 """
 
 __version__ = "0.1.0"
+
+from .onnx_io import load, save  # noqa: E402

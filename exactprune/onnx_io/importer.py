@@ -1,0 +1,123 @@
+"""ONNX file -> Network: read, scan the whole graph, then run one converter per node."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+
+from ..domain import Box
+from ..errors import (DomainError, ExactpruneError, InvalidModelError, MissingFileError,
+                      ModelFileError, UnsupportedModelError)
+from ..ir import Network
+from ..metadata import KEY_ACTIONS, KEY_DOMAIN
+from . import ops_activation, ops_affine, ops_elementwise, ops_shape  # noqa: F401 (registration)
+from .context import NodeContext
+from .registry import attributes, resolve
+from .scan import check_chain, check_finite, check_ops, constant_values
+from .trace import Traced
+
+
+def read_model(path: str | Path) -> onnx.ModelProto:
+    """Parse an ONNX file, mapping every failure to MissingFileError / ModelFileError."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError(f"model file {path} does not exist")
+    if not path.is_file():
+        raise ModelFileError(f"{path} is not a file")
+    try:
+        model = onnx.load(str(path))
+    except (DecodeError, ValueError, RuntimeError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelFileError(f"{path} is not a readable ONNX model ({reason})") from None
+    if not model.ir_version or not model.HasField("graph") or not model.graph.node:
+        raise ModelFileError(f"{path} is not an ONNX model (no ir_version or empty graph)")
+    return model
+
+
+def _dims(value_info: onnx.ValueInfoProto) -> tuple:
+    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "N")
+                 for d in value_info.type.tensor_type.shape.dim)
+
+
+def _input(graph: onnx.GraphProto) -> onnx.ValueInfoProto:
+    constants = {init.name for init in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in constants]
+    if len(inputs) != 1 or len(graph.output) != 1:
+        raise UnsupportedModelError(f"the graph has {len(inputs)} input(s) and {len(graph.output)}"
+                                    " output(s): exactprune handles one input and one output")
+    value = inputs[0]
+    elem = value.type.tensor_type.elem_type
+    if elem != onnx.TensorProto.FLOAT:
+        raise UnsupportedModelError(f"input {value.name!r} has type "
+                                    f"{onnx.TensorProto.DataType.Name(elem)}: only float32 inputs")
+    shape = _dims(value)
+    if len(shape) < 2 or any(not isinstance(d, int) for d in shape[1:]):
+        raise UnsupportedModelError(f"input {value.name!r} has shape {list(shape)}: exactprune "
+                                    "needs a batch dimension first and fixed feature dimensions")
+    return value
+
+
+def _stored_domain(model: onnx.ModelProto, n_inputs: int) -> Box | None:
+    props = {p.key: p.value for p in model.metadata_props}
+    if KEY_DOMAIN not in props:
+        return None
+    try:
+        box = Box.from_json(json.loads(props[KEY_DOMAIN]))
+    except (ValueError, KeyError, TypeError, DomainError) as exc:
+        raise InvalidModelError(f"metadata {KEY_DOMAIN} is not a valid domain ({exc})") from None
+    if box.size != n_inputs:
+        raise InvalidModelError(f"metadata {KEY_DOMAIN} has {box.size} features, the input "
+                                f"has {n_inputs}")
+    return box
+
+
+def convert(model: onnx.ModelProto, path: str = "") -> Network:
+    """The Network a parsed model computes (errors name the node; `path` goes in metadata)."""
+    graph = model.graph
+    opsets = {(o.domain or ""): o.version for o in model.opset_import}
+    opset = opsets.get("", opsets.get("ai.onnx", 0))
+    check_ops(graph, opsets)
+    inp = _input(graph)
+    check_chain(graph, inp.name)
+    values = constant_values(graph)
+    check_finite(graph, values)
+    shape = _dims(inp)
+    traced = Traced(shape[1:])
+    values[inp.name] = traced
+    used = frozenset([n for node in graph.node for n in node.input] + [graph.output[0].name])
+    for node in graph.node:
+        ctx = NodeContext(node, opset, attributes(node, opset), values, traced, used)
+        resolve(node.op_type, opset, node.domain)(ctx)
+    traced.finish()
+    for k, layer in enumerate(traced.layers):
+        if not (np.isfinite(layer.weight).all() and np.isfinite(layer.bias).all()):
+            raise InvalidModelError(f"layer {k} ({', '.join(layer.nodes)}) has NaN/inf "
+                                    "parameters after folding constants")
+    out_shape = _dims(graph.output[0])
+    out_batch = out_shape[0] if out_shape else shape[0]
+    props = {p.key: p.value for p in model.metadata_props}
+    n_inputs = int(np.prod(shape[1:], dtype=np.int64))
+    metadata = {
+        "opset": opset,
+        "ir_version": model.ir_version,
+        "path": path,
+        "producer": " ".join(filter(None, [model.producer_name, model.producer_version])),
+        "domain": _stored_domain(model, n_inputs),
+    }
+    if KEY_ACTIONS in props:
+        metadata["actions"] = props[KEY_ACTIONS]
+    return Network(tuple(traced.layers), traced.input_map, inp.name, shape, graph.output[0].name,
+                   (out_batch,) + traced.per_sample, tuple(traced.tail), metadata)
+
+
+def load(path: str | Path) -> Network:
+    """Read an ONNX file into the dense IR; every problem is an ExactpruneError naming the file."""
+    model = read_model(path)
+    try:
+        return convert(model, str(path))
+    except ExactpruneError as exc:
+        raise type(exc)(f"{path}: {exc}") from None

@@ -1,0 +1,132 @@
+"""The traced tensor: the one value of the chain that depends on the model input.
+
+Between two activations it is an affine function of the previous activation output h (or of the
+flattened model input x before the first affine layer), kept in one of two forms:
+  map form   value = scale * h[perm] + shift   (only reshapes, transposes, elementwise constants)
+  dense form value = A @ h + c                 (after a Gemm / MatMul since h)
+`per_sample` is the tensor's shape without the batch dimension; its row-major flattening is the
+order of `value`. Activations close a layer (a Dense), and the builder collects the layers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UnsupportedModelError
+from ..ir import Dense, InputMap
+
+
+class Traced:
+    """The builder of a Network from the chain of ops applied to the model input."""
+
+    def __init__(self, per_sample: tuple[int, ...]):
+        self.per_sample = tuple(int(d) for d in per_sample)
+        self.layers: list[Dense] = []
+        self.input_map: InputMap | None = None
+        self.tail: list[tuple[str, dict]] = []
+        self._reset(self.size)
+
+    # state ------------------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.per_sample, dtype=np.int64))
+
+    def _reset(self, n: int) -> None:
+        self.perm, self.scale, self.shift = np.arange(n), np.ones(n), np.zeros(n)
+        self.A: np.ndarray | None = None
+        self.c: np.ndarray | None = None
+        self.nodes: list[str] = []
+
+    @property
+    def has_affine(self) -> bool:
+        return self.A is not None
+
+    @property
+    def is_identity(self) -> bool:
+        return not self.has_affine and InputMap(self.perm, self.scale, self.shift).is_identity
+
+    def note(self, name: str) -> None:
+        """Record an ONNX node as part of the current affine part."""
+        self.nodes.append(name)
+
+    def _check_open(self, name: str, op: str) -> None:
+        if self.tail:
+            raise UnsupportedModelError(
+                f"node {name} ({op}) follows the output op {self.tail[-1][0]}: exactprune keeps "
+                "Softmax/LogSoftmax/Sigmoid only at the end of the graph"
+            )
+
+    # transformations --------------------------------------------------------------------------
+    def reshape(self, per_sample: tuple[int, ...]) -> None:
+        """A row-major reshape of each sample (the flat order does not change)."""
+        self.per_sample = tuple(int(d) for d in per_sample)
+
+    def permute(self, idx: np.ndarray, per_sample: tuple[int, ...]) -> None:
+        """value_new = value[idx] (a transpose of each sample)."""
+        if self.has_affine:
+            self.A, self.c = self.A[idx], self.c[idx]
+        else:
+            self.perm, self.scale, self.shift = self.perm[idx], self.scale[idx], self.shift[idx]
+        self.per_sample = tuple(int(d) for d in per_sample)
+
+    def elementwise(self, name: str, op: str, mul: np.ndarray, add: np.ndarray) -> None:
+        """value_new = mul * value + add, per flat feature."""
+        self._check_open(name, op)
+        if self.has_affine:
+            self.A = self.A * mul[:, None]
+            self.c = self.c * mul + add
+        else:
+            self.scale = self.scale * mul
+            self.shift = self.shift * mul + add
+        self.note(name)
+
+    def linear(self, name: str, op: str, L: np.ndarray, offset: np.ndarray,
+               per_sample: tuple[int, ...]) -> None:
+        """value_new = L @ value + offset (a Gemm or MatMul); two in a row make two layers."""
+        self._check_open(name, op)
+        if self.has_affine:
+            self._close("identity", 0.0, "")
+        if not self.layers and self.input_map is None:
+            self.input_map = InputMap(self.perm, self.scale, self.shift)
+            self.A, self.c = L, offset + np.zeros(L.shape[0])
+            self.nodes = []  # the nodes so far make up the input map
+        else:
+            self.A, self.c = self._dense(L), L @ self.shift + offset
+        self.per_sample = tuple(int(d) for d in per_sample)
+        self.note(name)
+
+    def _dense(self, L: np.ndarray) -> np.ndarray:
+        """L @ (map form) as a matrix on h."""
+        A = np.zeros((L.shape[0], self.perm.size))
+        A[:, self.perm] = L * self.scale
+        return A
+
+    def activation(self, name: str, op: str, kind: str, alpha: float = 0.0) -> None:
+        """Close the current layer with a relu / leaky_relu activation named `name`."""
+        self._check_open(name, op)
+        self._close(kind, alpha, name)
+
+    def _close(self, kind: str, alpha: float, act_node: str) -> None:
+        if self.input_map is None:
+            self.input_map = InputMap.identity(self.perm.size)
+        if self.has_affine:
+            weight, bias = self.A, self.c
+        else:
+            weight, bias = self._dense(np.eye(self.perm.size)), self.shift.copy()
+        self.layers.append(Dense(weight, bias, kind, alpha, tuple(self.nodes), act_node))
+        self._reset(weight.shape[0])
+
+    def add_tail(self, name: str, op: str, attrs: dict) -> None:
+        """An output op kept as it is; closes the output layer first."""
+        if not self.tail:
+            self.finish()
+        self.tail.append((op, attrs))
+
+    def finish(self) -> None:
+        """Close the output layer (a pending affine part, or the last activation layer)."""
+        if self.tail:
+            return
+        last = self.layers[-1] if self.layers else None
+        if last is not None and self.is_identity and last.activation in ("relu", "identity"):
+            return
+        self._close("identity", 0.0, "")
