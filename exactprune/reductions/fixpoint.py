@@ -1,0 +1,99 @@
+"""The fixpoint driver: data-free rules, then (with a domain) stability analysis -> stable
+reductions -> data-free rules, re-analysing the reduced network until a round changes nothing."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..domain import Box
+from ..ir import Network
+from ..stability_result import StabilityResult
+from .base import Action, name_layers
+from .cleanup import drop_empty_layers, remove_constant, remove_dead
+from .lumping import lump
+from .stable import RANK_TOL, reduce_stable, status_by_layer
+
+MAX_ROUNDS = 10
+
+
+@dataclass(eq=False)
+class FixpointResult:
+    """The reduced network, every action in order, and the analyses that justified them."""
+
+    network: Network
+    actions: list[Action] = field(default_factory=list)
+    stability: StabilityResult | None = None  # the first analysis (of the data-free reduced net)
+    analyses: list[StabilityResult] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """False when some analysis stopped early (its undecided neurons were kept)."""
+        return all(result.complete for result in self.analyses)
+
+
+def reduce_data_free(network: Network, lump_tol: float = 0.0,
+                     rank_tol: float = RANK_TOL) -> tuple[Network, list[Action]]:
+    """Rules that hold on all of R^n (identity layers, constant, dead, lumping) to a fixpoint."""
+    actions: list[Action] = []
+    while True:
+        network, a = reduce_stable(network, None, rank_tol)
+        network, b = remove_constant(network)
+        network, c = remove_dead(network)
+        network, d = lump(network, lump_tol)
+        network = drop_empty_layers(network)
+        round_actions = a + b + c + d
+        if not round_actions:
+            return network, actions
+        actions += round_actions
+
+
+def default_analyse() -> Callable:
+    """exactprune.stability's entry point (`analyse_stability`, or `analyse`)."""
+    from .. import stability
+
+    return getattr(stability, "analyse_stability", None) or stability.analyse
+
+
+def has_two_phase(network: Network) -> bool:
+    return any(layer.is_piecewise for layer in network.layers)
+
+
+def reduce_network(network: Network, box: Box | None = None, *, analyse: Callable | None = None,
+                   time_limit: float | None = None, lump_tol: float = 0.0,
+                   rank_tol: float = RANK_TOL, progress=None,
+                   max_rounds: int = MAX_ROUNDS) -> FixpointResult:
+    """Reduce `network` exactly; with a box, on that domain (see the module docstring).
+
+    analyse(network, box, time_limit=..., progress=...) -> StabilityResult; time_limit bounds
+    all analyses together (the first one always runs).
+    """
+    network, actions = reduce_data_free(name_layers(network), lump_tol, rank_tol)
+    result = FixpointResult(network, actions)
+    if box is None:
+        return result
+    analyse = analyse or default_analyse()
+    start = time.monotonic()
+    for _ in range(max_rounds):
+        if not has_two_phase(result.network):
+            break
+        remaining = None
+        if time_limit is not None:
+            remaining = time_limit - (time.monotonic() - start)
+            if result.analyses and remaining <= 0:
+                break
+            remaining = max(remaining, 0.0)
+        kwargs = {"time_limit": remaining}
+        if progress is not None:
+            kwargs["progress"] = progress
+        stability = analyse(result.network, box, **kwargs)
+        result.analyses.append(stability)
+        network, stable_actions = reduce_stable(result.network, status_by_layer(stability), rank_tol)
+        network, free_actions = reduce_data_free(network, lump_tol, rank_tol)
+        result.network = network
+        result.actions += stable_actions + free_actions
+        if not stable_actions and not free_actions:
+            break
+    result.stability = result.analyses[0] if result.analyses else None
+    return result

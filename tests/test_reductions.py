@@ -1,0 +1,301 @@
+"""Exact reductions on random networks with planted stable, constant, dead and proportional
+neurons: exactly the planted ones go, the function on the box is unchanged, a second pass
+removes nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exactprune.domain import Box
+from exactprune.ir import Dense, InputMap, Network
+from exactprune.reductions import (
+    lump, proportional_groups, reduce_data_free, reduce_network, reduce_stable, remove_constant,
+    remove_dead, select_basis,
+)
+from exactprune.reductions.base import layer_name
+from exactprune.stability_result import ACTIVE, INACTIVE, UNKNOWN, LayerStability, StabilityResult
+
+BOX = Box(-np.ones(4), np.ones(4), "test box")
+
+
+def interval(w, b, lo, hi):
+    wp, wn = np.maximum(w, 0), np.minimum(w, 0)
+    return wp @ lo + wn @ hi + b, wp @ hi + wn @ lo + b
+
+
+@dataclass
+class Planted:
+    network: Network
+    status: dict = field(default_factory=dict)  # (layer name, origin) -> code
+    gone: dict = field(default_factory=dict)  # layer name -> original indices that must go
+    kept: dict = field(default_factory=dict)  # layer name -> original indices that must stay
+    pairs: dict = field(default_factory=dict)  # layer name -> groups of which all but n go
+    n_gone: dict = field(default_factory=dict)
+
+
+def planted_network(seed: int, n_hidden: int, leaky: bool, plan: list[tuple[int, ...]]) -> Planted:
+    """Hidden layers with 4 generic (unknown) neurons plus, per layer, counts
+    (inactive, independent active 0-2, dependent active 0-1, constant, proportional, dead)."""
+    rng = np.random.default_rng(seed)
+    lo, hi = BOX.lo, BOX.hi
+    layers, out = [], Planted(None)
+    n_prev = BOX.size
+    dead_cols: list[int] = []
+    for k in range(n_hidden):
+        n_inact, n_act, n_dep, n_const, n_prop, n_dead = plan[k]
+        n_dep = n_dep if n_act == 2 else 0
+        kinds = (["u"] * 4 + ["i"] * n_inact + ["a"] * n_act + ["d"] * n_dep + ["c"] * n_const
+                 + ["p"] * n_prop + ["x"] * n_dead)
+        kinds = [kinds[j] for j in rng.permutation(len(kinds))]
+        n = len(kinds)
+        w, b = rng.standard_normal((n, n_prev)), rng.standard_normal(n) * 0.5
+        glo, ghi = interval(w, np.zeros(n), lo, hi)
+        act = [j for j, kind in enumerate(kinds) if kind == "a"]
+        generic = [j for j, kind in enumerate(kinds) if kind == "u"]
+        name = f"act{k}"
+        for j, kind in enumerate(kinds):
+            if kind == "i":
+                b[j] = -ghi[j] - 1.0
+            elif kind in "ad":
+                if kind == "d":
+                    w[j] = rng.uniform(0.5, 1.5) * w[act[0]] - rng.uniform(0.5, 1.5) * w[act[1]]
+                b[j] = -interval(w[j:j + 1], np.zeros(1), lo, hi)[0][0] + 1.0
+            elif kind == "c":
+                w[j] = 0.0
+            elif kind == "p":
+                src = generic[j % len(generic)]
+                w[j], b[j] = 0.0, 0.0  # filled below, after the source row is final
+                out.pairs.setdefault(name, []).append((src, j))
+        for src, j in out.pairs.get(name, []):
+            c = rng.uniform(0.3, 3.0)
+            w[j], b[j] = c * w[src], c * b[src]
+        if dead_cols:
+            w[:, dead_cols] = 0.0
+        for j, kind in enumerate(kinds):
+            code = {"i": INACTIVE, "a": ACTIVE, "d": ACTIVE}.get(kind, UNKNOWN)
+            out.status[(name, j)] = code
+        out.gone[name] = [j for j, kind in enumerate(kinds) if kind in "icx"]
+        out.kept[name] = [j for j in generic if all(j != s for s, _ in out.pairs.get(name, []))]
+        out.n_gone[name] = n_inact + n_dep + n_const + n_prop + n_dead
+        dead_cols = [j for j, kind in enumerate(kinds) if kind == "x"]
+        activation = "leaky_relu" if leaky else "relu"
+        layer = Dense(w, b, activation, 0.1 if leaky else 0.0, act_node=name)
+        glo, ghi = interval(w, b, lo, hi)
+        lo, hi = layer.activate(glo), layer.activate(ghi)
+        layers.append(layer)
+        n_prev = n
+    w_out = rng.standard_normal((3, n_prev))
+    w_out[:, dead_cols] = 0.0
+    layers.append(Dense(w_out, rng.standard_normal(3), "identity", nodes=("out",)))
+    out.network = Network(tuple(layers), InputMap.identity(BOX.size))
+    return out
+
+
+def oracle(planted: Planted):
+    """A stability 'analysis' that reports exactly the planted stable neurons (by origin)."""
+
+    def analyse(network: Network, box: Box, time_limit=None) -> StabilityResult:
+        layers = []
+        for k, layer in enumerate(network.layers):
+            if not layer.is_piecewise:
+                continue
+            name = layer_name(layer)
+            status = np.array([planted.status.get((name, o), UNKNOWN) for o in layer.origin],
+                              dtype=np.int8)
+            layers.append(LayerStability(k, name, status, [""] * status.size,
+                                         np.zeros(status.size), np.zeros(status.size),
+                                         tuple(layer.origin)))
+        return StabilityResult(layers, box)
+
+    return analyse
+
+
+def max_dev(a: Network, b: Network, rng) -> float:
+    x = rng.uniform(BOX.lo, BOX.hi, size=(400, BOX.size))
+    ya = a.forward(x)
+    return float(np.abs(ya - b.forward(x)).max() / max(1.0, np.abs(ya).max()))
+
+
+plan_strategy = st.tuples(*(st.integers(0, 2), st.integers(0, 2), st.integers(0, 1),
+                            st.integers(0, 1), st.integers(0, 1), st.integers(0, 1)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n_hidden=st.integers(1, 3), leaky=st.booleans(),
+       plan=st.lists(plan_strategy, min_size=3, max_size=3))
+def test_exactly_the_planted_neurons_go(seed, n_hidden, leaky, plan):
+    planted = planted_network(seed, n_hidden, leaky, plan)
+    net = planted.network
+    result = reduce_network(net, BOX, analyse=oracle(planted), lump_tol=1e-9)
+    reduced = result.network
+    assert max_dev(net, reduced, np.random.default_rng(seed)) < 1e-9
+    if leaky:  # a stably inactive LeakyReLU is affine: it is folded like an active one
+        for name in planted.gone:
+            planted.gone[name] = [j for j in planted.gone[name]
+                                  if planted.status[(name, j)] != INACTIVE]
+    before = {layer_name(layer): layer for layer in net.hidden}
+    after = {layer_name(layer): layer for layer in reduced.hidden}
+    for name, layer in before.items():
+        left = set(after[name].origin)
+        assert not left & set(planted.gone[name]), name
+        assert set(planted.kept[name]) <= left, name
+        for src, copy in planted.pairs.get(name, []):
+            assert len(left & {src, copy}) == 1, name
+        if not leaky:
+            assert layer.n_out - after[name].n_out == planted.n_gone[name], name
+    again = reduce_network(reduced, BOX, analyse=oracle(planted), lump_tol=1e-9)
+    assert again.actions == []
+
+
+def tiny(layers, n_in=2) -> Network:
+    return Network(tuple(layers), InputMap.identity(n_in))
+
+
+def test_select_basis_merges_only_exact_dependencies():
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((3, 5))
+    rows = np.vstack([base, base[0] + 2 * base[1], base[2] + 1e-6 * rng.standard_normal(5)])
+    basis, dep, k = select_basis(rows)
+    assert sorted(basis.tolist() + dep.tolist()) == list(range(5))
+    assert dep.size == 1 and np.allclose(k @ rows[basis], rows[dep], atol=1e-12)
+    assert select_basis(rows, tol=1e-3)[1].size == 2
+
+
+def test_rank_merge_keeps_function_on_domain():
+    rng = np.random.default_rng(1)
+    w1 = rng.standard_normal((6, 2))  # 5 active rows in R^2: 3 must go; 1 unknown stays
+    net = tiny([Dense(w1, 10 + np.zeros(6), act_node="r"),
+                Dense(rng.standard_normal((4, 6)), rng.standard_normal(4), act_node="r2"),
+                Dense(rng.standard_normal((2, 4)), np.zeros(2), "identity")])
+    status = {0: np.array([ACTIVE] * 5 + [UNKNOWN], np.int8), 1: np.full(4, UNKNOWN, np.int8)}
+    reduced, actions = reduce_stable(net, status)
+    assert reduced.layers[0].n_out == 3 and [a.rule for a in actions] == ["rank-merge"]
+    x = rng.uniform(-1, 1, (200, 2))
+    assert np.allclose(net.forward(x), reduced.forward(x), atol=1e-10)
+
+
+def test_fully_stable_layer_folds_when_smaller():
+    rng = np.random.default_rng(2)
+    net = tiny([Dense(rng.standard_normal((6, 2)), 10 + np.zeros(6), act_node="r"),
+                Dense(rng.standard_normal((6, 6)), rng.standard_normal(6), act_node="r2"),
+                Dense(rng.standard_normal((1, 6)), np.zeros(1), "identity")])
+    status = {0: np.full(6, ACTIVE, dtype=np.int8), 1: np.full(6, UNKNOWN, dtype=np.int8)}
+    reduced, actions = reduce_stable(net, status)
+    assert len(reduced.layers) == 2 and "layer-fold" in [a.rule for a in actions]
+    assert reduced.layers[0].act_node == "r2" and reduced.n_params < net.n_params
+    x = rng.uniform(-1, 1, (200, 2))
+    assert np.allclose(net.forward(x), reduced.forward(x), atol=1e-10)
+
+
+def test_identity_hidden_layer_folds_without_domain():
+    rng = np.random.default_rng(3)
+    net = tiny([Dense(rng.standard_normal((8, 2)), rng.standard_normal(8), "identity", nodes=("a",)),
+                Dense(rng.standard_normal((3, 8)), rng.standard_normal(3), "identity", nodes=("b",))])
+    reduced, actions = reduce_data_free(net)
+    assert len(reduced.layers) == 1 and reduced.n_params == 9
+    x = rng.standard_normal((50, 2)) * 100
+    assert np.allclose(net.forward(x), reduced.forward(x), rtol=1e-10, atol=1e-9)
+
+
+def test_all_inactive_layer_makes_output_constant():
+    rng = np.random.default_rng(4)
+    net = tiny([Dense(rng.standard_normal((3, 2)), rng.standard_normal(3), act_node="r0"),
+                Dense(rng.standard_normal((4, 3)), -100 + np.zeros(4), act_node="r1"),
+                Dense(rng.standard_normal((5, 4)), rng.standard_normal(5), act_node="r2"),
+                Dense(rng.standard_normal((2, 5)), rng.standard_normal(2), "identity")])
+    box = Box(-np.ones(2), np.ones(2))
+
+    def analyse(network, box, time_limit=None):
+        layers = [LayerStability(k, l.act_node, np.full(l.n_out, INACTIVE if l.act_node == "r1"
+                                                        else UNKNOWN, dtype=np.int8), [],
+                                 np.zeros(l.n_out), np.zeros(l.n_out), l.origin)
+                  for k, l in enumerate(network.layers) if l.is_piecewise]
+        return StabilityResult(layers, box)
+
+    reduced = reduce_network(net, box, analyse=analyse).network
+    assert [l.weight.shape for l in reduced.layers] == [(0, 2), (2, 0)]
+    x = rng.uniform(-1, 1, (20, 2))
+    assert np.allclose(reduced.forward(x), net.forward(x), atol=1e-12)
+    assert np.ptp(reduced.forward(x), axis=0).max() == 0.0
+
+
+def test_final_relu_inactive_output_becomes_zero_column():
+    rng = np.random.default_rng(5)
+    w_out = rng.standard_normal((2, 3))
+    net = tiny([Dense(rng.standard_normal((3, 2)), rng.standard_normal(3), act_node="r0"),
+                Dense(w_out, np.array([-50.0, 0.1]), "relu", act_node="final")])
+    status = {0: np.full(3, UNKNOWN, dtype=np.int8), 1: np.array([INACTIVE, UNKNOWN], np.int8)}
+    reduced, actions = reduce_stable(net, status)
+    assert reduced.n_outputs == 2 and [a.rule for a in actions] == ["output-zero"]
+    assert not reduced.layers[1].weight[0].any() and reduced.layers[1].bias[0] == 0.0
+    assert np.array_equal(reduced.layers[1].weight[1], w_out[1])
+
+
+def test_unknown_and_unstable_neurons_are_kept():
+    rng = np.random.default_rng(6)
+    net = tiny([Dense(rng.standard_normal((4, 2)), np.zeros(4), act_node="r"),
+                Dense(rng.standard_normal((1, 4)), np.zeros(1), "identity")])
+    reduced, actions = reduce_stable(net, {0: np.array([UNKNOWN, 0, UNKNOWN, 0], np.int8)})
+    assert actions == [] and reduced.layers[0].n_out == 4
+
+
+def test_leaky_inactive_neuron_is_folded_not_dropped():
+    rng = np.random.default_rng(7)
+    w1 = rng.standard_normal((4, 2))
+    net = tiny([Dense(w1, np.array([-20.0, 20.0, 20.0, 0.0]), "leaky_relu", 0.2, act_node="l"),
+                Dense(rng.standard_normal((2, 4)), np.zeros(2), "identity")])
+    status = {0: np.array([INACTIVE, ACTIVE, ACTIVE, UNKNOWN], np.int8)}
+    reduced, actions = reduce_stable(net, status)
+    assert reduced.layers[0].n_out == 3  # three affine rows in R^2 keep two
+    x = rng.uniform(-1, 1, (100, 2))
+    assert np.allclose(net.forward(x), reduced.forward(x), atol=1e-10)
+
+
+def test_constant_and_dead_neurons():
+    rng = np.random.default_rng(8)
+    w1, w2 = rng.standard_normal((4, 2)), rng.standard_normal((2, 4))
+    w1[1] = 0.0  # constant relu(0.5)
+    w2[:, 3] = 0.0  # dead
+    b1 = np.array([0.0, 0.5, 0.0, 0.0])
+    net = tiny([Dense(w1, b1, origin=(10, 11, 12, 13)), Dense(w2, np.zeros(2), "identity")])
+    after_const, a = remove_constant(net)
+    assert a[0].rule == "constant" and a[0].neurons == (11,)
+    after_dead, b = remove_dead(after_const)
+    assert b[0].neurons == (13,) and after_dead.layers[0].origin == (10, 12)
+    x = rng.standard_normal((50, 2)) * 10
+    assert np.allclose(net.forward(x), after_dead.forward(x), atol=1e-12)
+
+
+def test_lumping_exact_by_default_and_positive_only():
+    rng = np.random.default_rng(9)
+    w1 = rng.standard_normal((5, 3))
+    b1 = rng.standard_normal(5)
+    w1[1], b1[1] = w1[0], b1[0]  # equal
+    w1[2], b1[2] = 4.0 * w1[0], 4.0 * b1[0]  # exactly proportional
+    w1[3], b1[3] = -w1[4], -b1[4]  # negative: must stay for relu
+    net = tiny([Dense(w1, b1, act_node="r"), Dense(rng.standard_normal((2, 5)), np.zeros(2),
+                                                    "identity")], n_in=3)
+    reduced, actions = lump(net)
+    assert reduced.layers[0].n_out == 3 and set(actions[0].neurons) | {0} >= {1, 2}
+    x = rng.standard_normal((50, 3)) * 10
+    assert np.allclose(net.forward(x), reduced.forward(x), atol=1e-10)
+    w1[2] = w1[2] * (1 + 1e-12)
+    assert len(proportional_groups(np.column_stack([w1, b1]))) == 1
+    assert len(proportional_groups(np.column_stack([w1, b1]), tol=1e-9)) == 2
+
+
+@pytest.mark.parametrize("activation", ["relu", "identity"])
+def test_data_free_reduction_is_a_fixpoint(activation):
+    rng = np.random.default_rng(10)
+    w1 = rng.standard_normal((6, 3))
+    w1[5] = 2.0 * w1[4]
+    net = tiny([Dense(w1, np.zeros(6), activation, nodes=("h",)),
+                Dense(rng.standard_normal((2, 6)), np.zeros(2), "identity", nodes=("o",))], n_in=3)
+    once, actions = reduce_data_free(net)
+    assert actions
+    assert reduce_data_free(once)[1] == []
