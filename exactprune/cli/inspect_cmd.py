@@ -1,0 +1,96 @@
+"""`exactprune inspect MODEL [--json]`: the layers, sizes and stored domain of an ONNX model."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.table import Table
+
+from ..ir import Network
+from ..onnx_io import load
+from .app import console, main
+
+
+def _shape(dims) -> list:
+    return [d if isinstance(d, int) else str(d) for d in dims]
+
+
+def summary(network: Network, path: str) -> dict:
+    """Everything `inspect` shows, as a JSON-ready dict."""
+    meta = network.metadata
+    domain = meta.get("domain")
+    return {
+        "model": str(path),
+        "opset": meta.get("opset"),
+        "ir_version": meta.get("ir_version"),
+        "producer": meta.get("producer", ""),
+        "input": {"name": network.input_name, "shape": _shape(network.input_shape)},
+        "output": {"name": network.output_name, "shape": _shape(network.output_shape)},
+        "input_map_identity": network.input_map.is_identity,
+        "layers": [
+            {
+                "index": k,
+                "nodes": list(layer.nodes),
+                "act_node": layer.act_node,
+                "n_in": layer.n_in,
+                "n_out": layer.n_out,
+                "activation": layer.activation,
+                "alpha": layer.alpha if layer.activation == "leaky_relu" else None,
+                "params": layer.n_params,
+            }
+            for k, layer in enumerate(network.layers)
+        ],
+        "totals": {"params": network.n_params, "hidden_neurons": network.n_neurons,
+                   "macs": network.n_macs},
+        "tail": [op for op, _attrs in network.tail],
+        "domain": domain.to_json() if domain is not None else None,
+    }
+
+
+def _domain_text(domain: dict | None) -> str:
+    if domain is None:
+        return "none"
+    lo, hi = domain["lo"], domain["hi"]
+    return (f"box over {len(lo)} inputs, lo in [{min(lo):g}, {max(lo):g}], hi in "
+            f"[{min(hi):g}, {max(hi):g}] ({domain['source'] or 'no source'})")
+
+
+def _render(info: dict) -> None:
+    table = Table(title=info["model"], title_justify="left")
+    for column, justify in [("#", "right"), ("ONNX nodes", "left"), ("in -> out", "right"),
+                            ("activation", "left"), ("parameters", "right")]:
+        table.add_column(column, justify=justify)
+    for layer in info["layers"]:
+        act = layer["activation"]
+        if layer["act_node"]:
+            act += f" ({layer['act_node']})"
+        table.add_row(str(layer["index"]), ", ".join(layer["nodes"]) or "-",
+                      f"{layer['n_in']} -> {layer['n_out']}", act, f"{layer['params']:,}")
+    console.print(table)
+    totals = info["totals"]
+    lines = [
+        f"input   {info['input']['name']} {info['input']['shape']}"
+        + ("" if info["input_map_identity"] else " (normalised before the first layer)"),
+        f"output  {info['output']['name']} {info['output']['shape']}",
+        f"tail    {', '.join(info['tail']) or 'none'}",
+        f"totals  {totals['params']:,} parameters, {totals['hidden_neurons']:,} hidden neurons, "
+        f"{totals['macs']:,} multiply-adds",
+        f"onnx    opset {info['opset']}, ir_version {info['ir_version']}, producer "
+        f"{info['producer'] or 'unknown'}",
+        f"domain  {_domain_text(info['domain'])}",
+    ]
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+@main.command("inspect")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
+def inspect_command(model: str, as_json: bool) -> None:
+    """Show the layers, sizes, input/output and stored domain of MODEL."""
+    info = summary(load(model), model)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+    else:
+        _render(info)
