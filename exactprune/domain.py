@@ -92,7 +92,8 @@ def _bounds_from_arrays(lo, hi, n: int, where: str) -> Box:
             )
         if np.isnan(arr).any():
             i = int(np.flatnonzero(np.isnan(arr))[0])
-            raise DomainError(f"{where}: {name} bound of input {i if arr.size > 1 else 'all'} is NaN")
+            which = i if arr.size > 1 else "all"
+            raise DomainError(f"{where}: {name} bound of input {which} is NaN")
         if not np.isfinite(arr).all():
             raise DomainError(f"{where}: {name} bounds must be finite")
     return Box(np.broadcast_to(lo, (n,)), np.broadcast_to(hi, (n,)), where)
@@ -168,7 +169,8 @@ class _VnnlibReader:
         self.declared: set[int] = set()
 
     def fail(self, message: str, pos: int | None = None):
-        where = f"{self.path}" if pos is None else f"{self.path}:{self.text.count(chr(10), 0, pos) + 1}"
+        line = "" if pos is None else f":{self.text.count(chr(10), 0, pos) + 1}"
+        where = f"{self.path}{line}"
         raise DomainError(f"{where}: {message}")
 
     def parse(self) -> list[_Sexp]:

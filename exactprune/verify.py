@@ -4,8 +4,9 @@ Both models run with graph optimisations off on the same points: the box centre,
 samples, random vertices of the box and any extra inputs (e.g. the stability witnesses).
 
 Deviation: max_abs = max |y_a - y_b| over every point and output value. The output scale is
-max(1, max |y_a|) over the points (model a is the reference): relative to the outputs when they are large, absolute when they are small
-(so logits near 0 do not inflate a relative error). max_rel = max_abs / scale.
+max(1, max |y_a|) over the points (model a is the reference): relative to the outputs when they
+are large, absolute when they are small (so outputs near 0 do not inflate a relative error).
+max_rel = max_abs / scale.
 Pass criterion: max_abs <= atol + rtol * scale. The defaults (atol 1e-5, rtol 1e-4) leave room
 for float32 rounding, which reorders sums when weights are refolded: a float32 model and its
 exact float64 copy differ by up to about 2e-6 on the shared models (bench/verify_noise.py), and
@@ -24,7 +25,8 @@ import onnxruntime as ort
 from onnx import helper
 
 from .domain import Box
-from .errors import DomainError, InvalidModelError, MissingFileError, ModelFileError, UnsupportedModelError
+from .errors import (DomainError, InvalidModelError, MissingFileError, ModelFileError,
+                     UnsupportedModelError)
 
 DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4
@@ -209,7 +211,8 @@ def compare(a, b, box: Box | None, samples: int = DEFAULT_SAMPLES,
     if extra_inputs is not None:
         extra = np.asarray(extra_inputs, dtype=np.float64)
         if extra.size % n:
-            raise DomainError(f"extra inputs of shape {extra.shape} are not flat inputs of size {n}")
+            raise DomainError(
+                f"extra inputs of shape {extra.shape} are not flat inputs of size {n}")
         extra = extra.reshape(-1, n)
         points = np.concatenate([points, extra])
         kinds += ["extra"] * extra.shape[0]

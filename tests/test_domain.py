@@ -75,7 +75,8 @@ def test_npy_bounds(tmp_path, shape):
 
 @pytest.mark.parametrize("name, text, match", [
     ("b.json", '{"lo": [0, 0], "hi": [1, 1]}', r"2 lower bounds for a model with 3 inputs"),
-    ("b.json", '{"lo": [0, 2, 0], "hi": [1, 1, 1]}', r"lower bound 2.0 > upper bound 1.0 for input 1"),
+    ("b.json", '{"lo": [0, 2, 0], "hi": [1, 1, 1]}',
+     r"lower bound 2.0 > upper bound 1.0 for input 1"),
     ("b.json", '{"lo": [0, NaN, 0], "hi": 1}', r"lower bound of input 1 is NaN"),
     ("b.json", '{"min": 0, "max": 1}', r'expected keys "lo"/"hi"'),
     ("b.json", '{"lo": [0, 0, ', r"not a readable JSON bounds file"),
@@ -124,13 +125,16 @@ def test_vnnlib_single_branch_or_and_equality(tmp_path):
 
 
 @pytest.mark.parametrize("text, n, match", [
-    (HEADER + bounds_text([0] * 3, [1] * 3), 4, r"declares 3 inputs \(up to X_2\) but the model has 4"),
+    (HEADER + bounds_text([0] * 3, [1] * 3), 4,
+     r"declares 3 inputs \(up to X_2\) but the model has 4"),
     (bounds_text([0] * 5, [1] * 5), 3, r"declares 5 inputs \(up to X_4\) but the model has 3"),
     (HEADER + bounds_text([0, 0], [1, 1]), 3, r"input X_2 has no lower bound \(1 input\(s\) not"),
     (HEADER + bounds_text([0] * 3, [1] * 3).replace("(assert (<= X_1 1))", ""), 3,
      r"X_1 has no upper bound"),
-    (HEADER + bounds_text([0, 2, 0], [1, 1, 1]), 3, r":8: X_1 has lower bound 2.0 > upper bound 1.0"),
-    (HEADER + bounds_text([0, 0, 0], [1, float("nan"), 1]), 3, r":7: bound nan of X_1 is not a finite"),
+    (HEADER + bounds_text([0, 2, 0], [1, 1, 1]), 3,
+     r":8: X_1 has lower bound 2.0 > upper bound 1.0"),
+    (HEADER + bounds_text([0, 0, 0], [1, float("nan"), 1]), 3,
+     r":7: bound nan of X_1 is not a finite"),
     (HEADER + "(assert (or (<= X_0 1) (>= X_0 2)))", 3, r":5: disjunction \(or\) over the inputs"),
     (HEADER + "(assert (<= X_0 1)", 3, r":5: unclosed '\(' \(malformed s-expression\)"),
     (HEADER + "(assert (<= X_0 1)))", 3, r":5: unmatched '\)'"),

@@ -7,8 +7,9 @@ import click
 from ..domain import Box, resolve_domain
 
 _BOX_HELP = "Every input lies in [LO, HI] (the same bounds for all inputs), e.g. --box 0 1."
-_BOUNDS_HELP = ('Per-input bounds: .json with {"lo": [...], "hi": [...]} (or "lower"/"upper", or '
-                "a list of [lo, hi] pairs; a scalar applies to all) or .npy of shape (2, n) / (n, 2).")
+_BOUNDS_HELP = ('Per-input bounds: .json with {"lo": [...], "hi": [...]} (or "lower"/"upper", '
+                "or a list of [lo, hi] pairs; a scalar applies to all) or .npy of shape (2, n) "
+                "or (n, 2).")
 _VNNLIB_HELP = ("The input box of a VNN-LIB spec: its (<= X_i c) / (>= X_i c) asserts, X_i in "
                 "flattened row-major order; output constraints are ignored.")
 
