@@ -1,0 +1,284 @@
+"""Exact enumeration of the activation regions of a ReLU network over a polytope (METHODS 6).
+
+Depth-first over neurons, layer by layer. A cell is a polytope (the rows pushed on the cell LP)
+with the affine map of the current layer's pre-activations g = G u + g0 and a few points known to
+lie strictly inside it (uniform samples and earlier LP solutions, each with its exact float64
+pre-activations). For the next neuron:
+1. the interval of g over the domain box decides it when it does not cross zero;
+2. points strictly on both sides prove that the hyperplane cuts the cell's interior;
+3. otherwise one LP (a margin LP, see lp.py) asks whether the side without points is
+   full-dimensional; its optimum is a new interior point.
+The cell is split only when both sides are full-dimensional, so regions are full-dimensional and
+every region is reached once. Each counted region's interior point is re-checked with
+Network.preactivations: its pattern must be the recorded one and patterns must be distinct.
+When the time limit stops the search, every cell not yet explored counts as one region (it is
+full-dimensional, so it contains at least one): the count is then a lower bound (exact=False).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..domain import Box
+from ..ir import Network
+from ..stability_result import ACTIVE, INACTIVE, StabilityResult
+from .lp import CellLP
+from .problem import Problem, box_problem
+
+POINT_TOL = 1e-9  # a point is strictly on one side of a hyperplane when |g| > POINT_TOL
+MARGIN_TOL = 1e-7  # a side is full-dimensional when the LP margin exceeds MARGIN_TOL * scale
+MARGIN_CAP = 1e-3  # the LP stops improving the margin here (times scale): feasibility is enough
+VERIFY_BATCH = 4096
+
+
+@dataclass
+class Cell:
+    """One region: its constraints (rows @ u <= rhs, base coordinates), an interior point, pattern."""
+
+    rows: np.ndarray
+    rhs: np.ndarray
+    point: np.ndarray
+    pattern: np.ndarray  # bool per two-phase hidden neuron, network order
+
+
+@dataclass
+class RegionCount:
+    """The result of a count. `exact` is False when a limit, an interrupt or LP trouble means the
+    count is only a lower bound (`note` says why)."""
+
+    regions: int
+    exact: bool
+    method: str
+    time_s: float
+    cells_per_layer: list[int] = field(default_factory=list)
+    lps: int = 0
+    point_splits: int = 0
+    verified: bool = True
+    note: str = ""
+    cells: list[Cell] | None = None
+
+    def to_json(self) -> dict:
+        return {"regions": int(self.regions), "exact": self.exact, "method": self.method,
+                "time_s": float(self.time_s), "cells_per_layer": list(self.cells_per_layer),
+                "lps": self.lps, "point_splits": self.point_splits, "verified": self.verified,
+                "note": self.note}
+
+
+class _Enumerator:
+    def __init__(self, problem: Problem, network: Network, time_limit: float | None,
+                 samples: int, seed: int, keep_cells: bool,
+                 progress: Callable[[int, float], None] | None):
+        self.p, self.network = problem, network
+        self.keep_cells = keep_cells
+        self.progress = progress
+        self.start = time.perf_counter()
+        self.deadline = None if time_limit is None else self.start + time_limit
+        scale = max(1.0, float(np.max(problem.hi - problem.lo, initial=1.0)))
+        self.tol = MARGIN_TOL * scale
+        self.lp = CellLP(problem.lo, problem.hi, MARGIN_CAP * scale)
+        self.rows: list[np.ndarray] = []
+        self.rhs: list[float] = []
+        self.regions = 0
+        self.cells_per_layer = [0] * len(problem.layers)
+        self.point_splits = 0
+        self.stopped = ""
+        self.trouble = 0
+        self.cells: list[Cell] = []
+        self.seen: set[bytes] = set()
+        self.mismatch = 0
+        self.pending_pts: list[np.ndarray] = []
+        self.pending_pat: list[np.ndarray] = []
+        self.last_report = 0.0
+        rng = np.random.default_rng(seed)
+        u = rng.uniform(problem.lo, problem.hi, size=(samples, problem.dim))
+        self.root = np.vstack([(problem.lo + problem.hi) / 2.0, u])
+
+    # points ------------------------------------------------------------------------------------
+    def _with_point(self, pts, pres, u):
+        g = self.p.forward(u[None, :])
+        return np.vstack([pts, u]), [np.vstack([a, b]) for a, b in zip(pres, g)]
+
+    @staticmethod
+    def _take(pts, pres, mask):
+        return pts[mask], [a[mask] for a in pres]
+
+    # search ------------------------------------------------------------------------------------
+    def run(self) -> None:
+        for row, rhs in zip(self.p.rows, self.p.rhs):
+            self._push(row, rhs)
+        pts = self.root
+        if self.p.rows.size:
+            inside = np.all(pts @ self.p.rows.T < self.p.rhs, axis=1)
+            pts = pts[inside]
+        pres = self.p.forward(pts)
+        if pts.shape[0] == 0:
+            margin, u = self.lp.trial()
+            if not margin > self.tol:
+                return
+            pts, pres = self._with_point(pts, pres, u)
+        self._enter_layer(0, np.eye(self.p.dim), np.zeros(self.p.dim), pts, pres)
+
+    def _push(self, row, rhs) -> None:
+        self.lp.push(row, rhs)
+        self.rows.append(row)
+        self.rhs.append(rhs)
+
+    def _pop(self) -> None:
+        self.lp.pop()
+        self.rows.pop()
+        self.rhs.pop()
+
+    def _out_of_time(self) -> bool:
+        now = time.perf_counter()
+        if self.progress is not None and now - self.last_report > 0.5:
+            self.last_report = now
+            self.progress(self.regions, now - self.start)
+        if self.deadline is not None and now > self.deadline:
+            self.stopped = "time limit"
+        return bool(self.stopped)
+
+    def _enter_layer(self, k, M, m, pts, pres, patterns=()) -> None:
+        """Start layer k in a cell whose layer k-1 output is M u + m."""
+        layer = self.p.layers[k]
+        G, g0 = layer.weight @ M, layer.weight @ m + layer.bias
+        if layer.slope is None:
+            self._finish_layer(k, G, g0, np.ones(g0.size, dtype=bool), pts, pres, patterns)
+            return
+        gp, gn = np.maximum(G, 0.0), np.minimum(G, 0.0)
+        upper = gp @ self.p.hi + gn @ self.p.lo + g0
+        lower = gp @ self.p.lo + gn @ self.p.hi + g0
+        active = (lower >= 0.0) | (layer.fixed == ACTIVE)
+        inactive = ((upper <= 0.0) | (layer.fixed == INACTIVE)) & ~active
+        norms = np.linalg.norm(G, axis=1)
+        flat = norms <= 1e-12 * (1.0 + np.abs(g0))
+        active |= flat & (g0 > 0.0) & ~inactive
+        inactive |= flat & ~active
+        cand = np.flatnonzero(~(active | inactive))
+        keep = np.ones(pts.shape[0], dtype=bool)
+        for j in np.flatnonzero(active | inactive):
+            keep &= np.abs(pres[k][:, j]) > POINT_TOL
+        pts, pres = self._take(pts, pres, keep)
+        self._visit(k, G, g0, norms, active, cand, 0, pts, pres, patterns)
+
+    def _visit(self, k, G, g0, norms, phase, cand, i, pts, pres, patterns) -> None:
+        while i < cand.size:
+            if self._out_of_time():
+                self.regions += 1
+                return
+            j = cand[i]
+            v = pres[k][:, j]
+            masks = {1: v > POINT_TOL, -1: v < -POINT_TOL}
+            found = {}
+            for side in (1, -1):
+                if masks[side].any():
+                    found[side] = None
+                    continue
+                row, rhs = -side * G[j] / norms[j], side * g0[j] / norms[j]
+                margin, u = self.lp.trial(row, rhs)
+                if np.isnan(margin):
+                    self.trouble += 1
+                elif margin > self.tol:
+                    found[side] = u
+            if len(found) < 2:
+                side = next(iter(found), -1)
+                phase[j] = side > 0
+                sub = masks[side] if side in found else masks[1] | masks[-1]
+                pts, pres = self._take(pts, pres, sub)
+                if found.get(side) is not None:
+                    pts, pres = self._with_point(pts, pres, found[side])
+                i += 1
+                continue
+            if all(u is None for u in found.values()):
+                self.point_splits += 1
+            for side in (1, -1):
+                cpts, cpres = self._take(pts, pres, masks[side])
+                if found[side] is not None:
+                    cpts, cpres = self._with_point(cpts, cpres, found[side])
+                cphase = phase.copy()
+                cphase[j] = side > 0
+                self._push(-side * G[j] / norms[j], side * g0[j] / norms[j])
+                self._visit(k, G, g0, norms, cphase, cand, i + 1, cpts, cpres, patterns)
+                self._pop()
+            return
+        self._finish_layer(k, G, g0, phase, pts, pres, patterns)
+
+    def _finish_layer(self, k, G, g0, phase, pts, pres, patterns) -> None:
+        layer = self.p.layers[k]
+        self.cells_per_layer[k] += 1
+        if layer.slope is not None:
+            patterns = (*patterns, phase)
+        slope = np.where(phase, 1.0, layer.slope if layer.slope is not None else 1.0)
+        M, m = slope[:, None] * G, slope * g0
+        if k + 1 < len(self.p.layers):
+            self._enter_layer(k + 1, M, m, pts, pres, patterns)
+            return
+        if pts.shape[0] == 0:
+            margin, u = self.lp.trial()
+            if not margin > self.tol:  # cannot happen for a full-dimensional cell; be safe
+                self.trouble += 1
+                return
+            pts = u[None, :]
+        self.regions += 1
+        pattern = np.concatenate(patterns) if patterns else np.zeros(0, dtype=bool)
+        self.pending_pts.append(pts[0])
+        self.pending_pat.append(pattern)
+        if len(self.pending_pts) >= VERIFY_BATCH:
+            self.verify()
+        if self.keep_cells:
+            self.cells.append(Cell(np.array(self.rows).reshape(len(self.rows), self.p.dim),
+                                   np.array(self.rhs), pts[0].copy(), pattern))
+
+    def verify(self) -> None:
+        """Re-check the pending interior points with Network.preactivations."""
+        if not self.pending_pts:
+            return
+        x = self.p.lift(np.array(self.pending_pts))
+        pre = self.network.preactivations(x)
+        recorded = np.array(self.pending_pat)
+        two_phase = [g for g, layer in zip(pre, self.network.hidden) if layer.is_piecewise]
+        got = np.hstack(two_phase) > 0.0 if two_phase else np.zeros((x.shape[0], 0), dtype=bool)
+        self.mismatch += int(np.sum(np.any(got != recorded, axis=1)))
+        self.seen.update(row.tobytes() for row in np.packbits(got, axis=1))
+        self.pending_pts.clear()
+        self.pending_pat.clear()
+
+
+def count_problem(problem: Problem, network: Network, time_limit: float | None = None,
+                  samples: int = 256, seed: int = 0, keep_cells: bool = False,
+                  progress: Callable[[int, float], None] | None = None) -> RegionCount:
+    """Enumerate the regions of a Problem (see problem.py)."""
+    state = _Enumerator(problem, network, time_limit, samples, seed, keep_cells, progress)
+    try:
+        state.run()
+    except KeyboardInterrupt:
+        state.stopped = "interrupted"
+    state.verify()
+    notes = []
+    if state.stopped:
+        notes.append(f"stopped by {state.stopped}: lower bound")
+    if state.trouble:
+        notes.append(f"{state.trouble} LP(s) failed: lower bound")
+    verified = state.mismatch == 0 and (bool(state.stopped) or len(state.seen) == state.regions)
+    if not verified:
+        notes.append("witness re-check failed")
+    return RegionCount(
+        regions=state.regions, exact=not notes, method="exact",
+        time_s=time.perf_counter() - state.start, cells_per_layer=state.cells_per_layer,
+        lps=state.lp.solves, point_splits=state.point_splits, verified=verified,
+        note="; ".join(notes), cells=state.cells if keep_cells else None)
+
+
+def count_regions(network: Network, box: Box, time_limit: float | None = None,
+                  stability: StabilityResult | None = None, samples: int = 256, seed: int = 0,
+                  progress: Callable[[int, float], None] | None = None) -> RegionCount:
+    """Count the activation regions of `network` on `box` exactly (a lower bound if stopped).
+
+    stability: optional proven phases (neurons stable on the box never split anything).
+    progress: called about twice a second with (regions so far, elapsed seconds).
+    """
+    return count_problem(box_problem(network, box, stability), network, time_limit, samples,
+                         seed, progress=progress)

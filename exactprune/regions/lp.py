@@ -1,0 +1,59 @@
+"""The cell LP of the enumeration, kept warm in HiGHS while the depth-first search runs.
+
+Variables: the free inputs u (bounded by the domain box) and a margin t <= cap. Every row is
+normalised to unit Euclidean norm and reads  a . u + t <= c, so t is the distance (in input units)
+by which a point clears every constraint. A cell is full-dimensional iff max t > tol. Rows are a
+stack (push on descent, pop on return) so each solve starts from the previous basis.
+"""
+
+from __future__ import annotations
+
+import highspy
+import numpy as np
+
+
+class CellLP:
+    """max t s.t. the pushed rows (+ one trial row), lo <= u <= hi, t <= cap."""
+
+    def __init__(self, lo: np.ndarray, hi: np.ndarray, cap: float):
+        self.n = lo.size
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("primal_feasibility_tolerance", 1e-9)
+        h.setOptionValue("dual_feasibility_tolerance", 1e-9)
+        h.addVars(self.n + 1, np.r_[lo, -highspy.kHighsInf], np.r_[hi, cap])
+        h.changeColCost(self.n, -1.0)
+        self.highs = h
+        self.index = np.arange(self.n + 1, dtype=np.int32)
+        self.depth = 0
+        self.solves = 0
+
+    def _add(self, row: np.ndarray, rhs: float) -> None:
+        self.highs.addRow(-highspy.kHighsInf, float(rhs), self.n + 1, self.index, np.r_[row, 1.0])
+
+    def push(self, row: np.ndarray, rhs: float) -> None:
+        self._add(row, rhs)
+        self.depth += 1
+
+    def pop(self) -> None:
+        self.depth -= 1
+        self.highs.deleteRows(1, np.array([self.depth], dtype=np.int32))
+
+    def trial(self, row: np.ndarray | None = None, rhs: float = 0.0) -> tuple[float, np.ndarray | None]:
+        """The best margin with one more row (None: the cell itself) and its point.
+
+        The margin is nan (and the point None) when HiGHS did not reach optimality.
+        """
+        if row is not None:
+            self._add(row, rhs)
+        self.highs.run()
+        self.solves += 1
+        status = self.highs.getModelStatus()
+        if status == highspy.HighsModelStatus.kOptimal:
+            margin = -self.highs.getInfo().objective_function_value
+            point = np.asarray(self.highs.getSolution().col_value[: self.n])
+        else:
+            margin, point = float("nan"), None
+        if row is not None:
+            self.highs.deleteRows(1, np.array([self.depth], dtype=np.int32))
+        return margin, point

@@ -1,0 +1,95 @@
+"""The hidden part of a network over a polytope, in the coordinates the region code works in.
+
+Base coordinates u map to the flat model input by x = offset + u @ basis. For a box domain u are
+the inputs with lo < hi (fixed inputs are folded into the first bias); for a 2-D slice u = (s, t)
+on the plane x = A + s (B - A) + t (C - A). Extra rows `rows @ u <= rhs` (unit-norm rows) cut the
+base box down to the domain (the slice of the input box).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..domain import Box
+from ..errors import DomainError, UnsupportedModelError
+from ..ir import Network
+from ..milp import folded_first_layer
+from ..stability_result import ACTIVE, INACTIVE, StabilityResult
+
+
+@dataclass(frozen=True, eq=False)
+class HiddenLayer:
+    """g = W u_prev + b, then act; `slope` is the inactive slope (0 relu, alpha leaky), None identity."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    slope: float | None
+    fixed: np.ndarray  # int8 per neuron: ACTIVE / INACTIVE when proven on the whole domain, else 0
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    layers: tuple[HiddenLayer, ...]
+    lo: np.ndarray
+    hi: np.ndarray
+    offset: np.ndarray
+    basis: np.ndarray  # (dim, n_inputs)
+    rows: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    rhs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @property
+    def dim(self) -> int:
+        return self.lo.size
+
+    def lift(self, u: np.ndarray) -> np.ndarray:
+        """Flat model inputs of base points (N, dim)."""
+        return self.offset + u @ self.basis
+
+    def forward(self, u: np.ndarray) -> list[np.ndarray]:
+        """Pre-activations of every hidden layer for base points (N, dim), float64."""
+        out, h = [], u
+        for layer in self.layers:
+            g = h @ layer.weight.T + layer.bias
+            out.append(g)
+            h = g if layer.slope is None else np.where(g > 0.0, g, layer.slope * g)
+        return out
+
+
+def hidden_layers(network: Network, stability: StabilityResult | None = None):
+    """(weight, bias, slope, fixed) of every hidden layer, the input map folded into the first."""
+    fixed = {k: np.zeros(layer.n_out, dtype=np.int8) for k, layer in enumerate(network.hidden)}
+    if stability is not None:
+        for ls in stability.layers:
+            if ls.layer in fixed:
+                status = ls.status
+                fixed[ls.layer] = np.where((status == ACTIVE) | (status == INACTIVE), status, 0)
+    out = []
+    for k, layer in enumerate(network.hidden):
+        weight, bias = folded_first_layer(network) if k == 0 else (layer.weight, layer.bias)
+        slope = {"relu": 0.0, "leaky_relu": layer.alpha, "identity": None}[layer.activation]
+        out.append((weight, bias, slope, fixed[k].astype(np.int8)))
+    if not out:
+        raise UnsupportedModelError("the network has no hidden layer: it has a single linear region")
+    return out
+
+
+def box_problem(network: Network, box: Box, stability: StabilityResult | None = None) -> Problem:
+    """The network over a box, fixed inputs (lo == hi) folded into the first layer."""
+    if box.size != network.n_inputs:
+        raise DomainError(f"domain {box.source} has {box.size} inputs, the model has {network.n_inputs}")
+    if not (np.isfinite(box.lo).all() and np.isfinite(box.hi).all()):
+        raise DomainError(f"domain {box.source} is unbounded; counting regions needs finite bounds")
+    free = np.flatnonzero(box.lo < box.hi)
+    layers = []
+    for k, (weight, bias, slope, fixed) in enumerate(hidden_layers(network, stability)):
+        if k == 0:
+            bias = bias + weight @ box.lo - weight[:, free] @ box.lo[free]
+            weight = weight[:, free]
+        layers.append(HiddenLayer(weight, bias, slope, fixed))
+    basis = np.zeros((free.size, box.size))
+    basis[np.arange(free.size), free] = 1.0
+    offset = box.lo.copy()
+    offset[free] = 0.0
+    return Problem(tuple(layers), box.lo[free].copy(), box.hi[free].copy(), offset, basis)
