@@ -1,0 +1,58 @@
+"""`exactprune inspect`: the table and the JSON summary."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from builders import SHARED_MODELS, random_mlp, save_model
+from click.testing import CliRunner
+
+from exactprune import load, save
+from exactprune.cli import main
+from exactprune.domain import Box
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    return save_model(random_mlp([3, 5, 4, 2], tail=["Softmax"]), tmp_path / "m.onnx")
+
+
+def test_table_lists_layers_totals_and_io(model_path):
+    result = CliRunner().invoke(main, ["inspect", str(model_path)])
+    assert result.exit_code == 0, result.output
+    for text in ["Gemm_0", "3 -> 5", "Relu_1", "4 -> 2", "input ['N', 3]", "Softmax",
+                 "domain  none", "opset 13, ir_version 8", "54 parameters, 9 hidden neurons, 43 multiply-adds"]:
+        assert text in result.output
+
+
+def test_json_summary(model_path):
+    result = CliRunner().invoke(main, ["inspect", str(model_path), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    net = load(model_path)
+    assert [layer["n_out"] for layer in info["layers"]] == [5, 4, 2]
+    assert info["totals"] == {"params": net.n_params, "hidden_neurons": 9, "macs": net.n_macs}
+    assert info["input"] == {"name": "input", "shape": ["N", 3]}
+    assert info["tail"] == ["Softmax"] and info["domain"] is None
+
+
+def test_stored_domain_is_shown(model_path, tmp_path):
+    out = save(load(model_path), tmp_path / "d.onnx", domain=Box([0, 0, 0], [1, 2, 3], "spec"))
+    result = CliRunner().invoke(main, ["inspect", str(out)])
+    assert "box over 3 inputs" in result.output and "(spec)" in result.output
+    info = json.loads(CliRunner().invoke(main, ["inspect", str(out), "--json"]).stdout)
+    assert info["domain"]["hi"] == [1.0, 2.0, 3.0]
+
+
+def test_shared_mnist_unnamed_nodes():
+    path = SHARED_MODELS / "mnistfc_256x2.onnx"
+    if not path.exists():
+        pytest.skip(f"{path} absent")
+    info = json.loads(CliRunner().invoke(main, ["inspect", str(path), "--json"]).stdout)
+    assert [(l["n_in"], l["n_out"]) for l in info["layers"]] == [(784, 256), (256, 256),
+                                                                  (256, 10)]
+    assert info["layers"][0]["act_node"] == "9" and info["input"]["shape"] == [1, 784, 1]
+    assert info["totals"]["hidden_neurons"] == 512 and np.isclose(info["totals"]["params"],
+                                                                  269322)
