@@ -85,6 +85,17 @@ def test_symbolic_batch_runs_many_rows(tmp_path):
     model = random_mlp([4, 6, 3], input_shape=("batch", None))
     net = check(model, tmp_path, x=RNG.uniform(size=(7, 4)))
     assert net.input_shape == ("batch", 4)
+    assert to_onnx(net).graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+
+
+def test_output_of_rank_three_is_reshaped_back(tmp_path):
+    nodes = [helper.make_node("MatMul", ["W", "x"], ["g"], name="WX"),
+             helper.make_node("Relu", ["g"], ["h"], name="R"),
+             helper.make_node("MatMul", ["W2", "h"], ["y"], name="WH")]
+    inits = [init("W", RNG.normal(size=(4, 3))), init("W2", RNG.normal(size=(2, 4)))]
+    net = check(make_model(nodes, [("x", ["N", 3, 1])], [("y", ["N", 2, 1])], inits), tmp_path,
+                shape=(3, 1))
+    assert net.output_shape == ("N", 2, 1) and net.n_outputs == 2
 
 
 def test_batchnorm_after_gemm_is_folded(tmp_path):

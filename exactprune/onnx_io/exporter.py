@@ -91,8 +91,10 @@ def _layers(g: _Graph, network: Network, x_flat: str, h: str) -> str:
     return h
 
 
-def _shape(name: str, dims) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [BATCH, *dims])
+def _shape(name: str, shape, dims) -> onnx.ValueInfoProto:
+    """A float32 tensor with a symbolic batch dim (the original's name if it had one)."""
+    batch = shape[0] if shape and isinstance(shape[0], str) else BATCH
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [batch, *dims])
 
 
 def to_onnx(network: Network, domain: Box | None = None, actions=None) -> onnx.ModelProto:
@@ -100,7 +102,7 @@ def to_onnx(network: Network, domain: Box | None = None, actions=None) -> onnx.M
     to the one in network.metadata and is stored with `actions` in metadata_props."""
     in_dims = list(network.input_shape[1:]) or [network.n_inputs]
     out_dims = list(network.output_shape[1:])
-    if int(np.prod(out_dims, dtype=np.int64)) != network.n_outputs:
+    if not out_dims or int(np.prod(out_dims, dtype=np.int64)) != network.n_outputs:
         out_dims = [network.n_outputs]
     g = _Graph({network.input_name, network.output_name})
     x_flat = network.input_name
@@ -114,8 +116,10 @@ def to_onnx(network: Network, domain: Box | None = None, actions=None) -> onnx.M
                    "Reshape_output")
     g.nodes.append(helper.make_node("Identity", [h], [network.output_name],
                                     name=g.fresh("Output")))
-    graph = helper.make_graph(g.nodes, "exactprune", [_shape(network.input_name, in_dims)],
-                              [_shape(network.output_name, out_dims)], g.inits)
+    graph = helper.make_graph(g.nodes, "exactprune",
+                              [_shape(network.input_name, network.input_shape, in_dims)],
+                              [_shape(network.output_name, network.output_shape, out_dims)],
+                              g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="exactprune", producer_version=__version__)
     model.ir_version = IR_VERSION

@@ -11,21 +11,21 @@ def _traced_input(ctx: NodeContext) -> None:
         raise ctx.unsupported("activations of constants are not supported")
 
 
-@converter("Relu", since=6)
+@converter("Relu", since=1)
 def relu(ctx: NodeContext) -> None:
     _traced_input(ctx)
     ctx.traced.activation(ctx.name, ctx.op, "relu")
     ctx.output(ctx.traced)
 
 
-@converter("LeakyRelu", since=6)
+@converter("LeakyRelu", since=1)
 def leaky_relu(ctx: NodeContext) -> None:
     _traced_input(ctx)
     ctx.traced.activation(ctx.name, ctx.op, "leaky_relu", float(ctx.attrs["alpha"]))
     ctx.output(ctx.traced)
 
 
-@converter("Sigmoid", since=6)
+@converter("Sigmoid", since=1)
 def sigmoid(ctx: NodeContext) -> None:
     _traced_input(ctx)
     ctx.traced.add_tail(ctx.name, ctx.op, {})
