@@ -69,6 +69,11 @@ CASES = {
               r"\(2, 5\)"),
     "transpose-batch": (lambda: chain([("Transpose", {"perm": [1, 0]})]), UnsupportedModelError,
                         r"node Transpose_1 \(Transpose, opset 13\): perm \[1, 0\] moves the batch"),
+    "squeeze-batch": (lambda: make_model(
+        [helper.make_node("Squeeze", ["x"], ["s"], name="Sq"),
+         helper.make_node("Gemm", ["s", "W"], ["y"], name="G", transB=1)],
+        [("x", [1, 3, 1])], [("y", [1, 2])], [init("W", np.ones((2, 3)))]),
+        UnsupportedModelError, r"node Sq \(Squeeze, opset 13\): squeezing every axis"),
     "tail-not-last": (lambda: chain(["Sigmoid", "Relu"]), UnsupportedModelError,
                       r"node Relu_2 \(Relu\) follows the output op Sigmoid"),
 }

@@ -92,6 +92,7 @@ def test_layers_without_inputs_export_as_constants():
     x = rng.uniform(size=(4, 3))
     y = run_ort(to_onnx(net), x)
     assert y.shape == (4, 2) and np.allclose(y, [[1.5, 0.0]] * 4)
+    assert "Gemm" not in {node.op_type for node in to_onnx(net).graph.node}
     hidden = Dense(rng.normal(size=(2, 3)), rng.normal(size=2), "relu")
     middle = Dense(np.zeros((0, 2)), np.zeros(0), "relu")
     net = _network([hidden, middle, Dense(np.zeros((3, 0)), np.array([1.0, 2.0, 3.0]))])

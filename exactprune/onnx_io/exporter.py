@@ -78,6 +78,8 @@ def _input_map(g: _Graph, network: Network, h: str) -> str:
 def _layers(g: _Graph, network: Network, x_flat: str, h: str) -> str:
     for k, layer in enumerate(network.layers):
         name = layer.nodes[0] if layer.nodes else f"Gemm_{k}"
+        if layer.n_out == 0 and k < len(network.layers) - 1:
+            continue  # nothing to compute; the next layer has no inputs
         if layer.n_in == 0:
             h = _constant_rows(g, x_flat, layer.bias, f"{name}_constant")
         else:

@@ -86,7 +86,7 @@ def convert(model: onnx.ModelProto, path: str = "") -> Network:
     values = constant_values(graph)
     check_finite(graph, values)
     shape = _dims(inp)
-    traced = Traced(shape[1:])
+    traced = Traced(shape[1:], shape[0])
     values[inp.name] = traced
     used = frozenset([n for node in graph.node for n in node.input] + [graph.output[0].name])
     for node in graph.node:

@@ -100,6 +100,9 @@ def _squeeze(ctx: NodeContext, axes) -> None:
         return
     shape = ctx.traced.per_sample
     if axes is None:
+        if ctx.traced.batch == 1:
+            raise ctx.unsupported("squeezing every axis of size 1 removes the batch dimension; "
+                                  "give the axes")
         keep = [d for d in shape if d != 1]
     else:
         axes = _axes(ctx, axes, _rank(ctx))

@@ -19,8 +19,9 @@ from ..ir import Dense, InputMap
 class Traced:
     """The builder of a Network from the chain of ops applied to the model input."""
 
-    def __init__(self, per_sample: tuple[int, ...]):
+    def __init__(self, per_sample: tuple[int, ...], batch: int | str = "N"):
         self.per_sample = tuple(int(d) for d in per_sample)
+        self.batch = batch  # the input's first dimension (an int when fixed)
         self.layers: list[Dense] = []
         self.input_map: InputMap | None = None
         self.tail: list[tuple[str, dict]] = []
