@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from builders import dense_model, init, make_model, random_mlp, rel_dev, run_ort, save_model
+from builders import init, make_model, random_mlp, rel_dev, run_ort, save_model
 from onnx import helper
 
 from exactprune import load

@@ -9,7 +9,7 @@ from onnx import numpy_helper
 
 from ..errors import InvalidModelError, UnsupportedModelError
 from .context import node_label
-from .registry import resolve
+from .registry import resolve, supported_ops
 
 CONV_OPS = {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"}
 
@@ -37,7 +37,7 @@ def check_ops(graph: onnx.GraphProto, opsets: dict[str, int]) -> None:
             message += f"; also unsupported: {_describe(others)}"
     else:
         message = (f"unsupported ops ({_describe(others)}): exactprune handles fully connected "
-                   "ReLU networks (Gemm, MatMul, Add/Sub/Mul/Div by constants, Relu, ...)")
+                   f"ReLU networks made of {', '.join(supported_ops())}")
     raise UnsupportedModelError(message)
 
 
