@@ -235,3 +235,19 @@ def test_stored_domain_round_trip(tmp_path):
     stored = net2.metadata["domain"]
     assert stored.lo.tolist() == [0, -1, 0.5] and stored.hi.tolist() == [1, 1, 2]
     assert stored.source == "--box test"
+
+
+@pytest.mark.parametrize("weight_first", [False, True])
+def test_matmul_on_higher_rank_samples(tmp_path, weight_first):
+    shape, w = ((2, 3, 4), RNG.normal(size=(5, 3))) if weight_first else \
+        ((2, 3), RNG.normal(size=(3, 4)))
+    operands = ["W", "x"] if weight_first else ["x", "W"]
+    nodes = [helper.make_node("MatMul", operands, ["m"], name="MM"),
+             helper.make_node("Relu", ["m"], ["h"], name="R"),
+             helper.make_node("Flatten", ["h"], ["f"], name="F", axis=1),
+             helper.make_node("Gemm", ["f", "W2"], ["y"], name="G", transB=1)]
+    width = 2 * 5 * 4 if weight_first else 2 * 4
+    inits = [init("W", w), init("W2", RNG.normal(size=(3, width)))]
+    net = check(make_model(nodes, [("x", ["N", *shape])], [("y", ["N", 3])], inits), tmp_path,
+                shape=shape)
+    assert net.layers[0].n_out == width
