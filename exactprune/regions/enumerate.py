@@ -68,6 +68,17 @@ class RegionCount:
                 "note": self.note}
 
 
+def tighten(lo: np.ndarray, hi: np.ndarray, row: np.ndarray, rhs: float) -> tuple[np.ndarray, np.ndarray]:
+    """The box [lo, hi] shrunk by one constraint row @ u <= rhs (interval propagation), rounded out."""
+    low = np.where(row > 0.0, row * lo, row * hi)
+    rest = rhs - (low.sum() - low)
+    slack = 1e-12 * (np.abs(rhs) + np.abs(row) @ np.maximum(np.abs(lo), np.abs(hi)) + 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cut = (rest + slack) / row
+    pos, neg = row > 1e-12, row < -1e-12
+    return (np.where(neg, np.maximum(lo, cut), lo), np.where(pos, np.minimum(hi, cut), hi))
+
+
 class _Enumerator:
     def __init__(self, problem: Problem, network: Network, time_limit: float | None,
                  samples: int, seed: int, keep_cells: bool,
@@ -81,6 +92,7 @@ class _Enumerator:
         self.tol = MARGIN_TOL * scale
         self.lp = CellLP(problem.lo, problem.hi, MARGIN_CAP * scale)
         self.rows: list[np.ndarray] = []
+        self.boxes = [(problem.lo, problem.hi)]
         self.rhs: list[float] = []
         self.regions = 0
         self.cells_per_layer = [0] * len(problem.layers)
@@ -124,11 +136,13 @@ class _Enumerator:
 
     def _push(self, row, rhs) -> None:
         self.lp.push(row, rhs)
+        self.boxes.append(tighten(*self.boxes[-1], row, rhs))
         self.rows.append(row)
         self.rhs.append(rhs)
 
     def _pop(self) -> None:
         self.lp.pop()
+        self.boxes.pop()
         self.rows.pop()
         self.rhs.pop()
 
@@ -149,8 +163,9 @@ class _Enumerator:
             self._finish_layer(k, G, g0, np.ones(g0.size, dtype=bool), pts, pres, patterns)
             return
         gp, gn = np.maximum(G, 0.0), np.minimum(G, 0.0)
-        upper = gp @ self.p.hi + gn @ self.p.lo + g0
-        lower = gp @ self.p.lo + gn @ self.p.hi + g0
+        blo, bhi = self.boxes[-1]
+        upper = gp @ bhi + gn @ blo + g0
+        lower = gp @ blo + gn @ bhi + g0
         active = (lower >= 0.0) | (layer.fixed == ACTIVE)
         inactive = ((upper <= 0.0) | (layer.fixed == INACTIVE)) & ~active
         norms = np.linalg.norm(G, axis=1)
@@ -172,8 +187,14 @@ class _Enumerator:
             j = cand[i]
             v = pres[k][:, j]
             masks = {1: v > POINT_TOL, -1: v < -POINT_TOL}
+            blo, bhi = self.boxes[-1]
+            a = G[j]
+            upper = np.maximum(a, 0.0) @ bhi + np.minimum(a, 0.0) @ blo + g0[j]
+            lower = np.maximum(a, 0.0) @ blo + np.minimum(a, 0.0) @ bhi + g0[j]
             found = {}
             for side in (1, -1):
+                if (upper if side > 0 else -lower) <= 0.0:
+                    continue
                 if masks[side].any():
                     found[side] = None
                     continue
