@@ -1,0 +1,58 @@
+"""Draw a 2-D slice: each region a coloured polygon, the decision boundary (argmax change) on top.
+
+Needs matplotlib (the optional extra `plot`: pip install 'exactprune[plot]').
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import OutputFileError, UnsupportedModelError
+from ..ir import Network
+from .slices import SliceResult
+
+GRID = 600
+
+
+def plot_slice(result: SliceResult, network: Network, path: str | Path, title: str = "") -> None:
+    """Write a PNG of the slice's regions and decision boundary to `path`."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.collections import PolyCollection
+    except ImportError as exc:
+        raise UnsupportedModelError("--plot needs matplotlib: pip install 'exactprune[plot]'") from exc
+    problem = result.problem
+    fig, ax = plt.subplots(figsize=(6, 6), dpi=120)
+    colours = plt.get_cmap("tab20")(np.random.default_rng(0).permutation(len(result.polygons)) % 20)
+    ax.add_collection(PolyCollection([p for p in result.polygons if len(p) >= 3],
+                                     facecolors=colours[[len(p) >= 3 for p in result.polygons]],
+                                     edgecolors="white", linewidths=0.4))
+    if network.n_outputs > 1:
+        s = np.linspace(problem.lo[0], problem.hi[0], GRID)
+        t = np.linspace(problem.lo[1], problem.hi[1], GRID)
+        ss, tt = np.meshgrid(s, t)
+        u = np.column_stack([ss.ravel(), tt.ravel()])
+        label = network.forward(problem.lift(u), with_tail=False).argmax(axis=1).reshape(ss.shape)
+        inside = np.all(u @ problem.rows.T <= problem.rhs, axis=1).reshape(ss.shape) if problem.rows.size else True
+        label = np.where(inside, label, np.nan)
+        levels = np.arange(network.n_outputs + 1) - 0.5
+        ax.contour(ss, tt, label, levels=levels, colors="black", linewidths=1.2)
+    ax.set_xlim(problem.lo[0], problem.hi[0])
+    ax.set_ylim(problem.lo[1], problem.hi[1])
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel("s  (x = A + s (B - A) + t (C - A))")
+    ax.set_ylabel("t")
+    count = result.count
+    ax.set_title(title or f"{count.regions} regions" + ("" if count.exact else " (lower bound)")
+                 + ("; black: decision boundary" if network.n_outputs > 1 else ""))
+    try:
+        fig.savefig(path, bbox_inches="tight")
+    except OSError as exc:
+        raise OutputFileError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        plt.close(fig)
