@@ -1,0 +1,128 @@
+"""`exactprune regions MODEL`: count (or bound, or estimate) the linear regions, draw 2-D slices."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+from rich.table import Table
+
+from ..domain import Box
+from ..errors import DomainError, MissingFileError, OutputFileError
+from ..onnx_io import load
+from ..regions import (count_regions, count_regions_milp, plot_slice, region_bounds,
+                       sample_regions, slice_regions)
+from ..stability import analyse_stability
+from .app import console, err_console, main
+from .options import domain_from_options, domain_options
+
+METHODS = ("exact", "milp", "bounds", "sample")
+
+
+def parse_point(text: str, n: int) -> np.ndarray:
+    """A flat input: comma-separated numbers, or a .npy file."""
+    if text.endswith(".npy"):
+        if not Path(text).is_file():
+            raise MissingFileError(f"--plane point file {text} does not exist")
+        point = np.load(text).astype(np.float64).reshape(-1)
+    else:
+        try:
+            point = np.array([float(v) for v in text.split(",")])
+        except ValueError:
+            raise DomainError(f"--plane point {text[:40]!r} is not comma-separated numbers or a .npy file") from None
+    if point.size == 1 and n > 1:
+        point = np.full(n, point[0])
+    if point.size != n:
+        raise DomainError(f"--plane point has {point.size} values, the model has {n} inputs")
+    return point
+
+
+def _render(result: dict) -> None:
+    table = Table(title=f"linear regions of {result['model']}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    kind = "exact" if result["exact"] else "lower bound"
+    if result["method"] == "bounds":
+        kind = "not counted"
+    table.add_row("regions", f"{result['regions']:,} ({kind})")
+    table.add_row("method", result["method"] + (" (2-D slice)" if result.get("slice") else ""))
+    table.add_row("domain", result["domain"]["source"] or "given")
+    table.add_row("time", f"{result['time_s']:.2f} s")
+    if result.get("cells_per_layer"):
+        table.add_row("cells after each hidden layer", " -> ".join(f"{c:,}" for c in result["cells_per_layer"]))
+        table.add_row("LPs solved", f"{result['lps']:,}")
+    if result.get("note"):
+        table.add_row("note", result["note"])
+    for name, value in result["bounds"].items():
+        table.add_row(f"bound {name}", f"{value:,}")
+    console.print(table)
+
+
+@main.command("regions")
+@click.argument("model", type=click.Path(dir_okay=False))
+@domain_options
+@click.option("--method", type=click.Choice(METHODS), default="exact", show_default=True,
+              help="exact: enumerate cells; milp: SCIP solution counting; bounds: only the "
+                   "architecture bounds; sample: distinct patterns of uniform samples (lower bound).")
+@click.option("--plane", nargs=3, default=None, metavar="A B C",
+              help="Count on the 2-D slice through three inputs (comma-separated values or .npy); "
+                   "a 2-input model uses its own plane by default.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="PNG",
+              help="Draw the regions of the 2-D slice and the decision boundary (needs matplotlib).")
+@click.option("--time-limit", type=click.FloatRange(min=0), default=None, metavar="S",
+              help="Stop counting after S seconds: the count is then a lower bound.")
+@click.option("--samples", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Uniform samples for --method sample.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, metavar="OUT",
+              help="Also write the result as JSON.")
+def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, samples, json_path):
+    """Count the linear (activation) regions of MODEL on its input domain, with upper bounds."""
+    if not Path(model).is_file():
+        raise MissingFileError(f"model file {model} does not exist")
+    network = load(model)
+    domain = domain_from_options(network.n_inputs, network.metadata.get("domain"), box, bounds, vnnlib)
+    if domain is None:
+        domain = Box(np.zeros(network.n_inputs), np.ones(network.n_inputs), "unit box [0,1]")
+        err_console.print("note: no domain given or stored; counting on the unit box [0,1]",
+                          highlight=False)
+    points = None
+    if plane:
+        points = [parse_point(p, network.n_inputs) for p in plane]
+    use_slice = points is not None or (plot_path is not None and network.n_inputs == 2)
+    if plot_path is not None and not use_slice:
+        raise DomainError(f"--plot draws a 2-D slice: give --plane A B C for a model with {network.n_inputs} inputs")
+    sliced = None
+    with console.status("counting regions...") as status:
+        def progress(count: int, elapsed: float) -> None:
+            status.update(f"counting regions... {count:,} so far ({elapsed:.0f} s)")
+
+        if use_slice:
+            sliced = slice_regions(network, domain, points, time_limit=time_limit)
+            result = sliced.count
+        elif method == "exact":
+            stab = analyse_stability(network, domain, method="bounds")
+            result = count_regions(network, domain, time_limit=time_limit, stability=stab,
+                                   progress=progress)
+        elif method == "milp":
+            result = count_regions_milp(network, domain, time_limit=time_limit)
+        elif method == "sample":
+            result = sample_regions(network, domain, samples=samples)
+        else:
+            result = None
+    data = {"model": str(model), "domain": domain.to_json(), "slice": sliced is not None}
+    if result is None:
+        data.update(regions=0, exact=False, method="bounds", time_s=0.0, note="")
+    else:
+        data.update(result.to_json())
+    data["bounds"] = region_bounds(network)
+    if sliced is not None and plot_path is not None:
+        plot_slice(sliced, network, plot_path)
+        err_console.print(f"wrote {plot_path}", highlight=False)
+    _render(data)
+    if json_path is not None:
+        try:
+            Path(json_path).write_text(json.dumps(data, indent=2))
+        except OSError as exc:
+            raise OutputFileError(f"cannot write {json_path}: {exc.strerror or exc}") from exc
