@@ -1,0 +1,193 @@
+"""Linear regions: known answers, enumeration vs SCIP count, bounds, slices, compression, CLI."""
+
+from __future__ import annotations
+
+import json
+from math import comb
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner
+from onnx import TensorProto, helper, numpy_helper
+
+from exactprune.cli import main
+from exactprune.domain import Box
+from exactprune.errors import DomainError
+from exactprune.ir import Dense, InputMap, Network
+from exactprune.regions import (count_regions, count_regions_milp, region_bounds, sample_regions,
+                                slice_regions, theorem1)
+
+
+def make_net(weights, biases, out=1, rng=None) -> Network:
+    layers = [Dense(w, b) for w, b in zip(weights, biases)]
+    rng = rng or np.random.default_rng(0)
+    layers.append(Dense(rng.normal(size=(out, layers[-1].n_out)), np.zeros(out), activation="identity"))
+    return Network(tuple(layers), InputMap.identity(layers[0].n_in))
+
+
+def random_net(sizes, rng, out=1) -> Network:
+    return make_net([rng.normal(size=(sizes[i + 1], sizes[i])) for i in range(len(sizes) - 1)],
+                    [rng.normal(size=sizes[i + 1]) * 0.5 for i in range(len(sizes) - 1)], out, rng)
+
+
+@pytest.mark.parametrize("n,d", [(5, 2), (6, 3), (4, 1)])
+def test_generic_hyperplanes_give_the_arrangement_count(n, d):
+    rng = np.random.default_rng(n * 10 + d)
+    net = make_net([rng.normal(size=(n, d))], [rng.normal(size=n)])
+    box = Box(-1e4 * np.ones(d), 1e4 * np.ones(d))  # contains every intersection point
+    result = count_regions(net, box)
+    assert result.exact and result.verified
+    assert result.regions == sum(comb(n, i) for i in range(d + 1))
+
+
+def test_parallel_hyperplanes_give_n_plus_one():
+    n = 7
+    offsets = np.linspace(-0.8, 0.8, n)
+    net = make_net([np.tile([[1.0, 2.0, -1.0]], (n, 1))], [offsets])
+    assert count_regions(net, Box(-np.ones(3), np.ones(3))).regions == n + 1
+
+
+@pytest.mark.parametrize("depth", [1, 3, 5])
+def test_tent_map_has_two_to_the_depth_regions(depth):
+    # tent(x) = 2 relu(x) - 4 relu(x - 1/2) on [0, 1]; layer l computes both ReLUs of the previous tent
+    weights, biases = [np.array([[1.0], [1.0]])], [np.array([0.0, -0.5])]
+    for _ in range(depth - 1):
+        weights.append(np.array([[2.0, -4.0], [2.0, -4.0]]))
+        biases.append(np.array([0.0, -0.5]))
+    net = make_net(weights, biases)
+    result = count_regions(net, Box([0.0], [1.0]))
+    assert result.exact and result.regions == 2 ** depth
+
+
+def breakpoints_1d(net: Network, lo: float, hi: float, n: int = 200_001) -> int:
+    x = np.linspace(lo, hi, n)[:, None]
+    pre = np.hstack(net.preactivations(x)[:-1]) > 0
+    return 1 + int(np.sum(np.any(pre[1:] != pre[:-1], axis=1)))
+
+
+def test_one_dimensional_input_matches_a_sweep():
+    rng = np.random.default_rng(5)
+    net = random_net([1, 6, 5, 4], rng)
+    assert count_regions(net, Box([-2.0], [2.0])).regions == breakpoints_1d(net, -2.0, 2.0)
+
+
+def test_enumeration_agrees_with_scip_count_on_random_networks():
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        sizes = [int(rng.integers(1, 4))] + [int(rng.integers(2, 5)) for _ in range(rng.integers(1, 3))]
+        net = random_net(sizes, rng)
+        box = Box(-np.ones(sizes[0]), np.ones(sizes[0]))
+        exact, milp = count_regions(net, box), count_regions_milp(net, box)
+        assert exact.exact and milp.exact
+        assert exact.regions == milp.regions, (trial, sizes)
+
+
+def test_time_limit_gives_a_lower_bound():
+    rng = np.random.default_rng(1)
+    net = random_net([3, 8, 8], rng)
+    box = Box(-np.ones(3), np.ones(3))
+    full = count_regions(net, box)
+    cut = count_regions(net, box, time_limit=0.0)
+    assert not cut.exact and "time limit" in cut.note
+    assert 1 <= cut.regions <= full.regions
+
+
+def test_sampling_is_a_lower_bound():
+    rng = np.random.default_rng(2)
+    net = random_net([2, 6, 6], rng)
+    box = Box(-np.ones(2), np.ones(2))
+    est = sample_regions(net, box, samples=5000)
+    assert not est.exact and 1 < est.regions <= count_regions(net, box).regions
+
+
+def test_theorem1_known_values():
+    assert theorem1(784, [(10, 10, True)] * 2) == 616_666
+    assert theorem1(784, [(11, 11, True)] * 2) == 2_449_868
+    assert theorem1(1, [(3, 3, True)] * 3) == 4 ** 3  # exact for one input: (n + 1)^L
+
+
+def test_bounds_order_and_rank_refinement():
+    rng = np.random.default_rng(3)
+    low_rank = rng.normal(size=(6, 2)) @ rng.normal(size=(2, 4))
+    net = make_net([low_rank, rng.normal(size=(6, 6))], [rng.normal(size=6), rng.normal(size=6)])
+    b = region_bounds(net)
+    assert b["theorem1_rank"] < b["theorem1"] <= b["product"] <= b["2^N"] == 2 ** 12
+    assert all(isinstance(v, int) for v in b.values())
+    assert count_regions(net, Box(-np.ones(4), np.ones(4))).regions <= b["theorem1_rank"]
+
+
+def test_removing_planted_stable_neurons_keeps_the_count():
+    rng = np.random.default_rng(4)
+    w1, b1 = rng.normal(size=(5, 2)), rng.normal(size=5) * 0.3
+    w2, b2 = rng.normal(size=(4, 5)), rng.normal(size=4) * 0.3
+    # layer 1 gets a stably inactive neuron (any outgoing weights) and a stably active one whose
+    # output is unused; layer 2 gets a stably inactive neuron: all removable exactly on the box
+    w1p, b1p = np.vstack([w1, [[0.5, 0.5], [0.5, -0.5]]]), np.r_[b1, -3.0, 3.0]
+    w2p = np.hstack([w2, rng.normal(size=(4, 1)), np.zeros((4, 1))])
+    w2p, b2p = np.vstack([w2p, np.zeros((1, 7))]), np.r_[b2, -1.0]
+    out = rng.normal(size=(1, 5))
+    planted = Network((Dense(w1p, b1p), Dense(w2p, b2p), Dense(out, np.zeros(1), activation="identity")),
+                      InputMap.identity(2))
+    compressed = Network((Dense(w1, b1), Dense(w2, b2), Dense(out[:, :4], np.zeros(1), activation="identity")),
+                         InputMap.identity(2))
+    box = Box(-np.ones(2), np.ones(2))
+    x = rng.uniform(-1, 1, size=(500, 2))
+    assert np.allclose(planted.forward(x), compressed.forward(x))
+    a, b = count_regions(planted, box), count_regions(compressed, box)
+    assert a.exact and b.exact and a.regions == b.regions > 1
+
+
+def test_slice_of_a_two_input_network_matches_the_full_count():
+    rng = np.random.default_rng(6)
+    net = random_net([2, 6, 5], rng, out=3)
+    box = Box(-np.ones(2), np.ones(2))
+    sliced = slice_regions(net, box)
+    assert sliced.count.regions == count_regions(net, box).regions
+    area = sum(0.5 * abs(np.dot(p[:, 0], np.roll(p[:, 1], 1)) - np.dot(p[:, 1], np.roll(p[:, 0], 1)))
+               for p in sliced.polygons)
+    assert area == pytest.approx(1.0, rel=1e-6)  # the polygons tile the (s, t) unit square
+
+
+def test_slice_rejects_collinear_points():
+    net = random_net([3, 4], np.random.default_rng(0))
+    a = np.zeros(3)
+    with pytest.raises(DomainError, match="collinear"):
+        slice_regions(net, Box(-np.ones(3), np.ones(3)), (a, a + 1, a + 2))
+
+
+def tiny_onnx(path, rng):
+    w1, b1 = rng.normal(size=(6, 2)), rng.normal(size=6) * 0.5
+    w2, b2 = rng.normal(size=(3, 6)), np.zeros(3)
+    nodes = [helper.make_node("Gemm", ["x", "W1", "b1"], ["g1"], transB=1),
+             helper.make_node("Relu", ["g1"], ["h1"]),
+             helper.make_node("Gemm", ["h1", "W2", "b2"], ["y"], transB=1)]
+    inits = [numpy_helper.from_array(a.astype(np.float32), n)
+             for a, n in [(w1, "W1"), (b1, "b1"), (w2, "W2"), (b2, "b2")]]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def test_cli_json_contract_and_plot(tmp_path):
+    model, out, png = tmp_path / "tiny.onnx", tmp_path / "r.json", tmp_path / "r.png"
+    tiny_onnx(model, np.random.default_rng(8))
+    res = CliRunner().invoke(main, ["regions", str(model), "--box", "-1", "1", "--json", str(out),
+                                    "--plot", str(png)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert data["exact"] is True and data["method"] == "exact" and data["regions"] > 1
+    assert {"theorem1", "2^N"} <= set(data["bounds"]) and data["regions"] <= data["bounds"]["theorem1"]
+    assert png.stat().st_size > 1000
+    res = CliRunner().invoke(main, ["regions", str(model), "--box", "-1", "1", "--method", "milp",
+                                    "--json", str(out)])
+    assert res.exit_code == 0 and json.loads(out.read_text())["regions"] == data["regions"]
+
+
+def test_cli_plane_needs_the_input_size(tmp_path):
+    model = tmp_path / "tiny.onnx"
+    tiny_onnx(model, np.random.default_rng(8))
+    res = CliRunner().invoke(main, ["regions", str(model), "--plane", "0,0,0", "1,0", "0,1"])
+    assert res.exit_code == 2 and "3 values, the model has 2 inputs" in res.output
