@@ -25,6 +25,7 @@ class FixpointResult:
     network: Network
     actions: list[Action] = field(default_factory=list)
     stability: StabilityResult | None = None  # the first analysis (of the data-free reduced net)
+    analysed: Network | None = None  # the network the first analysis ran on
     analyses: list[StabilityResult] = field(default_factory=list)
 
     @property
@@ -67,7 +68,7 @@ def reduce_network(network: Network, box: Box | None = None, *, analyse: Callabl
     """Reduce `network` exactly; with a box, on that domain (see the module docstring).
 
     analyse(network, box, time_limit=..., progress=...) -> StabilityResult; time_limit bounds
-    all analyses together (the first one always runs).
+    all analyses together (the first one always runs; None: the analyser's default per run).
     """
     network, actions = reduce_data_free(name_layers(network), lump_tol, rank_tol)
     result = FixpointResult(network, actions)
@@ -84,10 +85,12 @@ def reduce_network(network: Network, box: Box | None = None, *, analyse: Callabl
             if result.analyses and remaining <= 0:
                 break
             remaining = max(remaining, 0.0)
-        kwargs = {"time_limit": remaining}
+        kwargs = {} if remaining is None else {"time_limit": remaining}
         if progress is not None:
             kwargs["progress"] = progress
         stability = analyse(result.network, box, **kwargs)
+        if not result.analyses:
+            result.analysed = result.network
         result.analyses.append(stability)
         network, stable_actions = reduce_stable(result.network, status_by_layer(stability), rank_tol)
         network, free_actions = reduce_data_free(network, lump_tol, rank_tol)
