@@ -14,6 +14,7 @@ import onnx
 from .domain import Box
 from .ir import Network
 from .onnx_io import load, save, to_onnx
+from .onnx_io.importer import convert
 from .reductions import RANK_TOL, RULES, Action, FixpointResult, layer_name, reduce_network
 from .reductions.base import name_layers
 from .stability_result import ACTIVE, INACTIVE, StabilityResult
@@ -209,8 +210,6 @@ def _read(model_or_path) -> tuple[str, onnx.ModelProto | None, Network]:
     if isinstance(model_or_path, Network):
         return "network", None, model_or_path
     if isinstance(model_or_path, onnx.ModelProto):
-        from .onnx_io.importer import convert
-
         return "model", model_or_path, convert(model_or_path)
     proto, name = load_model(model_or_path)
     return name, proto, load(model_or_path)
