@@ -100,6 +100,27 @@ def test_random_planted_networks_verify_and_are_idempotent(seed, n_hidden, leaky
         assert second.report.params_after == second.report.params_before
 
 
+def test_constant_network_and_final_relu_export_and_verify():
+    from exactprune.ir import Dense, InputMap, Network
+
+    rng = np.random.default_rng(4)
+    box = Box(-np.ones(2), np.ones(2), "--box -1 1")
+    dead_layer = Network((Dense(rng.standard_normal((3, 2)), rng.standard_normal(3), act_node="r0"),
+                          Dense(rng.standard_normal((4, 3)), np.full(4, -100.0), act_node="r1"),
+                          Dense(rng.standard_normal((2, 4)), rng.standard_normal(2), "identity")),
+                         InputMap.identity(2))
+    result = compress(dead_layer, box, samples=100)
+    assert [layer.weight.shape for layer in result.network.layers] == [(0, 2), (2, 0)]
+    assert result.report.verified and result.report.params_after == 2
+    final_relu = Network((Dense(rng.standard_normal((3, 2)), rng.standard_normal(3), act_node="r0"),
+                          Dense(rng.standard_normal((2, 3)), np.array([-100.0, 0.0]), "relu",
+                                act_node="out")), InputMap.identity(2))
+    result = compress(final_relu, box, samples=100)
+    assert result.report.verified and result.network.n_outputs == 2
+    assert "output-zero" in result.report.by_rule
+    assert_same_outputs(to_onnx(final_relu), result.model, box, rng)
+
+
 def test_without_domain_only_data_free_rules_run(tmp_path):
     rng = np.random.default_rng(3)
     net = planted_network(5, 2, False, [(1, 1, 0, 1, 1, 1)] * 3).network
