@@ -26,6 +26,7 @@ import numpy as np
 from ..domain import Box
 from ..ir import Network
 from ..stability_result import ACTIVE, INACTIVE, StabilityResult
+from .arrangement import ArrangementCounter, sign_points, signs
 from .lp import CellLP
 from .problem import Problem, box_problem
 
@@ -104,6 +105,10 @@ class _Enumerator:
         self.mismatch = 0
         self.pending_pts: list[np.ndarray] = []
         self.pending_pat: list[np.ndarray] = []
+        self.pending_free: list[np.ndarray] = []
+        self.outside = 0
+        self.arrangement = ArrangementCounter(self.lp, problem.lo, problem.hi, self.tol,
+                                              self._cell_rows, self._emit, self._out_of_time)
         self.last_report = 0.0
         rng = np.random.default_rng(seed)
         u = rng.uniform(problem.lo, problem.hi, size=(samples, problem.dim))
@@ -146,6 +151,24 @@ class _Enumerator:
         self.rows.pop()
         self.rhs.pop()
 
+    def _cell_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.array(self.rows).reshape(len(self.rows), self.p.dim), np.array(self.rhs)
+
+    def _emit(self, pts: np.ndarray) -> None:
+        """Witnesses whose patterns are not recorded (arrangement.py): only distinctness counts."""
+        self.pending_free.append(pts)
+        if sum(len(a) for a in self.pending_free) >= VERIFY_BATCH:
+            self.verify()
+
+    def _last_split_layer(self, k) -> bool:
+        return all(layer.slope is None for layer in self.p.layers[k + 1:])
+
+    def _interior_point(self, pts):
+        if pts.shape[0]:
+            return pts[0]
+        margin, u = self.lp.trial()
+        return u if margin > self.tol else None
+
     def _out_of_time(self) -> bool:
         now = time.perf_counter()
         if self.progress is not None and now - self.last_report > 0.5:
@@ -177,7 +200,46 @@ class _Enumerator:
         for j in np.flatnonzero(active | inactive):
             keep &= np.abs(pres[k][:, j]) > POINT_TOL
         pts, pres = self._take(pts, pres, keep)
+        if cand.size and not self.keep_cells and self._last_split_layer(k):
+            self._count_arrangement(k, G[cand] / norms[cand, None], -g0[cand] / norms[cand], pts)
+            return
+        if cand.size > 1 and self._orthants(k, G, g0, norms, active, cand, patterns):
+            return
         self._visit(k, G, g0, norms, active, cand, 0, pts, pres, patterns)
+
+    def _count_arrangement(self, k, normals, offsets, pts) -> None:
+        """The last splitting layer: count its regions in the cell (arrangement.py)."""
+        point = self._interior_point(pts)
+        if point is None:
+            self.trouble += 1
+            return
+        n = self.arrangement.count(normals, offsets, point)
+        self.regions += n
+        for j in range(k, len(self.cells_per_layer)):
+            self.cells_per_layer[j] += n
+
+    def _orthants(self, k, G, g0, norms, phase, cand, patterns) -> bool:
+        """Split on every candidate at once when their hyperplanes meet inside the cell with
+        independent normals: all 2^|cand| sub-cells are full-dimensional (arrangement.py)."""
+        normals, offsets = G[cand] / norms[cand, None], -g0[cand] / norms[cand]
+        if np.linalg.svd(normals, compute_uv=False)[-1] < 1e-6:
+            return False
+        margin, u = self.lp.on_flat(normals, offsets, self.tol)
+        if not margin > self.tol:
+            return False
+        pts = sign_points(u, normals, offsets, self.p.lo, self.p.hi, *self._cell_rows())
+        if pts is None:
+            return False
+        pres = self.p.forward(pts)
+        for i, side in enumerate(signs(cand.size)):
+            cphase = phase.copy()
+            cphase[cand] = side > 0
+            for row, rhs in zip(-side[:, None] * normals, -side * offsets):
+                self._push(row, rhs)
+            self._finish_layer(k, G, g0, cphase, pts[i:i + 1], [a[i:i + 1] for a in pres], patterns)
+            for _ in cand:
+                self._pop()
+        return True
 
     def _visit(self, k, G, g0, norms, phase, cand, i, pts, pres, patterns) -> None:
         while i < cand.size:
@@ -253,19 +315,27 @@ class _Enumerator:
             self.cells.append(Cell(np.array(self.rows).reshape(len(self.rows), self.p.dim),
                                    np.array(self.rhs), pts[0].copy(), pattern))
 
-    def verify(self) -> None:
-        """Re-check the pending interior points with Network.preactivations."""
-        if not self.pending_pts:
-            return
-        x = self.p.lift(np.array(self.pending_pts))
-        pre = self.network.preactivations(x)
-        recorded = np.array(self.pending_pat)
+    def _patterns(self, u: np.ndarray) -> np.ndarray:
+        pre = self.network.preactivations(self.p.lift(u))
         two_phase = [g for g, layer in zip(pre, self.network.hidden) if layer.is_piecewise]
-        got = np.hstack(two_phase) > 0.0 if two_phase else np.zeros((x.shape[0], 0), dtype=bool)
-        self.mismatch += int(np.sum(np.any(got != recorded, axis=1)))
-        self.seen.update(row.tobytes() for row in np.packbits(got, axis=1))
+        return np.hstack(two_phase) > 0.0 if two_phase else np.zeros((u.shape[0], 0), dtype=bool)
+
+    def verify(self) -> None:
+        """Re-check the pending interior points with Network.preactivations: recorded patterns
+        must match; free witnesses (arrangement.py) must lie in the domain box."""
+        if self.pending_pts:
+            got = self._patterns(np.array(self.pending_pts))
+            self.mismatch += int(np.sum(np.any(got != np.array(self.pending_pat), axis=1)))
+            self.seen.update(row.tobytes() for row in np.packbits(got, axis=1))
+        if self.pending_free:
+            u = np.vstack(self.pending_free)
+            self.outside += int(np.sum(np.any((u < self.p.lo) | (u > self.p.hi), axis=1)))
+            if self.p.rows.size:
+                self.outside += int(np.sum(np.any(u @ self.p.rows.T > self.p.rhs, axis=1)))
+            self.seen.update(row.tobytes() for row in np.packbits(self._patterns(u), axis=1))
         self.pending_pts.clear()
         self.pending_pat.clear()
+        self.pending_free.clear()
 
 
 def count_problem(problem: Problem, network: Network, time_limit: float | None = None,
@@ -281,9 +351,11 @@ def count_problem(problem: Problem, network: Network, time_limit: float | None =
     notes = []
     if state.stopped:
         notes.append(f"stopped by {state.stopped}: lower bound")
-    if state.trouble:
-        notes.append(f"{state.trouble} LP(s) failed: lower bound")
-    verified = state.mismatch == 0 and (bool(state.stopped) or len(state.seen) == state.regions)
+    trouble = state.trouble + state.arrangement.trouble
+    if trouble:
+        notes.append(f"{trouble} LP(s) or witness(es) failed: lower bound")
+    verified = (state.mismatch == 0 and state.outside == 0
+                and (bool(state.stopped) or len(state.seen) == state.regions))
     if not verified:
         notes.append("witness re-check failed")
     return RegionCount(

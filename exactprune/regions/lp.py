@@ -4,6 +4,8 @@ Variables: the free inputs u (bounded by the domain box) and a margin t <= cap. 
 normalised to unit Euclidean norm and reads  a . u + t <= c, so t is the distance (in input units)
 by which a point clears every constraint. A cell is full-dimensional iff max t > tol. Rows are a
 stack (push on descent, pop on return) so each solve starts from the previous basis.
+`on_flat` asks the same question on an affine flat (equality rows, no margin) with the box shrunk
+by `inset`, so that its point lies strictly inside the box as well.
 """
 
 from __future__ import annotations
@@ -24,12 +26,21 @@ class CellLP:
         h.addVars(self.n + 1, np.r_[lo, -highspy.kHighsInf], np.r_[hi, cap])
         h.changeColCost(self.n, -1.0)
         self.highs = h
+        self.lo, self.hi = lo, hi
         self.index = np.arange(self.n + 1, dtype=np.int32)
         self.depth = 0
         self.solves = 0
 
     def _add(self, row: np.ndarray, rhs: float) -> None:
         self.highs.addRow(-highspy.kHighsInf, float(rhs), self.n + 1, self.index, np.r_[row, 1.0])
+
+    def _solve(self) -> tuple[float, np.ndarray | None]:
+        self.highs.run()
+        self.solves += 1
+        if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return float("nan"), None
+        margin = -self.highs.getInfo().objective_function_value
+        return margin, np.asarray(self.highs.getSolution().col_value[: self.n])
 
     def push(self, row: np.ndarray, rhs: float) -> None:
         self._add(row, rhs)
@@ -46,14 +57,27 @@ class CellLP:
         """
         if row is not None:
             self._add(row, rhs)
-        self.highs.run()
-        self.solves += 1
-        status = self.highs.getModelStatus()
-        if status == highspy.HighsModelStatus.kOptimal:
-            margin = -self.highs.getInfo().objective_function_value
-            point = np.asarray(self.highs.getSolution().col_value[: self.n])
-        else:
-            margin, point = float("nan"), None
+        margin, point = self._solve()
         if row is not None:
             self.highs.deleteRows(1, np.array([self.depth], dtype=np.int32))
+        return margin, point
+
+    def on_flat(self, rows: np.ndarray, rhs: np.ndarray, inset: float) -> tuple[float, np.ndarray | None]:
+        """The best margin of the cell on the flat rows @ u = rhs, inside the box shrunk by inset.
+
+        Infeasible (the flat misses the cell) gives margin -inf; solver trouble nan.
+        """
+        n, k = self.n, rows.shape[0]
+        cols = np.arange(n, dtype=np.int32)
+        self.highs.changeColsBounds(n, cols, self.lo + inset, self.hi - inset)
+        nz = rows != 0.0
+        starts = np.r_[0, np.cumsum(nz.sum(axis=1))[:-1]].astype(np.int32)
+        self.highs.addRows(k, rhs.astype(float), rhs.astype(float), int(nz.sum()), starts,
+                           np.nonzero(nz)[1].astype(np.int32), rows[nz].astype(float))
+        margin, point = self._solve()
+        if self.highs.getModelStatus() in (highspy.HighsModelStatus.kInfeasible,
+                                           highspy.HighsModelStatus.kUnboundedOrInfeasible):
+            margin = -np.inf
+        self.highs.deleteRows(k, np.arange(self.depth, self.depth + k, dtype=np.int32))
+        self.highs.changeColsBounds(n, cols, self.lo, self.hi)
         return margin, point

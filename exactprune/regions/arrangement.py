@@ -1,0 +1,143 @@
+"""The regions of one layer's hyperplane arrangement inside a cell, counted without materialising them.
+
+A cell D is an open polytope (the cell rows of enumerate.py inside the open domain box); the
+layer's undecided neurons give hyperplanes a . u = c (unit normals a). Deletion-restriction
+(Zaslavsky) on one hyperplane H:
+    r(A, D) = r(A - H, D) + r(A^H, D n H)   when H meets D, else r(A - H, D),
+where A^H are the other hyperplanes traced on H (coincident traces merged, parallel ones dropped).
+Fast path: when the traces of A on the current flat have independent normals and one LP finds a
+point of D on all of them, every sign pattern of A occurs next to that point: r = 2^|A|.
+Witnesses: at every counted leaf, the points p + eps V s for all signs s of the flat's hyperplanes
+and of A (V the pseudo-inverse of their normals, eps below the point's margin in D and its distance
+to every other hyperplane of the layer) lie in D; together they meet every region counted (both
+sides of each restricting hyperplane, the sides of the others as at p). The caller re-checks
+them with Network.preactivations and requires as many distinct patterns as regions counted.
+"""
+
+from __future__ import annotations
+
+from itertools import product
+from typing import Callable
+
+import numpy as np
+
+from .lp import CellLP
+
+DEGENERATE = 1e-9  # a trace whose normal is shorter than this is parallel to the flat
+INDEPENDENT = 1e-6  # smallest singular value of unit normals for the fast path
+
+
+def signs(n: int) -> np.ndarray:
+    """All 2^n sign vectors (2^n, n)."""
+    return np.array(list(product((1.0, -1.0), repeat=n))).reshape(2 ** n, n)
+
+
+def sign_points(point, normals, offsets, lo, hi, rows, rhs, others=None) -> np.ndarray | None:
+    """Points next to `point` on every side of the hyperplanes normals @ u = offsets, inside the
+    box and the cell rows @ u <= rhs (rows unit norm), on the same side as `point` of the other
+    hyperplanes others = (normals, offsets) that miss it; None when the point has no margin or the
+    normals are dependent. Row i of the result has sign signs(n)[i] on the hyperplanes."""
+    n = normals.shape[0]
+    if n == 0:
+        return point[None, :]
+    pinv = np.linalg.pinv(normals)
+    p = point - pinv @ (normals @ point - offsets)
+    gaps = np.abs(others[0] @ p - others[1]) if others is not None else np.zeros(0)
+    margin = min(np.min(p - lo, initial=np.inf), np.min(hi - p, initial=np.inf),
+                 np.min(rhs - rows @ p, initial=np.inf) if rows.size else np.inf,
+                 np.min(gaps[gaps > DEGENERATE], initial=np.inf))
+    sv = np.linalg.svd(normals, compute_uv=False)
+    if not margin > 0.0 or sv[-1] < INDEPENDENT:
+        return None
+    eps = 0.5 * margin * sv[-1] / np.sqrt(n)
+    return p + eps * (signs(n) @ pinv.T)
+
+
+class ArrangementCounter:
+    """Counts r(A, D) for the cell currently pushed on `lp`; witnesses go to `emit`."""
+
+    def __init__(self, lp: CellLP, lo: np.ndarray, hi: np.ndarray, tol: float,
+                 cell_rows: Callable[[], tuple[np.ndarray, np.ndarray]],
+                 emit: Callable[[np.ndarray], None], stop: Callable[[], bool]):
+        self.lp, self.lo, self.hi, self.tol = lp, lo, hi, tol
+        self.cell_rows, self.emit, self.stop = cell_rows, emit, stop
+        self.trouble = 0
+        self.fast = 0
+
+    def count(self, normals: np.ndarray, offsets: np.ndarray, point: np.ndarray) -> int:
+        """r(A, D) for hyperplanes normals @ u = offsets (unit rows) and a point of D."""
+        self._rows = self.cell_rows()
+        d = normals.shape[1]
+        keep = self._distinct(normals, offsets, np.zeros((d, 0)), point)
+        return self._node([], list(keep), normals, offsets, point, np.zeros((d, 0)))
+
+    # geometry ------------------------------------------------------------------------------------
+    @staticmethod
+    def _traces(normals, idx, basis):
+        t = normals[idx] - (normals[idx] @ basis) @ basis.T
+        return t, np.linalg.norm(t, axis=1)
+
+    def _distinct(self, normals, offsets, basis, point) -> list[int]:
+        """Indices whose traces on the flat (orthonormal normal basis, point on it) are proper,
+        distinct hyperplanes."""
+        idx = np.arange(normals.shape[0])
+        t, norm = self._traces(normals, idx, basis)
+        keep, seen = [], []
+        for j in idx[norm > DEGENERATE]:
+            a = t[j] / norm[j]
+            h = (offsets[j] - normals[j] @ point) / norm[j]
+            s = 1.0 if a[np.argmax(np.abs(a))] > 0 else -1.0
+            key = np.r_[s * a, s * h]
+            if any(np.max(np.abs(key - other)) <= DEGENERATE * (1.0 + abs(h)) for other in seen):
+                continue
+            seen.append(key)
+            keep.append(int(j))
+        return keep
+
+    def _leaf(self, idx, normals, offsets, point) -> bool:
+        rows, rhs = self._rows
+        rest = np.setdiff1d(np.arange(normals.shape[0]), idx)
+        pts = sign_points(point, normals[idx], offsets[idx], self.lo, self.hi, rows, rhs,
+                          (normals[rest], offsets[rest]))
+        if pts is None:
+            return False
+        self.emit(pts)
+        return True
+
+    def _on_flat(self, idx, normals, offsets):
+        margin, u = self.lp.on_flat(normals[idx], offsets[idx], self.tol)
+        if np.isnan(margin):
+            self.trouble += 1
+        return (u if margin > self.tol else None)
+
+    def _independent(self, idx, normals, basis) -> bool:
+        if len(idx) > normals.shape[1] - basis.shape[1]:
+            return False
+        t, _ = self._traces(normals, idx, basis)
+        return np.linalg.svd(t, compute_uv=False)[-1] >= INDEPENDENT
+
+    # deletion-restriction ------------------------------------------------------------------------
+    def _node(self, flat, cand, normals, offsets, point, basis) -> int:
+        """r(traces of cand on the flat {normals[flat] u = offsets[flat]}, D n flat); point is in it."""
+        if not cand:
+            if not self._leaf(flat, normals, offsets, point):
+                self.trouble += 1
+            return 1
+        if self.stop():
+            return 1
+        if self._independent(cand, normals, basis):
+            u = self._on_flat(flat + cand, normals, offsets)
+            if u is not None and self._leaf(flat + cand, normals, offsets, u):
+                self.fast += 1
+                return 2 ** len(cand)
+        h, rest = cand[0], cand[1:]
+        total = self._node(flat, rest, normals, offsets, point, basis)
+        if self.stop():
+            return total
+        u = self._on_flat(flat + [h], normals, offsets)
+        if u is not None:
+            t, norm = self._traces(normals, [h], basis)
+            sub = np.hstack([basis, (t / norm[:, None]).T])
+            sub_idx = [rest[j] for j in self._distinct(normals[rest], offsets[rest], sub, u)] if rest else []
+            total += self._node(flat + [h], sub_idx, normals, offsets, u, sub)
+        return total
