@@ -154,7 +154,9 @@ def train(spec: Spec, x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np
         )
         for n_in, n_out in zip(spec.sizes[:-1], spec.sizes[1:])
     ]
-    moments = [[np.zeros_like(a) for a in layer for _ in (0, 1)] for layer in params]
+    flat = [a for layer in params for a in layer]  # W0, b0, W1, b1, ... updated in place
+    first = [np.zeros_like(a) for a in flat]
+    second = [np.zeros_like(a) for a in flat]
     beta1, beta2, eps, step = 0.9, 0.999, 1e-8, 0
     for epoch in range(spec.epochs):
         lr = spec.lr * (0.1 if epoch >= 0.75 * spec.epochs else 1.0)
@@ -162,21 +164,14 @@ def train(spec: Spec, x: np.ndarray, y: np.ndarray) -> list[tuple[np.ndarray, np
         for start in range(0, len(y), spec.batch):
             rows = order[start : start + spec.batch]
             step += 1
-            grads = _gradients(params, x[rows], y[rows])
-            new = []
-            for (w, b), (gw, gb), m in zip(params, grads, moments):
-                pair = []
-                for k, (a, g) in enumerate(((w, gw), (b, gb))):
-                    m[2 * k] = beta1 * m[2 * k] + (1 - beta1) * g
-                    m[2 * k + 1] = beta2 * m[2 * k + 1] + (1 - beta2) * g * g
-                    m_hat = m[2 * k] / (1 - beta1**step)
-                    scale = lr / (np.sqrt(m[2 * k + 1] / (1 - beta2**step)) + eps)
-                    a = a - scale * m_hat
-                    if k == 0 and spec.lam:
-                        a = np.sign(a) * np.maximum(np.abs(a) - scale * spec.lam, 0.0)
-                    pair.append(a.astype(np.float32))
-                new.append(tuple(pair))
-            params = new
+            grads = [g for layer in _gradients(params, x[rows], y[rows]) for g in layer]
+            for i, (a, g, m, v) in enumerate(zip(flat, grads, first, second)):
+                m[:] = beta1 * m + (1 - beta1) * g
+                v[:] = beta2 * v + (1 - beta2) * g * g
+                scale = lr / (np.sqrt(v / (1 - beta2**step)) + eps)
+                a[:] = a - scale * (m / (1 - beta1**step))
+                if i % 2 == 0 and spec.lam:
+                    a[:] = np.sign(a) * np.maximum(np.abs(a) - scale * spec.lam, 0.0)
     return params
 
 
@@ -214,7 +209,8 @@ def to_onnx(params, lo, hi, source: str, name: str) -> onnx.ModelProto:
         inits += [numpy_helper.from_array(w, f"fc{i}.weight"), numpy_helper.from_array(b, f"fc{i}.bias")]
         last = i == len(params) - 1
         g = "logits" if last else f"fc{i}"
-        nodes.append(helper.make_node("Gemm", [h, f"fc{i}.weight", f"fc{i}.bias"], [g], name=f"fc{i}", transB=1))
+        gemm_inputs = [h, f"fc{i}.weight", f"fc{i}.bias"]
+        nodes.append(helper.make_node("Gemm", gemm_inputs, [g], name=f"fc{i}", transB=1))
         if not last:
             h = f"relu{i}"
             nodes.append(helper.make_node("Relu", [g], [h], name=h))
@@ -226,7 +222,10 @@ def to_onnx(params, lo, hi, source: str, name: str) -> onnx.ModelProto:
         inits,
     )
     model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION, producer_name="exactprune sample_models/train.py"
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        ir_version=IR_VERSION,
+        producer_name="exactprune sample_models/train.py",
     )
     domain = {"lo": [float(v) for v in lo], "hi": [float(v) for v in hi], "source": source}
     helper.set_model_props(model, {KEY_DOMAIN: json.dumps(domain), KEY_VERSION: __version__})

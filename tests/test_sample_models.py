@@ -120,7 +120,8 @@ def test_mnist_models_classify_held_out_digits(name, held_out):
     logits = _run_ort(path, x)
     accuracy = float((logits.argmax(axis=1) == y).mean())
     assert accuracy > 0.85, f"{name}: held-out accuracy {accuracy:.3f}"
-    np.testing.assert_allclose(logits, _numpy_forward(onnx.load(path), x), rtol=0, atol=1e-5 * np.abs(logits).max())
+    expected = _numpy_forward(onnx.load(path), x)
+    np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
 
 def test_tiny_2d_separates_the_moons():
