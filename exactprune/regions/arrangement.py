@@ -40,6 +40,16 @@ def sign_points(point, normals, offsets, lo, hi, rows, rhs, others=None) -> np.n
     n = normals.shape[0]
     if n == 0:
         return point[None, :]
+    step = _step(point, normals, offsets, lo, hi, rows, rhs, others)
+    if step is None:
+        return None
+    p, pinv, eps = step
+    return p + eps * (signs(n) @ pinv.T)
+
+
+def _step(point, normals, offsets, lo, hi, rows, rhs, others):
+    """(point projected on the flat, pseudo-inverse of the normals, eps) for sign_points."""
+    n = normals.shape[0]
     pinv = np.linalg.pinv(normals)
     p = point - pinv @ (normals @ point - offsets)
     gaps = np.abs(others[0] @ p - others[1]) if others is not None else np.zeros(0)
@@ -49,8 +59,7 @@ def sign_points(point, normals, offsets, lo, hi, rows, rhs, others=None) -> np.n
     sv = np.linalg.svd(normals, compute_uv=False)
     if not margin > 0.0 or sv[-1] < INDEPENDENT:
         return None
-    eps = 0.5 * margin * sv[-1] / np.sqrt(n)
-    return p + eps * (signs(n) @ pinv.T)
+    return p, pinv, 0.5 * margin * sv[-1] / np.sqrt(n)
 
 
 class ArrangementCounter:
@@ -67,6 +76,8 @@ class ArrangementCounter:
     def count(self, normals: np.ndarray, offsets: np.ndarray, point: np.ndarray) -> int:
         """r(A, D) for hyperplanes normals @ u = offsets (unit rows) and a point of D."""
         self._rows = self.cell_rows()
+        self._miss: list[int] = []  # bitmasks of flats that miss D (so do all their supersets)
+        self._hit: list[tuple[int, list[int], np.ndarray]] = []  # flats that meet D, with a point
         d = normals.shape[1]
         keep = self._distinct(normals, offsets, np.zeros((d, 0)), point)
         return self._node([], list(keep), normals, offsets, point, np.zeros((d, 0)))
@@ -105,10 +116,37 @@ class ArrangementCounter:
         return True
 
     def _on_flat(self, idx, normals, offsets):
-        margin, u = self.lp.on_flat(normals[idx], offsets[idx], self.tol)
+        """A point of D on the flat of idx, or None; answered from earlier LPs when it can be
+        (a subset of a flat met: its point moved off the extra hyperplanes; a superset of a miss)."""
+        mask = sum(1 << j for j in idx)
+        if any(m & ~mask == 0 for m in self._miss):
+            return None
+        for m, big, point in self._hit:
+            if mask & ~m == 0:
+                u = self._off(point, idx, big, normals, offsets)
+                if u is not None:
+                    return u
+        margin, u = self.lp.on_flat(normals[idx], offsets[idx])
         if np.isnan(margin):
             self.trouble += 1
-        return (u if margin > self.tol else None)
+        if margin > self.tol:
+            self._hit.append((mask, list(idx), u))
+            return u
+        if not np.isnan(margin):
+            self._miss.append(mask)
+        return None
+
+    def _off(self, point, idx, big, normals, offsets):
+        """`point` (on the flat of big) moved within the flat of idx off big's other hyperplanes."""
+        extra = [j for j in big if j not in idx]
+        if not extra:
+            return point
+        order = list(idx) + extra
+        step = _step(point, normals[order], offsets[order], self.lo, self.hi, *self._rows, None)
+        if step is None:
+            return None
+        p, pinv, eps = step
+        return p + eps * (pinv @ np.r_[np.zeros(len(idx)), np.ones(len(extra))])
 
     def _independent(self, idx, normals, basis) -> bool:
         if len(idx) > normals.shape[1] - basis.shape[1]:

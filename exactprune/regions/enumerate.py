@@ -91,7 +91,7 @@ class _Enumerator:
         self.deadline = None if time_limit is None else self.start + time_limit
         scale = max(1.0, float(np.max(problem.hi - problem.lo, initial=1.0)))
         self.tol = MARGIN_TOL * scale
-        self.lp = CellLP(problem.lo, problem.hi, MARGIN_CAP * scale)
+        self.lp = CellLP(problem.lo, problem.hi, MARGIN_CAP * scale, self.tol)
         self.rows: list[np.ndarray] = []
         self.boxes = [(problem.lo, problem.hi)]
         self.rhs: list[float] = []
@@ -224,7 +224,7 @@ class _Enumerator:
         normals, offsets = G[cand] / norms[cand, None], -g0[cand] / norms[cand]
         if np.linalg.svd(normals, compute_uv=False)[-1] < 1e-6:
             return False
-        margin, u = self.lp.on_flat(normals, offsets, self.tol)
+        margin, u = self.lp.on_flat(normals, offsets)
         if not margin > self.tol:
             return False
         pts = sign_points(u, normals, offsets, self.p.lo, self.p.hi, *self._cell_rows())

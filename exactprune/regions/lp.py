@@ -4,8 +4,8 @@ Variables: the free inputs u (bounded by the domain box) and a margin t <= cap. 
 normalised to unit Euclidean norm and reads  a . u + t <= c, so t is the distance (in input units)
 by which a point clears every constraint. A cell is full-dimensional iff max t > tol. Rows are a
 stack (push on descent, pop on return) so each solve starts from the previous basis.
-`on_flat` asks the same question on an affine flat (equality rows, no margin) with the box shrunk
-by `inset`, so that its point lies strictly inside the box as well.
+The box is shrunk by `inset` (the margin tolerance), so points lie strictly inside it as well.
+`on_flat` asks the same question on an affine flat (equality rows, no margin).
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import numpy as np
 class CellLP:
     """max t s.t. the pushed rows (+ one trial row), lo <= u <= hi, t <= cap."""
 
-    def __init__(self, lo: np.ndarray, hi: np.ndarray, cap: float):
+    def __init__(self, lo: np.ndarray, hi: np.ndarray, cap: float, inset: float = 0.0):
         self.n = lo.size
+        inset = np.minimum(inset, 0.25 * (hi - lo))
+        lo, hi = lo + inset, hi - inset
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("primal_feasibility_tolerance", 1e-9)
@@ -26,7 +28,6 @@ class CellLP:
         h.addVars(self.n + 1, np.r_[lo, -highspy.kHighsInf], np.r_[hi, cap])
         h.changeColCost(self.n, -1.0)
         self.highs = h
-        self.lo, self.hi = lo, hi
         self.index = np.arange(self.n + 1, dtype=np.int32)
         self.depth = 0
         self.solves = 0
@@ -62,14 +63,12 @@ class CellLP:
             self.highs.deleteRows(1, np.array([self.depth], dtype=np.int32))
         return margin, point
 
-    def on_flat(self, rows: np.ndarray, rhs: np.ndarray, inset: float) -> tuple[float, np.ndarray | None]:
-        """The best margin of the cell on the flat rows @ u = rhs, inside the box shrunk by inset.
+    def on_flat(self, rows: np.ndarray, rhs: np.ndarray) -> tuple[float, np.ndarray | None]:
+        """The best margin of the cell on the flat rows @ u = rhs.
 
         Infeasible (the flat misses the cell) gives margin -inf; solver trouble nan.
         """
-        n, k = self.n, rows.shape[0]
-        cols = np.arange(n, dtype=np.int32)
-        self.highs.changeColsBounds(n, cols, self.lo + inset, self.hi - inset)
+        k = rows.shape[0]
         nz = rows != 0.0
         starts = np.r_[0, np.cumsum(nz.sum(axis=1))[:-1]].astype(np.int32)
         self.highs.addRows(k, rhs.astype(float), rhs.astype(float), int(nz.sum()), starts,
@@ -79,5 +78,4 @@ class CellLP:
                                            highspy.HighsModelStatus.kUnboundedOrInfeasible):
             margin = -np.inf
         self.highs.deleteRows(k, np.arange(self.depth, self.depth + k, dtype=np.int32))
-        self.highs.changeColsBounds(n, cols, self.lo, self.hi)
         return margin, point

@@ -38,6 +38,8 @@ class Problem:
     basis: np.ndarray  # (dim, n_inputs)
     rows: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     rhs: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    columns: np.ndarray | None = None  # basis is the selection of these input columns
+
 
     @property
     def dim(self) -> int:
@@ -45,6 +47,10 @@ class Problem:
 
     def lift(self, u: np.ndarray) -> np.ndarray:
         """Flat model inputs of base points (N, dim)."""
+        if self.columns is not None:
+            x = np.repeat(self.offset[None, :], u.shape[0], axis=0)
+            x[:, self.columns] = u
+            return x
         return self.offset + u @ self.basis
 
     def forward(self, u: np.ndarray) -> list[np.ndarray]:
@@ -92,4 +98,5 @@ def box_problem(network: Network, box: Box, stability: StabilityResult | None = 
     basis[np.arange(free.size), free] = 1.0
     offset = box.lo.copy()
     offset[free] = 0.0
-    return Problem(tuple(layers), box.lo[free].copy(), box.hi[free].copy(), offset, basis)
+    return Problem(tuple(layers), box.lo[free].copy(), box.hi[free].copy(), offset, basis,
+                   columns=free)
