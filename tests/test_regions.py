@@ -191,3 +191,51 @@ def test_cli_plane_needs_the_input_size(tmp_path):
     tiny_onnx(model, np.random.default_rng(8))
     res = CliRunner().invoke(main, ["regions", str(model), "--plane", "0,0,0", "1,0", "0,1"])
     assert res.exit_code == 2 and "3 values, the model has 2 inputs" in res.output
+
+
+def test_hyperplanes_through_one_interior_point_give_all_patterns_with_one_lp():
+    rng = np.random.default_rng(11)
+    n, d = 6, 9
+    net = make_net([rng.normal(size=(n, d))], [np.zeros(n)])  # all through the origin
+    result = count_regions(net, Box(-np.ones(d), np.ones(d)))
+    assert result.exact and result.verified
+    assert result.regions == 2 ** n and result.lps <= 2
+
+
+def test_layer_split_at_once_and_counted_last_layer_agree_with_scip():
+    # more inputs than neurons: the 2^k split of layer 1 and the deletion-restriction count of
+    # the last layer (rank-deficient in cells with few active neurons) both run
+    rng = np.random.default_rng(12)
+    for sizes in ([6, 3, 5], [7, 4, 4], [5, 2, 4, 3], [4, 4]):
+        net = random_net(sizes, rng)
+        box = Box(-np.ones(sizes[0]), np.ones(sizes[0]))
+        exact, milp = count_regions(net, box), count_regions_milp(net, box)
+        assert exact.exact and exact.verified and milp.exact
+        assert exact.regions == milp.regions, sizes
+
+
+def test_duplicate_and_parallel_neurons_in_the_counted_layer():
+    rng = np.random.default_rng(13)
+    w = rng.normal(size=(3, 7))
+    # a duplicate of neuron 0, a mirrored copy of neuron 1 and a neuron parallel to neuron 2
+    w1 = np.vstack([w, w[0], -w[1], w[2]])
+    b1 = np.r_[0.1, -0.2, 0.3, 0.1, 0.2, -0.4]
+    net = make_net([w1], [b1])
+    box = Box(-np.ones(7), np.ones(7))  # 6 neurons <= 7 inputs: the deletion-restriction count
+    exact, milp = count_regions(net, box), count_regions_milp(net, box)
+    assert exact.exact and exact.regions == milp.regions
+
+
+def test_sign_points_realise_every_sign_next_to_the_point():
+    from exactprune.regions.arrangement import sign_points, signs
+    rng = np.random.default_rng(14)
+    normals = rng.normal(size=(3, 6))
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    point = rng.uniform(-0.5, 0.5, size=6)
+    offsets = normals @ point
+    rows = np.zeros((0, 6))
+    pts = sign_points(point, normals, offsets, -np.ones(6), np.ones(6), rows, np.zeros(0))
+    assert pts.shape == (8, 6) and np.all(np.abs(pts) < 1.0)
+    assert np.array_equal(np.sign(pts @ normals.T - offsets), signs(3))
+    assert sign_points(point, np.vstack([normals, normals[0]]), np.r_[offsets, offsets[0]],
+                       -np.ones(6), np.ones(6), rows, np.zeros(0)) is None  # dependent normals

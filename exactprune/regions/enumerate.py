@@ -13,6 +13,10 @@ every region is reached once. Each counted region's interior point is re-checked
 Network.preactivations: its pattern must be the recorded one and patterns must be distinct.
 When the time limit stops the search, every cell not yet explored counts as one region (it is
 full-dimensional, so it contains at least one): the count is then a lower bound (exact=False).
+Two shortcuts (arrangement.py): when a layer's k undecided hyperplanes have independent normals
+and one LP finds a point of the cell on all of them, the cell splits into all 2^k sub-cells at
+once; and the last splitting layer (when k <= dim) is counted by deletion-restriction without
+materialising its regions, its witnesses checked for distinct patterns only.
 """
 
 from __future__ import annotations
@@ -200,7 +204,7 @@ class _Enumerator:
         for j in np.flatnonzero(active | inactive):
             keep &= np.abs(pres[k][:, j]) > POINT_TOL
         pts, pres = self._take(pts, pres, keep)
-        if cand.size and not self.keep_cells and self._last_split_layer(k):
+        if 0 < cand.size <= self.p.dim and not self.keep_cells and self._last_split_layer(k):
             self._count_arrangement(k, G[cand] / norms[cand, None], -g0[cand] / norms[cand], pts)
             return
         if cand.size > 1 and self._orthants(k, G, g0, norms, active, cand, patterns):
@@ -208,7 +212,8 @@ class _Enumerator:
         self._visit(k, G, g0, norms, active, cand, 0, pts, pres, patterns)
 
     def _count_arrangement(self, k, normals, offsets, pts) -> None:
-        """The last splitting layer: count its regions in the cell (arrangement.py)."""
+        """The last splitting layer: count its regions in the cell (arrangement.py). Used when
+        the 2^k fast path is possible (k <= dim); in low dimension the depth-first split is faster."""
         point = self._interior_point(pts)
         if point is None:
             self.trouble += 1
