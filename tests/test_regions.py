@@ -239,3 +239,14 @@ def test_sign_points_realise_every_sign_next_to_the_point():
     assert np.array_equal(np.sign(pts @ normals.T - offsets), signs(3))
     assert sign_points(point, np.vstack([normals, normals[0]]), np.r_[offsets, offsets[0]],
                        -np.ones(6), np.ones(6), rows, np.zeros(0)) is None  # dependent normals
+
+
+def test_dead_neuron_with_zero_weights_and_bias_is_inactive():
+    rng = np.random.default_rng(15)
+    w1, b1 = rng.normal(size=(4, 2)), rng.normal(size=4) * 0.3
+    w2 = np.vstack([rng.normal(size=(3, 4)), np.zeros((1, 4))])  # g == 0 everywhere: inactive
+    net = make_net([w1, w2], [b1, np.r_[rng.normal(size=3) * 0.3, 0.0]])
+    box = Box(-np.ones(2), np.ones(2))
+    result, sliced = count_regions(net, box), slice_regions(net, box)
+    assert result.exact and result.verified and sliced.count.verified
+    assert result.regions == sliced.count.regions == count_regions_milp(net, box).regions

@@ -57,7 +57,7 @@ def _step(point, normals, offsets, lo, hi, rows, rhs, others):
                  np.min(rhs - rows @ p, initial=np.inf) if rows.size else np.inf,
                  np.min(gaps[gaps > DEGENERATE], initial=np.inf))
     sv = np.linalg.svd(normals, compute_uv=False)
-    if not margin > 0.0 or sv[-1] < INDEPENDENT:
+    if not margin > 0.0 or n > point.size or sv[-1] < INDEPENDENT:
         return None
     return p, pinv, 0.5 * margin * sv[-1] / np.sqrt(n)
 

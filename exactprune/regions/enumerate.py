@@ -30,7 +30,7 @@ import numpy as np
 from ..domain import Box
 from ..ir import Network
 from ..stability_result import ACTIVE, INACTIVE, StabilityResult
-from .arrangement import ArrangementCounter, sign_points, signs
+from .arrangement import INDEPENDENT, ArrangementCounter, sign_points, signs
 from .lp import CellLP
 from .problem import Problem, box_problem
 
@@ -193,12 +193,10 @@ class _Enumerator:
         blo, bhi = self.boxes[-1]
         upper = gp @ bhi + gn @ blo + g0
         lower = gp @ blo + gn @ bhi + g0
-        active = (lower >= 0.0) | (layer.fixed == ACTIVE)
-        inactive = ((upper <= 0.0) | (layer.fixed == INACTIVE)) & ~active
         norms = np.linalg.norm(G, axis=1)
-        flat = norms <= 1e-12 * (1.0 + np.abs(g0))
-        active |= flat & (g0 > 0.0) & ~inactive
-        inactive |= flat & ~active
+        flat = norms <= 1e-12 * (1.0 + np.abs(g0))  # constant on the cell: active iff g0 > 0
+        active = np.where(flat, g0 > 0.0, (lower >= 0.0) | (layer.fixed == ACTIVE))
+        inactive = np.where(flat, ~active, ((upper <= 0.0) | (layer.fixed == INACTIVE)) & ~active)
         cand = np.flatnonzero(~(active | inactive))
         keep = np.ones(pts.shape[0], dtype=bool)
         for j in np.flatnonzero(active | inactive):
@@ -227,7 +225,7 @@ class _Enumerator:
         """Split on every candidate at once when their hyperplanes meet inside the cell with
         independent normals: all 2^|cand| sub-cells are full-dimensional (arrangement.py)."""
         normals, offsets = G[cand] / norms[cand, None], -g0[cand] / norms[cand]
-        if np.linalg.svd(normals, compute_uv=False)[-1] < 1e-6:
+        if cand.size > self.p.dim or np.linalg.svd(normals, compute_uv=False)[-1] < INDEPENDENT:
             return False
         margin, u = self.lp.on_flat(normals, offsets)
         if not margin > self.tol:
