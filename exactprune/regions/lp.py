@@ -36,8 +36,16 @@ class CellLP:
         self.highs.addRow(-highspy.kHighsInf, float(rhs), self.n + 1, self.index, np.r_[row, 1.0])
 
     def _solve(self) -> tuple[float, np.ndarray | None]:
+        """Solve warm; when HiGHS gives up (no status), solve again, then from scratch."""
         self.highs.run()
         self.solves += 1
+        for retry in range(2):
+            if self.highs.getModelStatus() != highspy.HighsModelStatus.kNotset:
+                break
+            if retry:
+                self.highs.clearSolver()
+            self.highs.run()
+            self.solves += 1
         if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return float("nan"), None
         margin = -self.highs.getInfo().objective_function_value
