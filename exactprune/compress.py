@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from .atomic import write_atomic
 from .domain import Box
 from .ir import Network
-from .onnx_io import load, save, to_onnx
+from .onnx_io import load, to_onnx
 from .onnx_io.importer import convert
 from .reductions import RANK_TOL, RULES, Action, FixpointResult, layer_name, reduce_network
 from .reductions.base import name_layers
@@ -102,13 +103,9 @@ class CompressResult:
     fixpoint: FixpointResult
 
     def save(self, path, overwrite_input: bool = False) -> Path:
-        """Write the compressed model atomically (the same bytes that were verified)."""
-        return save(self.network, path, self.domain, metadata_actions(self.report),
-                    overwrite_input=overwrite_input)
-
-
-def metadata_actions(report: CompressReport) -> list[dict]:
-    return [a.to_json() for a in report.actions]
+        """Write the compressed model atomically: the very ModelProto that was verified."""
+        protect = None if overwrite_input else self.network.metadata.get("path")
+        return write_atomic(path, self.model.SerializeToString(), protect)
 
 
 def _layer_reports(before: Network, after: Network, analysed: Network | None,

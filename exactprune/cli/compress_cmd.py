@@ -4,8 +4,6 @@ verify in onnxruntime, then write OUT atomically."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -13,13 +11,13 @@ from rich import box as rich_box
 from rich.console import Console
 from rich.table import Table
 
+from ..atomic import write_atomic
 from ..compress import CompressReport, compress
 from ..errors import OutputFileError, VerificationError
 from ..onnx_io import load
 from ..reductions import RANK_TOL
-from ..verify import DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_SAMPLES
 from .app import console, err_console, main
-from .options import domain_from_options, domain_options
+from .options import check_options, domain_from_options, domain_options
 
 
 def check_output(src: Path, out: Path, force: bool, overwrite_input: bool) -> None:
@@ -32,17 +30,6 @@ def check_output(src: Path, out: Path, force: bool, overwrite_input: bool) -> No
         raise OutputFileError(f"{out} exists; pass --force to overwrite it")
     if not out.parent.is_dir():
         raise OutputFileError(f"cannot write {out}: directory {out.parent} does not exist")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write text to path through a temporary file in the same directory and a rename."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputFileError(f"cannot write {path}: {exc.strerror}") from None
 
 
 _ACT = {"identity": "id", "leaky_relu": "leaky"}
@@ -107,12 +94,7 @@ def render(report: CompressReport, out: str) -> None:
               help="Tolerance for equal / proportional rows in lumping (0: exact).")
 @click.option("--rank-tol", type=click.FloatRange(min=0), default=RANK_TOL, show_default=True,
               help="Relative tolerance of the rank merge of stably active neurons.")
-@click.option("--samples", type=click.IntRange(min=0), default=DEFAULT_SAMPLES,
-              show_default=True, help="Uniform points of the domain for verification.")
-@click.option("--atol", type=click.FloatRange(min=0), default=DEFAULT_ATOL, show_default=True,
-              help="Absolute tolerance of the verification.")
-@click.option("--rtol", type=click.FloatRange(min=0), default=DEFAULT_RTOL, show_default=True,
-              help="Tolerance relative to the output scale max(1, max |output|).")
+@check_options
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="Also write the report and the stability result as JSON.")
 @click.option("--keep-on-fail", is_flag=True, help="Write OUT even if verification fails.")
@@ -149,7 +131,7 @@ def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_t
         data["output"] = str(out_path)
         data["verification"] = result.verification.to_json() if result.verification else None
         data["stability"] = result.stability.to_json(src) if result.stability else None
-        write_text_atomic(Path(json_out), json.dumps(data, indent=1))
+        write_atomic(json_out, json.dumps(data, indent=1))
     if result.report.verified or keep_on_fail:
         result.save(out_path, overwrite_input=overwrite_input)
         console.print(f"wrote {out_path}", highlight=False)

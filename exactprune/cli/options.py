@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..domain import Box, resolve_domain
+from ..verify import DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_SAMPLES
 
 _BOX_HELP = "Every input lies in [LO, HI] (the same bounds for all inputs), e.g. --box 0 1."
 _BOUNDS_HELP = ('Per-input bounds: .json with {"lo": [...], "hi": [...]} (or "lower"/"upper", '
@@ -27,3 +28,17 @@ def domain_options(command):
 def domain_from_options(n_inputs: int, stored: Box | None, box, bounds, vnnlib) -> Box | None:
     """The domain a command works on: the one given by a flag, else `stored`, else None."""
     return resolve_domain(n_inputs, box=box, bounds=bounds, vnnlib=vnnlib, stored=stored)
+
+
+def check_options(command):
+    """Add --samples/--atol/--rtol: the points and tolerance of an onnxruntime comparison."""
+    command = click.option("--rtol", type=click.FloatRange(min=0), default=DEFAULT_RTOL,
+                           show_default=True,
+                           help="Tolerance relative to the output scale max(1, max |output of the "
+                                "reference|).")(command)
+    command = click.option("--atol", type=click.FloatRange(min=0), default=DEFAULT_ATOL,
+                           show_default=True,
+                           help="Absolute tolerance on the output deviation.")(command)
+    return click.option("--samples", type=click.IntRange(min=0), default=DEFAULT_SAMPLES,
+                        show_default=True,
+                        help="Uniform random points of the domain to compare on.")(command)

@@ -9,10 +9,9 @@ import click
 from ..domain import Box, parse_stored
 from ..errors import VerificationError
 from ..metadata import KEY_DOMAIN
-from ..verify import (DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_SAMPLES, DEFAULT_VERTICES, VerifyReport,
-                      compare, flat_input_size, load_model)
+from ..verify import DEFAULT_VERTICES, VerifyReport, compare, flat_input_size, load_model
 from .app import console, main
-from .options import domain_from_options, domain_options
+from .options import check_options, domain_from_options, domain_options
 
 NO_DOMAIN = "unit box [0,1] assumed: no domain given or stored"
 
@@ -49,17 +48,12 @@ def _render(report: VerifyReport, name_a: str, name_b: str) -> None:
 @click.argument("model_a", metavar="A", type=click.Path(dir_okay=False))
 @click.argument("model_b", metavar="B", type=click.Path(dir_okay=False))
 @domain_options
-@click.option("--samples", type=click.IntRange(min=0), default=DEFAULT_SAMPLES, show_default=True,
-              help="Uniform random points of the domain.")
+@check_options
 @click.option("--vertices", type=click.IntRange(min=0), default=DEFAULT_VERTICES,
               show_default=True, help="Random vertices of the domain (all of them if fewer).")
-@click.option("--atol", type=click.FloatRange(min=0), default=DEFAULT_ATOL, show_default=True,
-              help="Absolute tolerance on the output deviation.")
-@click.option("--rtol", type=click.FloatRange(min=0), default=DEFAULT_RTOL, show_default=True,
-              help="Tolerance relative to the output scale max(1, max |output of A|).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random points.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
-def verify(model_a, model_b, box, bounds, vnnlib, samples, vertices, atol, rtol, seed, as_json):
+def verify(model_a, model_b, box, bounds, vnnlib, samples, atol, rtol, vertices, seed, as_json):
     """Check that models A and B compute the same outputs on the input domain.
 
     Runs both in onnxruntime (graph optimisations off) on the domain's centre, uniform samples

@@ -4,8 +4,6 @@ the tail, a final Reshape to the output shape; and an atomic `save`."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +11,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .. import __version__
+from ..atomic import write_atomic
 from ..domain import Box
-from ..errors import OutputFileError
 from ..ir import Network
 from ..metadata import KEY_ACTIONS, KEY_DOMAIN, KEY_VERSION
 
@@ -141,25 +139,5 @@ def save(network: Network, path: str | Path, domain: Box | None = None, actions=
     """Write `network` to `path` atomically (temp file, fsync, rename); returns the path.
 
     Refuses to replace the model's own source file unless overwrite_input is true."""
-    path = Path(path)
-    source = network.metadata.get("path")
-    if source and not overwrite_input and path.exists() and path.resolve() == Path(source).resolve():
-        raise OutputFileError(f"{path} is the model's input file; choose another output "
-                              "(or overwrite_input=True)")
-    if not path.parent.is_dir():
-        raise OutputFileError(f"cannot write {path}: directory {path.parent} does not exist")
-    data = to_onnx(network, domain, actions).SerializeToString()
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OutputFileError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputFileError(f"cannot write {path}: {exc.strerror}") from None
-    return path
+    protect = None if overwrite_input else network.metadata.get("path")
+    return write_atomic(path, to_onnx(network, domain, actions).SerializeToString(), protect)

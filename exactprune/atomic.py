@@ -1,0 +1,37 @@
+"""Atomic file writes: a temporary file in the target's directory, fsync, then a rename."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import OutputFileError
+
+
+def write_atomic(path: str | Path, data: bytes | str, protect: str | Path | None = None) -> Path:
+    """Write `data` to `path` so that readers see the old file or the whole new one, never part.
+
+    protect: a file (the input model) that must not be replaced; OutputFileError if path is it.
+    """
+    path = Path(path)
+    if protect and path.exists() and path.resolve() == Path(protect).resolve():
+        raise OutputFileError(f"{path} is the model's input file; choose another output "
+                              "(or pass overwrite_input)")
+    if not path.parent.is_dir():
+        raise OutputFileError(f"cannot write {path}: directory {path.parent} does not exist")
+    raw = data.encode() if isinstance(data, str) else data
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputFileError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputFileError(f"cannot write {path}: {exc.strerror}") from None
+    return path
