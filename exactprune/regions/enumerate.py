@@ -21,8 +21,6 @@ materialising its regions, its witnesses checked for distinct patterns only.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -33,44 +31,12 @@ from ..stability_result import ACTIVE, INACTIVE, StabilityResult
 from .arrangement import INDEPENDENT, ArrangementCounter, sign_points, signs
 from .lp import CellLP
 from .problem import Problem, box_problem
+from .search import Cell, RegionCount, Search
+from .vertex import VERTEX_MAX_DIM, VertexEnumerator
 
 POINT_TOL = 1e-9  # a point is strictly on one side of a hyperplane when |g| > POINT_TOL
 MARGIN_TOL = 1e-7  # a side is full-dimensional when the LP margin exceeds MARGIN_TOL * scale
 MARGIN_CAP = 1e-3  # the LP stops improving the margin here (times scale): feasibility is enough
-VERIFY_BATCH = 4096
-
-
-@dataclass
-class Cell:
-    """One region: its constraints (rows @ u <= rhs, base coordinates), an interior point, pattern."""
-
-    rows: np.ndarray
-    rhs: np.ndarray
-    point: np.ndarray
-    pattern: np.ndarray  # bool per two-phase hidden neuron, network order
-
-
-@dataclass
-class RegionCount:
-    """The result of a count. `exact` is False when a limit, an interrupt or LP trouble means the
-    count is only a lower bound (`note` says why)."""
-
-    regions: int
-    exact: bool
-    method: str
-    time_s: float
-    cells_per_layer: list[int] = field(default_factory=list)
-    lps: int = 0
-    point_splits: int = 0
-    verified: bool = True
-    note: str = ""
-    cells: list[Cell] | None = None
-
-    def to_json(self) -> dict:
-        return {"regions": int(self.regions), "exact": self.exact, "method": self.method,
-                "time_s": float(self.time_s), "cells_per_layer": list(self.cells_per_layer),
-                "lps": self.lps, "point_splits": self.point_splits, "verified": self.verified,
-                "note": self.note}
 
 
 def tighten(lo: np.ndarray, hi: np.ndarray, row: np.ndarray, rhs: float) -> tuple[np.ndarray, np.ndarray]:
@@ -84,36 +50,19 @@ def tighten(lo: np.ndarray, hi: np.ndarray, row: np.ndarray, rhs: float) -> tupl
     return (np.where(neg, np.maximum(lo, cut), lo), np.where(pos, np.minimum(hi, cut), hi))
 
 
-class _Enumerator:
+class _Enumerator(Search):
     def __init__(self, problem: Problem, network: Network, time_limit: float | None,
                  samples: int, seed: int, keep_cells: bool,
                  progress: Callable[[int, float], None] | None):
-        self.p, self.network = problem, network
-        self.keep_cells = keep_cells
-        self.progress = progress
-        self.start = time.perf_counter()
-        self.deadline = None if time_limit is None else self.start + time_limit
+        super().__init__(problem, network, time_limit, keep_cells, progress)
         scale = max(1.0, float(np.max(problem.hi - problem.lo, initial=1.0)))
         self.tol = MARGIN_TOL * scale
         self.lp = CellLP(problem.lo, problem.hi, MARGIN_CAP * scale, self.tol)
         self.rows: list[np.ndarray] = []
         self.boxes = [(problem.lo, problem.hi)]
         self.rhs: list[float] = []
-        self.regions = 0
-        self.cells_per_layer = [0] * len(problem.layers)
-        self.point_splits = 0
-        self.stopped = ""
-        self.trouble = 0
-        self.cells: list[Cell] = []
-        self.seen: set[bytes] = set()
-        self.mismatch = 0
-        self.pending_pts: list[np.ndarray] = []
-        self.pending_pat: list[np.ndarray] = []
-        self.pending_free: list[np.ndarray] = []
-        self.outside = 0
         self.arrangement = ArrangementCounter(self.lp, problem.lo, problem.hi, self.tol,
-                                              self._cell_rows, self._emit, self._out_of_time)
-        self.last_report = 0.0
+                                              self._cell_rows, self.check.add_free, self._out_of_time)
         rng = np.random.default_rng(seed)
         u = rng.uniform(problem.lo, problem.hi, size=(samples, problem.dim))
         self.root = np.vstack([(problem.lo + problem.hi) / 2.0, u])
@@ -158,12 +107,6 @@ class _Enumerator:
     def _cell_rows(self) -> tuple[np.ndarray, np.ndarray]:
         return np.array(self.rows).reshape(len(self.rows), self.p.dim), np.array(self.rhs)
 
-    def _emit(self, pts: np.ndarray) -> None:
-        """Witnesses whose patterns are not recorded (arrangement.py): only distinctness counts."""
-        self.pending_free.append(pts)
-        if sum(len(a) for a in self.pending_free) >= VERIFY_BATCH:
-            self.verify()
-
     def _last_split_layer(self, k) -> bool:
         return all(layer.slope is None for layer in self.p.layers[k + 1:])
 
@@ -172,15 +115,6 @@ class _Enumerator:
             return pts[0]
         margin, u = self.lp.trial()
         return u if margin > self.tol else None
-
-    def _out_of_time(self) -> bool:
-        now = time.perf_counter()
-        if self.progress is not None and now - self.last_report > 0.5:
-            self.last_report = now
-            self.progress(self.regions, now - self.start)
-        if self.deadline is not None and now > self.deadline:
-            self.stopped = "time limit"
-        return bool(self.stopped)
 
     def _enter_layer(self, k, M, m, pts, pres, patterns=()) -> None:
         """Start layer k in a cell whose layer k-1 output is M u + m."""
@@ -310,71 +244,43 @@ class _Enumerator:
             pts = u[None, :]
         self.regions += 1
         pattern = np.concatenate(patterns) if patterns else np.zeros(0, dtype=bool)
-        self.pending_pts.append(pts[0])
-        self.pending_pat.append(pattern)
-        if len(self.pending_pts) >= VERIFY_BATCH:
-            self.verify()
+        self.check.add(pts[:1], pattern[None, :])
         if self.keep_cells:
             self.cells.append(Cell(np.array(self.rows).reshape(len(self.rows), self.p.dim),
                                    np.array(self.rhs), pts[0].copy(), pattern))
 
-    def _patterns(self, u: np.ndarray) -> np.ndarray:
-        pre = self.network.preactivations(self.p.lift(u))
-        two_phase = [g for g, layer in zip(pre, self.network.hidden) if layer.is_piecewise]
-        return np.hstack(two_phase) > 0.0 if two_phase else np.zeros((u.shape[0], 0), dtype=bool)
-
-    def verify(self) -> None:
-        """Re-check the pending interior points with Network.preactivations: recorded patterns
-        must match; free witnesses (arrangement.py) must lie in the domain box."""
-        if self.pending_pts:
-            got = self._patterns(np.array(self.pending_pts))
-            self.mismatch += int(np.sum(np.any(got != np.array(self.pending_pat), axis=1)))
-            self.seen.update(row.tobytes() for row in np.packbits(got, axis=1))
-        if self.pending_free:
-            u = np.vstack(self.pending_free)
-            self.outside += int(np.sum(np.any((u < self.p.lo) | (u > self.p.hi), axis=1)))
-            if self.p.rows.size:
-                self.outside += int(np.sum(np.any(u @ self.p.rows.T > self.p.rhs, axis=1)))
-            self.seen.update(row.tobytes() for row in np.packbits(self._patterns(u), axis=1))
-        self.pending_pts.clear()
-        self.pending_pat.clear()
-        self.pending_free.clear()
-
 
 def count_problem(problem: Problem, network: Network, time_limit: float | None = None,
                   samples: int = 256, seed: int = 0, keep_cells: bool = False,
-                  progress: Callable[[int, float], None] | None = None) -> RegionCount:
-    """Enumerate the regions of a Problem (see problem.py)."""
-    state = _Enumerator(problem, network, time_limit, samples, seed, keep_cells, progress)
+                  progress: Callable[[int, float], None] | None = None,
+                  vertices: bool | None = None) -> RegionCount:
+    """Enumerate the regions of a Problem (see problem.py).
+
+    vertices: split vertex-represented cells without LPs (vertex.py); None: when the input
+    dimension is at most VERTEX_MAX_DIM.
+    """
+    if vertices if vertices is not None else problem.dim <= VERTEX_MAX_DIM:
+        state = VertexEnumerator(problem, network, time_limit, keep_cells, progress)
+    else:
+        state = _Enumerator(problem, network, time_limit, samples, seed, keep_cells, progress)
     try:
         state.run()
     except KeyboardInterrupt:
         state.stopped = "interrupted"
-    state.verify()
-    notes = []
-    if state.stopped:
-        notes.append(f"stopped by {state.stopped}: lower bound")
-    trouble = state.trouble + state.arrangement.trouble
-    if trouble:
-        notes.append(f"{trouble} LP(s) or witness(es) failed: lower bound")
-    verified = (state.mismatch == 0 and state.outside == 0
-                and (bool(state.stopped) or len(state.seen) == state.regions))
-    if not verified:
-        notes.append("witness re-check failed")
-    return RegionCount(
-        regions=state.regions, exact=not notes, method="exact",
-        time_s=time.perf_counter() - state.start, cells_per_layer=state.cells_per_layer,
-        lps=state.lp.solves, point_splits=state.point_splits, verified=verified,
-        note="; ".join(notes), cells=state.cells if keep_cells else None)
+    if isinstance(state, VertexEnumerator):
+        return state.result(0, 0)
+    return state.result(state.lp.solves, state.trouble + state.arrangement.trouble)
 
 
 def count_regions(network: Network, box: Box, time_limit: float | None = None,
                   stability: StabilityResult | None = None, samples: int = 256, seed: int = 0,
-                  progress: Callable[[int, float], None] | None = None) -> RegionCount:
+                  progress: Callable[[int, float], None] | None = None,
+                  vertices: bool | None = None) -> RegionCount:
     """Count the activation regions of `network` on `box` exactly (a lower bound if stopped).
 
     stability: optional proven phases (neurons stable on the box never split anything).
     progress: called about twice a second with (regions so far, elapsed seconds).
+    vertices: force (True) or forbid (False) the LP-free vertex path; None: by input dimension.
     """
     return count_problem(box_problem(network, box, stability), network, time_limit, samples,
-                         seed, progress=progress)
+                         seed, progress=progress, vertices=vertices)

@@ -6,12 +6,17 @@ by which a point clears every constraint. A cell is full-dimensional iff max t >
 stack (push on descent, pop on return) so each solve starts from the previous basis.
 The box is shrunk by `inset` (the margin tolerance), so points lie strictly inside it as well.
 `on_flat` asks the same question on an affine flat (equality rows, no margin).
+When the warm HiGHS solve ends without a conclusive status (neither optimal nor infeasible), the
+same LP is solved again from scratch by fresh HiGHS instances with other options (RETRIES), then
+by SCIP (fallback.py); only when all of them fail is the LP reported as trouble.
 """
 
 from __future__ import annotations
 
 import highspy
 import numpy as np
+
+from .fallback import CONCLUSIVE, INFEASIBLE, OPTIMAL, solve_elsewhere
 
 
 class CellLP:
@@ -31,25 +36,30 @@ class CellLP:
         self.index = np.arange(self.n + 1, dtype=np.int32)
         self.depth = 0
         self.solves = 0
+        self.rescued = 0  # LPs the warm solve left open and a fresh solver closed
 
     def _add(self, row: np.ndarray, rhs: float) -> None:
         self.highs.addRow(-highspy.kHighsInf, float(rhs), self.n + 1, self.index, np.r_[row, 1.0])
 
-    def _solve(self) -> tuple[float, np.ndarray | None]:
-        """Solve warm; when HiGHS gives up (no status), solve again, then from scratch."""
+    def _warm(self) -> str:
         self.highs.run()
         self.solves += 1
-        for retry in range(2):
-            if self.highs.getModelStatus() != highspy.HighsModelStatus.kNotset:
-                break
-            if retry:
-                self.highs.clearSolver()
-            self.highs.run()
+        return CONCLUSIVE.get(self.highs.getModelStatus(), "")
+
+    def _solve(self) -> tuple[str, float, np.ndarray | None]:
+        """(status, margin, point): status "optimal", "infeasible" or "" (no solver concluded)."""
+        status = self._warm()
+        if not status:
+            status, objective, x = solve_elsewhere(self.highs.getLp())
             self.solves += 1
-        if self.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return float("nan"), None
+            self.rescued += bool(status)
+            if status != OPTIMAL:
+                return status, float("nan"), None
+            return status, -objective, x[: self.n]
+        if status != OPTIMAL:
+            return status, float("nan"), None
         margin = -self.highs.getInfo().objective_function_value
-        return margin, np.asarray(self.highs.getSolution().col_value[: self.n])
+        return status, margin, np.asarray(self.highs.getSolution().col_value[: self.n])
 
     def push(self, row: np.ndarray, rhs: float) -> None:
         self._add(row, rhs)
@@ -62,11 +72,12 @@ class CellLP:
     def trial(self, row: np.ndarray | None = None, rhs: float = 0.0) -> tuple[float, np.ndarray | None]:
         """The best margin with one more row (None: the cell itself) and its point.
 
-        The margin is nan (and the point None) when HiGHS did not reach optimality.
+        The margin is nan (and the point None) when no solver reached optimality (the margin
+        variable is free below, so the LP is never infeasible).
         """
         if row is not None:
             self._add(row, rhs)
-        margin, point = self._solve()
+        _, margin, point = self._solve()
         if row is not None:
             self.highs.deleteRows(1, np.array([self.depth], dtype=np.int32))
         return margin, point
@@ -81,9 +92,8 @@ class CellLP:
         starts = np.r_[0, np.cumsum(nz.sum(axis=1))[:-1]].astype(np.int32)
         self.highs.addRows(k, rhs.astype(float), rhs.astype(float), int(nz.sum()), starts,
                            np.nonzero(nz)[1].astype(np.int32), rows[nz].astype(float))
-        margin, point = self._solve()
-        if self.highs.getModelStatus() in (highspy.HighsModelStatus.kInfeasible,
-                                           highspy.HighsModelStatus.kUnboundedOrInfeasible):
+        status, margin, point = self._solve()
+        if status == INFEASIBLE:
             margin = -np.inf
         self.highs.deleteRows(k, np.arange(self.depth, self.depth + k, dtype=np.int32))
         return margin, point

@@ -1,0 +1,249 @@
+"""LP-free enumeration for low input dimension: every cell is kept as its vertices.
+
+As in the double-description method, a cell is the list of its vertices and, for each vertex, the
+set of constraints tight at it (bitmasks over the box facets, the domain rows and every hidden
+neuron). A neuron's hyperplane, affine on the cell (g = G u + g0), cuts the cell into two
+full-dimensional parts iff some vertex lies beyond it on each side. A vertex whose distance to the
+hyperplane is at most VERTEX_TOL * scale counts as on it (both parts keep it, tight on the new
+constraint), so a part that is thinner than that at every vertex is never made (as the LP margin
+of enumerate.py, and an all-on cell takes the sign of its mean). The parts keep their sides'
+vertices and share a new vertex on every edge that crosses the hyperplane; two vertices span an
+edge iff they share >= d - 1 tight constraints and no third vertex of the cell is tight on all of
+them (the combinatorial adjacency test). The domain rows clip the starting box the same way.
+Cells go through the network in batches, breadth-first inside a layer: each neuron is decided for
+the whole batch with a few numpy operations. Every region's witness is its vertex centroid,
+re-checked by the caller (search.Search) with Network.preactivations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from itertools import product
+
+import numpy as np
+
+from ..stability_result import ACTIVE, INACTIVE
+from .search import Cell, Search
+
+VERTEX_TOL = 1e-9  # vertices closer than this (times scale) to a hyperplane are on it
+VERTEX_MAX_DIM = 6  # count_problem uses this path up to this input dimension
+BATCH_VERTICES = 200_000  # cells enter a layer in batches of about this many vertices
+
+
+@dataclass
+class Cells:
+    """A batch of cells: vertices V (N, d), their cell cid (N,) and tight sets T (N, words)."""
+
+    V: np.ndarray
+    cid: np.ndarray
+    T: np.ndarray
+    pattern: np.ndarray  # (n, two-phase neurons) bool
+    M: np.ndarray  # (n, m, d): the previous layer's output is M u + m on each cell
+    m: np.ndarray  # (n, m)
+    rows: np.ndarray  # (n, R, d) constraints rows @ u <= rhs of each cell (only kept for slices)
+    rhs: np.ndarray  # (n, R)
+
+    @property
+    def n(self) -> int:
+        return self.pattern.shape[0]
+
+    def take(self, keep: np.ndarray) -> "Cells":
+        """The cells with indices `keep` (sorted), renumbered."""
+        new = np.full(self.n, -1)
+        new[keep] = np.arange(keep.size)
+        on = new[self.cid] >= 0
+        return Cells(self.V[on], new[self.cid[on]], self.T[on], self.pattern[keep], self.M[keep],
+                     self.m[keep], self.rows[keep], self.rhs[keep])
+
+
+def box_vertices(lo: np.ndarray, hi: np.ndarray, words: int) -> tuple[np.ndarray, np.ndarray]:
+    """The 2^d corners of the box and their tight sets (facet i: u_i = lo_i, d + i: u_i = hi_i)."""
+    d = lo.size
+    up = np.array(list(product((False, True), repeat=d)), dtype=bool).reshape(2 ** d, d)
+    T = np.zeros((2 ** d, words), dtype=np.uint64)
+    for i in range(d):
+        set_bit(T, ~up[:, i], i)
+        set_bit(T, up[:, i], d + i)
+    return np.where(up, hi, lo), T
+
+
+def set_bit(T: np.ndarray, mask: np.ndarray, bit: int) -> None:
+    T[mask, bit // 64] |= np.uint64(1 << (bit % 64))
+
+
+def _groups(cid: np.ndarray, members: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The indices `members` sorted by cell, and each cell's start and count in that order."""
+    order = members[np.argsort(cid[members], kind="stable")]
+    count = np.bincount(cid[members], minlength=n)
+    return order, np.cumsum(count) - count, count
+
+
+def _pairs(owner: np.ndarray, order: np.ndarray, start: np.ndarray, count: np.ndarray):
+    """For each i and each member j of cell owner[i]: (i repeated, j)."""
+    reps = count[owner]
+    first = np.repeat(np.arange(owner.size), reps)
+    offset = np.arange(first.size) - np.repeat(np.cumsum(reps) - reps, reps)
+    return first, order[start[owner[first]] + offset]
+
+
+def crossing_edges(cells: Cells, s: np.ndarray, pos: np.ndarray, neg: np.ndarray, cut: np.ndarray):
+    """The edges (a, b) with s[a] > 0 > s[b] of the cells in `cut`, and their common tight sets."""
+    d, n, cid = cells.V.shape[1], cells.n, cells.cid
+    in_cut = cut[cid]
+    a_all = np.flatnonzero(pos & in_cut)
+    a_idx, b = _pairs(cid[a_all], *_groups(cid, np.flatnonzero(neg & in_cut), n))
+    a = a_all[a_idx]
+    common = cells.T[a] & cells.T[b]
+    shared = np.bitwise_count(common).sum(axis=1, dtype=np.int64) >= d - 1
+    a, b, common = a[shared], b[shared], common[shared]
+    p, w = _pairs(cid[a], *_groups(cid, np.flatnonzero(in_cut), n))
+    covers = np.all(common[p] & ~cells.T[w] == 0, axis=1) & (w != a[p]) & (w != b[p])
+    edge = np.bincount(p[covers], minlength=a.size) == 0
+    return a[edge], b[edge], common[edge]
+
+
+def split(cells: Cells, s: np.ndarray, thr: np.ndarray, bit: int, column: int | None):
+    """Split every cell that has vertices beyond `thr` on both sides of s = 0.
+
+    Cut cells keep their index for the positive part; their negative parts are appended. Returns
+    the new batch, the side of every old cell (True: positive or positive part) and the mask of cut
+    cells. `column` is the pattern column to set (None: nothing recorded, the domain rows).
+    """
+    n, cid = cells.n, cells.cid
+    pos, neg = s > thr, s < -thr
+    on = ~(pos | neg)
+    has_pos = np.bincount(cid, weights=pos, minlength=n) > 0
+    has_neg = np.bincount(cid, weights=neg, minlength=n) > 0
+    cut = has_pos & has_neg
+    side = np.where(has_pos | has_neg, has_pos, np.bincount(cid, weights=s, minlength=n) > 0)
+    pattern, M, m, rows, rhs = cells.pattern, cells.M, cells.m, cells.rows, cells.rhs
+    if column is not None:
+        pattern = pattern.copy()
+        pattern[:, column] = side
+    if not cut.any():
+        return replace(cells, pattern=pattern), side, cut
+    a, b, common = crossing_edges(cells, s, pos, neg, cut)
+    t = (s[a] / (s[a] - s[b]))[:, None]
+    new_v = cells.V[a] + t * (cells.V[b] - cells.V[a])
+    set_bit(common, slice(None), bit)
+    T = cells.T.copy()
+    in_cut = cut[cid]
+    set_bit(T, on & in_cut, bit)
+    neg_id = np.full(n, -1)
+    neg_id[cut] = n + np.arange(int(cut.sum()))
+    stay, move = ~in_cut | ~neg, in_cut & ~pos
+    ca = cid[a]
+    V = np.vstack([cells.V[stay], cells.V[move], new_v, new_v])
+    new_cid = np.concatenate([cid[stay], neg_id[cid[move]], ca, neg_id[ca]])
+    T = np.vstack([T[stay], T[move], common, common])
+    neg_pattern = pattern[cut]
+    if column is not None:
+        neg_pattern[:, column] = False
+    grown = Cells(V, new_cid, T, np.vstack([pattern, neg_pattern]), np.concatenate([M, M[cut]]),
+                  np.vstack([m, m[cut]]), np.concatenate([rows, rows[cut]]), np.vstack([rhs, rhs[cut]]))
+    return grown, side, cut
+
+
+class VertexEnumerator(Search):
+    """Counts the regions of a Problem by splitting vertex-represented cells (module docstring)."""
+
+    def __init__(self, problem, network, time_limit, keep_cells, progress):
+        super().__init__(problem, network, time_limit, keep_cells, progress)
+        self.scale = max(1.0, float(np.max(problem.hi - problem.lo, initial=1.0)))
+        d, n_rows = problem.dim, problem.rows.shape[0]
+        widths = [layer.weight.shape[0] if layer.slope is not None else 0 for layer in problem.layers]
+        self.columns = np.cumsum([0] + widths)  # pattern column of each layer's first neuron
+        self.first_bit = 2 * d + n_rows  # constraint bit of pattern column c: first_bit + c
+        self.words = (self.first_bit + int(self.columns[-1]) + 63) // 64
+
+    def run(self) -> None:
+        p, d = self.p, self.p.dim
+        V, T = box_vertices(p.lo, p.hi, self.words)
+        n_rows = p.rows.shape[0]
+        cells = Cells(V, np.zeros(V.shape[0], dtype=np.int64), T,
+                      np.zeros((1, int(self.columns[-1])), dtype=bool), np.eye(d)[None], np.zeros((1, d)),
+                      p.rows[None].reshape(1, n_rows, d), p.rhs[None].reshape(1, n_rows))
+        for i, (row, rhs) in enumerate(zip(p.rows, p.rhs)):
+            cells, side, _ = split(cells, rhs - cells.V @ row, np.full(cells.V.shape[0], VERTEX_TOL * self.scale),
+                                   2 * d + i, None)
+            cells = cells.take(np.flatnonzero(np.r_[side, np.zeros(cells.n - side.size, dtype=bool)]))
+            if cells.n == 0:
+                return
+        self._layer(0, cells)
+
+    def _layer(self, k: int, cells: Cells) -> None:
+        """Decide layer k's neurons on a batch, then pass it on in batches (or count it)."""
+        layer = self.p.layers[k]
+        G = np.einsum("ij,cjd->cid", layer.weight, cells.M)
+        g0 = cells.m @ layer.weight.T + layer.bias
+        if layer.slope is not None:
+            cells = self._decide(k, cells, G, g0)
+            if cells is None:
+                return
+            G, g0 = cells.M, cells.m  # _decide leaves the layer's own map there
+            phase = cells.pattern[:, self.columns[k]:self.columns[k + 1]]
+            slope = np.where(phase, 1.0, layer.slope)
+            G, g0 = slope[:, :, None] * G, slope * g0
+        cells = replace(cells, M=G, m=g0)
+        self.cells_per_layer[k] += cells.n
+        if k + 1 == len(self.p.layers):
+            self._count(cells)
+            return
+        for batch in self._batches(cells):
+            if self._out_of_time():
+                self.regions += batch.n
+            else:
+                self._layer(k + 1, batch)
+
+    @staticmethod
+    def _batches(cells: Cells):
+        if cells.V.shape[0] <= BATCH_VERTICES:
+            yield cells
+            return
+        per_cell = np.bincount(cells.cid, minlength=cells.n)
+        group = np.cumsum(per_cell) // BATCH_VERTICES
+        for g in np.unique(group):
+            yield cells.take(np.flatnonzero(group == g))
+
+    def _decide(self, k: int, cells: Cells, G: np.ndarray, g0: np.ndarray) -> Cells | None:
+        """Split the batch on every undecided neuron of layer k; None when stopped."""
+        layer, first = self.p.layers[k], int(self.columns[k])
+        cells = replace(cells, M=G, m=g0)
+        for j in range(G.shape[1]):
+            if self._out_of_time():
+                self.regions += cells.n
+                return None
+            if layer.fixed[j] in (ACTIVE, INACTIVE):
+                cells.pattern[:, first + j] = layer.fixed[j] == ACTIVE
+                continue
+            cid = cells.cid
+            s = np.einsum("nd,nd->n", cells.V, cells.M[cid, j]) + cells.m[cid, j]
+            thr = VERTEX_TOL * self.scale * np.linalg.norm(cells.M[:, j], axis=1)[cid]
+            cells, _, cut = split(cells, s, thr, self.first_bit + first + j, first + j)
+            self.point_splits += int(cut.sum())
+        if self.keep_cells:
+            cells = self._with_rows(cells, first)
+        return cells
+
+    def _with_rows(self, cells: Cells, first: int) -> Cells:
+        """Append the layer's hyperplanes, oriented by the pattern, to every cell's rows."""
+        G, g0 = cells.M, cells.m
+        side = np.where(cells.pattern[:, first:first + g0.shape[1]], 1.0, -1.0)
+        norm = np.linalg.norm(G, axis=2)
+        flat = norm <= 1e-12 * (1.0 + np.abs(g0))
+        norm = np.where(flat, 1.0, norm)
+        rows = np.where(flat[:, :, None], 0.0, -side[:, :, None] * G / norm[:, :, None])
+        rhs = np.where(flat, 1.0, side * g0 / norm)
+        return replace(cells, rows=np.concatenate([cells.rows, rows], axis=1),
+                       rhs=np.hstack([cells.rhs, rhs]))
+
+    def _count(self, cells: Cells) -> None:
+        count = np.bincount(cells.cid, minlength=cells.n)
+        centre = np.stack([np.bincount(cells.cid, weights=cells.V[:, i], minlength=cells.n)
+                           for i in range(self.p.dim)], axis=1) / count[:, None]
+        self.regions += cells.n
+        self.check.add(centre, cells.pattern)
+        if self.keep_cells:
+            for c in range(cells.n):
+                keep = np.any(cells.rows[c] != 0.0, axis=1)
+                self.cells.append(Cell(cells.rows[c][keep], cells.rhs[c][keep], centre[c], cells.pattern[c]))
