@@ -1,0 +1,396 @@
+"""Which ReLU neurons never change phase on the domain: bounds -> witnesses -> one MILP -> per neuron.
+
+`analyse_stability` (METHODS section 3) decides every neuron of every two-phase layer, cheapest
+evidence first:
+  bounds      symbolic/interval pre-activation bounds: up <= 0 inactive, lo >= 0 active;
+  witness     float64 forward passes (samples, vertices, local search) with g > 0 and g < 0;
+  milp        one SCIP MILP over all undecided neurons with flip candidates p/q (binary), every
+              solution and every node-LP input re-evaluated in float64; infeasibility of
+              "some candidate flips by at least FLIP_MARGIN" proves the remaining ones stable;
+  per-neuron  two MILPs per neuron (max g, min g) with early termination, the baseline and the
+              fallback for candidates whose MILP solutions did not survive the float64 check.
+A proof from SCIP means "max g <= FLIP_MARGIN" (resp. "min g >= -FLIP_MARGIN") within SCIP's
+feasibility tolerance; both are reported in StabilityResult.tolerances. Time limits, interrupts
+and solver trouble leave neurons UNKNOWN and set complete=False.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+from pyscipopt import SCIP_EVENTTYPE, SCIP_HEURTIMING, SCIP_RESULT, Eventhdlr, Heur, quicksum
+
+from . import bounds as bounds_mod
+from .bounds import lp_tighten, prove_by_splitting, symbolic_bounds
+from .domain import Box
+from .errors import DomainError
+from .ir import Network
+from .milp import DUALFEASTOL, EPSILON, FEASTOL, NetworkMILP
+from .stability_result import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, LayerStability, StabilityResult
+from .witnesses import SignEvidence, find_witnesses
+
+METHODS = ("auto", "bounds", "milp", "per-neuron")
+FLIP_MARGIN = 1e-5
+DEFAULT_TIME_LIMIT = 600.0
+SPLIT_MAX_INPUTS = 16  # input splitting is tried for inputs of at most this many dimensions
+SPLIT_SHARE = 0.5  # of the time left
+
+
+class _Analysis:
+    """Mutable state of one analysis: bounds, status, evidence, deadline."""
+
+    def __init__(self, network: Network, box: Box, time_limit: float, progress):
+        self.network = network
+        self.box = box
+        self.start = time.monotonic()
+        self.deadline = self.start + time_limit
+        self.progress = progress
+        self.layers = [i for i, layer in enumerate(network.layers) if layer.is_piecewise]
+        self.status = [np.full(network.layers[i].n_out, UNKNOWN, np.int8) for i in self.layers]
+        self.evidence = [[""] * network.layers[i].n_out for i in self.layers]
+        self.signs = SignEvidence(network, self.layers)
+        self.bounds = symbolic_bounds(network, box)
+        self.complete = True
+        self.stage = "bounds"
+
+    @property
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def set(self, k: int, j: int, code: int, how: str) -> None:
+        self.status[k][j] = code
+        self.evidence[k][j] = how
+
+    def apply_bounds(self) -> None:
+        for k, i in enumerate(self.layers):
+            lo, up = self.bounds[i]
+            for code, mask in ((ACTIVE, lo >= 0.0), (INACTIVE, up <= 0.0)):
+                for j in np.flatnonzero(mask & (self.status[k] == UNKNOWN)):
+                    self.set(k, j, code, "bounds")
+
+    def apply_signs(self, how: str) -> None:
+        """Neurons with both strict signs seen are unstable (this overrides tolerance proofs)."""
+        for k in range(len(self.layers)):
+            for j in np.flatnonzero(self.signs.unstable(k) & (self.status[k] != UNSTABLE)):
+                self.set(k, j, UNSTABLE, how)
+        self.report()
+
+    def undecided(self) -> list[tuple[int, int]]:
+        return [(k, int(j)) for k in range(len(self.layers))
+                for j in np.flatnonzero(self.status[k] == UNKNOWN)]
+
+    def phases(self) -> list:
+        out = [None] * len(self.network.layers)
+        for k, i in enumerate(self.layers):
+            out[i] = self.status[k]
+        return out
+
+    def known_bounds(self, extra=None) -> list:
+        """Current bounds, intersected with `extra` and with the proven phases."""
+        known = list(self.bounds)
+        for i, pair in enumerate(extra or []):
+            if pair is not None:
+                known[i] = (np.maximum(known[i][0], pair[0]), np.minimum(known[i][1], pair[1]))
+        for k, i in enumerate(self.layers):
+            lo, up = known[i]
+            known[i] = (np.where(self.status[k] == ACTIVE, np.maximum(lo, 0.0), lo),
+                        np.where(self.status[k] == INACTIVE, np.minimum(up, 0.0), up))
+        return known
+
+    def tighten_bounds(self) -> None:
+        """Recompute symbolic bounds with the proven phases as known facts."""
+        self.bounds = symbolic_bounds(self.network, self.box, self.known_bounds())
+
+    def lp_tighten(self) -> None:
+        """OBBT layer by layer on neurons whose bounds matter for what is still undecided."""
+        todo = self.undecided()
+        if not todo:
+            return
+        last = max(self.layers[k] for k, _ in todo)
+        for k, i in enumerate(self.layers):
+            if i == 0 or i > last or self.remaining <= 0:
+                continue
+            mask = (self.status[k] == UNKNOWN) | ((self.status[k] == UNSTABLE) & (i < last))
+            if not mask.any():
+                continue
+            known = [None] * len(self.network.layers)
+            known[i] = lp_tighten(self.network, self.box, self.bounds, self.phases(), i,
+                                  np.flatnonzero(mask), self.remaining)
+            self.bounds = symbolic_bounds(self.network, self.box, self.known_bounds(known))
+            self.apply_bounds()
+            self.report()
+
+    def split_inputs(self) -> None:
+        """Prove undecided neurons by bounds on a partition of a low-dimensional input box."""
+        todo = {i: self.status[k] == UNKNOWN for k, i in enumerate(self.layers)}
+
+        def observe(points):
+            self.signs.observe(points)
+            return ({i: self.signs.pos[k] for k, i in enumerate(self.layers)},
+                    {i: self.signs.neg[k] for k, i in enumerate(self.layers)})
+
+        inactive, active = prove_by_splitting(self.network, self.box, todo, todo,
+                                              self.remaining * SPLIT_SHARE, observe=observe)
+        self.apply_signs("witness")
+        for k, i in enumerate(self.layers):
+            for code, mask in ((INACTIVE, inactive[i]), (ACTIVE, active[i])):
+                for j in np.flatnonzero(mask & (self.status[k] == UNKNOWN)):
+                    self.set(k, j, code, "bounds")
+        self.report()
+
+    def report(self) -> None:
+        if self.progress is None:
+            return
+        by: dict[str, int] = {}
+        for ev in self.evidence:
+            for how in ev:
+                if how:
+                    by[how] = by.get(how, 0) + 1
+        total = sum(s.size for s in self.status)
+        self.progress({"stage": self.stage, "decided": sum(by.values()), "total": total,
+                       "by_evidence": by, "elapsed_s": time.monotonic() - self.start})
+
+    def result(self, method: str) -> StabilityResult:
+        layers = []
+        for k, i in enumerate(self.layers):
+            layer = self.network.layers[i]
+            lo, up = self.bounds[i]
+            layers.append(LayerStability(i, layer.act_node, self.status[k].copy(),
+                                         list(self.evidence[k]), lo.copy(), up.copy(),
+                                         layer.origin))
+        complete = self.complete and not any((s == UNKNOWN).any() for s in self.status)
+        return StabilityResult(
+            layers, self.box, time.monotonic() - self.start, complete,
+            self.signs.witness_array(), tolerances(), method)
+
+
+def tolerances() -> dict:
+    """The numerical tolerances behind the proofs (see the module docstring)."""
+    return {"scip_feastol": FEASTOL, "scip_dualfeastol": DUALFEASTOL, "scip_epsilon": EPSILON,
+            "flip_margin": FLIP_MARGIN, "bounds_rel_margin": bounds_mod.REL_MARGIN,
+            "bounds_abs_margin": bounds_mod.ABS_MARGIN}
+
+
+class _Watcher(Eventhdlr):
+    """Re-evaluates every new incumbent in float64; interrupts once a candidate flipped."""
+
+    def __init__(self, single: "_SingleMILP"):
+        self.single = single
+
+    def eventinit(self):
+        self.model.catchEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
+
+    def eventexit(self):
+        self.model.dropEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
+
+    def eventexec(self, event):
+        self.single.harvest(self.single.milp.input_point(self.model.getBestSol()))
+
+
+class _LPForward(Heur):
+    """Primal heuristic: forward the node LP's input values through the network in float64."""
+
+    def __init__(self, single: "_SingleMILP"):
+        self.single = single
+
+    def heurexec(self, heurtiming, nodeinfeasible):
+        if self.model.getLPSolstat() == 1:  # optimal LP
+            self.single.harvest(self.single.milp.input_point(None))
+        return {"result": SCIP_RESULT.DIDNOTFIND}
+
+
+class _SingleMILP:
+    """The single MILP of METHODS 3.3 over the current undecided neurons."""
+
+    def __init__(self, state: _Analysis):
+        self.state = state
+        net = state.network
+        todo = state.undecided()
+        last = max(state.layers[k] for k, _ in todo)
+        self.milp = NetworkMILP(net, state.box, state.bounds, state.phases(), last, name="stability")
+        model = self.milp.model
+        self.cands: dict[tuple[int, int, int], object] = {}
+        for k, j in todo:
+            i = state.layers[k]
+            if not state.signs.pos[k][j]:
+                p = model.addVar(f"p[l={i},j={j}]", vtype="B")
+                model.addCons(p <= self.milp.z[i][j], name=f"cand_active[l={i},j={j}]")
+                model.addCons(self.milp.hp[i][j] >= FLIP_MARGIN * p, name=f"flip_pos[l={i},j={j}]")
+                self.cands[(k, j, 1)] = p
+            if not state.signs.neg[k][j]:
+                q = model.addVar(f"q[l={i},j={j}]", vtype="B")
+                model.addCons(q <= 1 - self.milp.z[i][j], name=f"cand_inactive[l={i},j={j}]")
+                model.addCons(self.milp.hn[i][j] >= FLIP_MARGIN * q, name=f"flip_neg[l={i},j={j}]")
+                self.cands[(k, j, -1)] = q
+        every = list(self.cands.values())
+        model.addCons(quicksum(every) >= 1, name="some_flip")
+        model.setObjective(quicksum(every), "maximize")
+        self.open = set(self.cands)
+        self.stubborn: list[tuple[int, int]] = []
+        self.interrupted_by_us = False
+        model.includeEventhdlr(_Watcher(self), "flip_watcher", "re-checks incumbents in float64")
+        model.includeHeur(_LPForward(self), "lp_forward", "forwards node-LP inputs in float64", "Y",
+                          timingmask=SCIP_HEURTIMING.AFTERLPNODE, freq=-1)
+
+    def seen(self, key) -> bool:
+        k, j, sign = key
+        return bool((self.state.signs.pos if sign > 0 else self.state.signs.neg)[k][j])
+
+    def harvest(self, x: np.ndarray) -> None:
+        """Record the signs of x; interrupt the solve when an open candidate flipped."""
+        if self.state.signs.observe(x) and any(self.seen(key) for key in self.open):
+            self.interrupted_by_us = True
+            self.milp.model.interruptSolve()
+
+    def run(self) -> None:
+        state, model = self.state, self.milp.model
+        while self.open:
+            if state.remaining <= 0:
+                state.complete = False
+                return
+            model.setParam("limits/time", max(state.remaining, 0.01))
+            self.interrupted_by_us = False
+            model.optimize()
+            status = model.getStatus()
+            for sol in model.getSols():
+                self.harvest(self.milp.input_point(sol))
+            flipped = {key for key in self.open if self.seen(key)}
+            if status == "infeasible":
+                self.close_proven()
+                return
+            if status == "userinterrupt" and not self.interrupted_by_us:
+                state.complete = False
+                return
+            if not flipped and model.getNSols() > 0:
+                best = model.getBestSol()
+                flipped = {key for key in self.open if model.getSolVal(best, self.cands[key]) > 0.5}
+                self.stubborn.extend((k, j) for k, j, _ in flipped)
+            if not flipped:  # time limit or solver trouble: leave the rest unknown
+                state.complete = False
+                return
+            state.apply_signs("milp")
+            model.freeTransform()
+            for key in flipped:
+                model.chgVarUb(self.cands[key], 0.0)
+            self.open -= flipped
+
+    def close_proven(self) -> None:
+        """SCIP proved that no open candidate can flip: they are stable (within FLIP_MARGIN)."""
+        stubborn = set(self.stubborn)
+        for k, j, sign in sorted(self.open):
+            if (k, j) in stubborn or self.state.status[k][j] != UNKNOWN:
+                continue
+            self.state.set(k, j, INACTIVE if sign > 0 else ACTIVE, "milp")
+        self.open.clear()
+
+
+def _per_neuron(state: _Analysis, todo: list[tuple[int, int]], share: bool) -> None:
+    """Two MILPs per neuron (can g > FLIP_MARGIN? can g < -FLIP_MARGIN?), stopping early.
+
+    share=False is the literature baseline: a solution only answers its own neuron.
+    """
+    if not todo:
+        return
+    net = state.network
+    last = max(state.layers[k] for k, _ in todo)
+    milp = NetworkMILP(net, state.box, state.bounds, state.phases(), last, name="per_neuron")
+    model = milp.model
+    model.setParam("limits/solutions", 1)
+    for k, j in todo:
+        if state.status[k][j] != UNKNOWN:
+            continue
+        i = state.layers[k]
+        lo, up = state.bounds[i]
+        sides = (1, -1) if up[j] < -lo[j] else (-1, 1)
+        for sign in sides:
+            signs = state.signs.pos if sign > 0 else state.signs.neg
+            if signs[k][j]:
+                continue
+            if state.remaining <= 0:
+                state.complete = False
+                return
+            model.freeTransform()
+            model.setObjective(milp.g[i][j], "maximize" if sign > 0 else "minimize")
+            model.setObjlimit(sign * FLIP_MARGIN)
+            model.setParam("limits/time", max(state.remaining, 0.01))
+            model.optimize()
+            status = model.getStatus()
+            if status == "infeasible":
+                state.set(k, j, INACTIVE if sign > 0 else ACTIVE, "per-neuron")
+                break
+            if model.getNSols() == 0:
+                state.complete = False
+                if status == "userinterrupt":
+                    return
+                break
+            x = milp.input_point(model.getBestSol())
+            if share:
+                state.signs.observe(x)
+            else:
+                g = net.preactivations(x)[i][0, j]
+                if sign * g > 0:
+                    signs[k][j] = True
+                    state.signs.witnesses.append(x)
+            if not signs[k][j]:  # the solver's flip did not survive float64: leave unknown
+                state.complete = False
+                break
+        if state.signs.pos[k][j] and state.signs.neg[k][j] and state.status[k][j] == UNKNOWN:
+            state.set(k, j, UNSTABLE, "per-neuron")
+        if share:
+            state.apply_signs("per-neuron")
+        state.report()
+
+
+def analyse_stability(network: Network, box: Box, time_limit: float = DEFAULT_TIME_LIMIT,
+                      method: str = "auto", threads: int = 1,
+                      progress: Callable[[dict], None] | None = None,
+                      seed: int = 0) -> StabilityResult:
+    """Decide the phase stability of every two-phase neuron of `network` on `box`.
+
+    method: "auto" (bounds, witnesses, single MILP, per-neuron fallback), "bounds" (bounds and
+    witnesses only), "milp" (like auto without the fallback), "per-neuron" (bounds, then two MILPs
+    per neuron: the baseline). threads: SCIP runs single-threaded; values > 1 are accepted and
+    currently change nothing. progress: called with a dict (stage, decided, total, by_evidence,
+    elapsed_s) whenever the counts change. Ctrl-C returns a sound partial result.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown stability method {method!r}; use one of {', '.join(METHODS)}")
+    if box.size != network.n_inputs:
+        raise DomainError(f"domain {box.source} has {box.size} inputs, the model has {network.n_inputs}")
+    if not (np.isfinite(box.lo).all() and np.isfinite(box.hi).all()):
+        raise DomainError(f"domain {box.source} is unbounded; stability needs finite bounds")
+    state = _Analysis(network, box, time_limit, progress)
+    try:
+        state.apply_bounds()
+        state.report()
+        if method == "per-neuron":
+            state.stage = "per-neuron"
+            _per_neuron(state, state.undecided(), share=False)
+            return state.result(method)
+        state.stage = "witnesses"
+        find_witnesses(network, box, state.signs, seed=seed)
+        state.apply_signs("witness")
+        if method == "bounds" or not state.undecided():
+            return state.result(method)
+        if network.n_inputs <= SPLIT_MAX_INPUTS:
+            state.stage = "input splitting"
+            state.split_inputs()
+        state.stage = "lp"
+        state.lp_tighten()
+        if not state.undecided():
+            return state.result(method)
+        state.stage = "milp"
+        single = _SingleMILP(state)
+        single.run()
+        if method == "auto" and state.complete and state.undecided():
+            state.stage = "per-neuron"
+            state.tighten_bounds()
+            _per_neuron(state, state.undecided(), share=True)
+    except KeyboardInterrupt:
+        state.complete = False
+    return state.result(method)
+
+
+analyse = analyse_stability

@@ -1,0 +1,136 @@
+"""Witnesses of instability: inputs of the box on which a neuron is strictly active or inactive.
+
+Every input is evaluated with the exact float64 forward pass (Network.preactivations); only
+strict signs count: g > 0 proves "can be active", g < 0 proves "can be inactive".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .domain import Box
+from .ir import Network
+
+
+class SignEvidence:
+    """Which strict signs have been observed, per neuron of each piecewise layer.
+
+    layers: indices into network.layers of the two-phase layers being tracked.
+    pos[k][j] / neg[k][j]: an input with g > 0 / g < 0 was seen for neuron j of layers[k].
+    witnesses: the flat inputs that showed at least one sign for the first time.
+    """
+
+    def __init__(self, network: Network, layers: list[int]):
+        self.network = network
+        self.layers = layers
+        self.pos = [np.zeros(network.layers[i].n_out, bool) for i in layers]
+        self.neg = [np.zeros(network.layers[i].n_out, bool) for i in layers]
+        self.witnesses: list[np.ndarray] = []
+
+    def observe(self, x: np.ndarray) -> int:
+        """Evaluate a batch of flat inputs (N, d); return how many new signs they proved."""
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        if x.shape[0] == 0:
+            return 0
+        g = self.network.preactivations(x)
+        useful = np.zeros(x.shape[0], bool)
+        new = 0
+        for k, i in enumerate(self.layers):
+            for seen, strict in ((self.pos[k], g[i] > 0.0), (self.neg[k], g[i] < 0.0)):
+                fresh = strict & ~seen
+                cols = fresh.any(axis=0)
+                if cols.any():
+                    new += int(cols.sum())
+                    seen |= cols
+                    first = np.argmax(fresh[:, cols], axis=0)
+                    useful[first] = True
+        self.witnesses.extend(x[useful])
+        return new
+
+    def unstable(self, k: int) -> np.ndarray:
+        return self.pos[k] & self.neg[k]
+
+    def witness_array(self) -> np.ndarray:
+        if not self.witnesses:
+            return np.zeros((0, self.network.n_inputs))
+        return np.unique(np.asarray(self.witnesses), axis=0)
+
+
+def sample_points(box: Box, n_uniform: int, n_vertices: int, rng: np.random.Generator) -> np.ndarray:
+    """The box centre, uniform samples and random vertices (flat inputs)."""
+    lo, hi = box.lo, box.hi
+    uniform = rng.uniform(lo, hi, size=(n_uniform, lo.size))
+    corners = np.where(rng.random((n_vertices, lo.size)) < 0.5, lo, hi)
+    return np.vstack([box.center[None, :], uniform, corners])
+
+
+def input_gradients(network: Network, x: np.ndarray, layer: int, neuron: np.ndarray) -> np.ndarray:
+    """d g[layer][neuron[t]] / d x_flat at x[t], through the activation pattern at x[t].
+
+    x: (T, d) flat inputs; neuron: (T,) indices. Returns (T, d).
+    """
+    g = network.preactivations(x)
+    grad = network.layers[layer].weight[neuron]  # (T, n_in of layer)
+    for i in range(layer - 1, -1, -1):
+        prev = network.layers[i]
+        if prev.activation == "relu":
+            slope = (g[i] > 0.0).astype(np.float64)
+        elif prev.activation == "leaky_relu":
+            slope = np.where(g[i] >= 0.0, 1.0, prev.alpha)
+        else:
+            slope = np.ones_like(g[i])
+        grad = (grad * slope) @ prev.weight
+    imap = network.input_map
+    out = np.zeros((x.shape[0], network.n_inputs))
+    np.add.at(out.T, imap.perm, (grad * imap.scale).T)
+    return out
+
+
+def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.ndarray,
+                 iterations: int = 6, max_targets: int = 2000) -> int:
+    """Push inputs toward flipping undecided neurons; return the number of new signs proved.
+
+    For each neuron still missing a sign, start from the seen input whose g is closest to that
+    sign, follow the gradient of g (through the current activation pattern) toward the box corner
+    in the wanted direction, trying several step lengths, keep the best point and repeat.
+    """
+    lo, hi = box.lo, box.hi
+    g_starts = network.preactivations(starts)
+    new = 0
+    targets = []
+    for k, i in enumerate(evidence.layers):
+        for want, seen in ((1.0, evidence.pos[k]), (-1.0, evidence.neg[k])):
+            for j in np.flatnonzero(~seen):
+                targets.append((i, j, want))
+    if not targets:
+        return 0
+    targets = targets[:max_targets]
+    steps = np.array([1.0, 0.5, 0.2, 0.05])
+    by_layer: dict[int, list] = {}
+    for i, j, want in targets:
+        by_layer.setdefault(i, []).append((j, want))
+    for i, items in by_layer.items():
+        idx = np.array([j for j, _ in items])
+        want = np.array([w for _, w in items])
+        x = starts[np.argmax(want[None, :] * g_starts[i][:, idx], axis=0)]
+        for _ in range(iterations):
+            grad = input_gradients(network, x, i, idx) * want[:, None]
+            corner = np.where(grad > 0.0, hi, np.where(grad < 0.0, lo, x))
+            cand = x[None, :, :] + steps[:, None, None] * (corner - x)[None, :, :]
+            flat = np.clip(cand.reshape(-1, lo.size), lo, hi)
+            new += evidence.observe(flat)
+            gc = network.preactivations(flat)[i].reshape(steps.size, idx.size, -1)
+            score = want[None, :] * gc[:, np.arange(idx.size), idx]
+            best = np.argmax(score, axis=0)
+            x = np.clip(cand[best, np.arange(idx.size)], lo, hi)
+    return new
+
+
+def find_witnesses(network: Network, box: Box, evidence: SignEvidence, seed: int = 0,
+                   n_uniform: int = 2000, n_vertices: int = 1000) -> int:
+    """Samples, vertices and local search; return the number of new signs proved."""
+    rng = np.random.default_rng(seed)
+    points = sample_points(box, n_uniform, n_vertices, rng)
+    new = evidence.observe(points)
+    new += local_search(network, box, evidence, points)
+    return new
