@@ -3,6 +3,6 @@
 from .app import main
 
 # command modules register themselves on `main` when imported
-from . import inspect_cmd, verify_cmd, regions_cmd, compress_cmd  # noqa: E402,F401
+from . import inspect_cmd, verify_cmd, regions_cmd, compress_cmd, stability_cmd  # noqa: E402,F401
 
 __all__ = ["main"]

@@ -1,0 +1,97 @@
+"""`exactprune stability MODEL`: which ReLU neurons never change phase on the input domain."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..atomic import write_atomic
+from ..errors import DomainError
+from ..onnx_io import load
+from ..stability import DEFAULT_TIME_LIMIT, METHODS, analyse_stability
+from ..stability_result import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, StabilityResult
+from .app import console, err_console, main
+from .options import domain_from_options, domain_options
+
+NO_DOMAIN = "stability needs an input domain: give --box LO HI, --bounds FILE or --vnnlib FILE"
+EVIDENCE = ("bounds", "witness", "milp", "per-neuron")
+
+
+def _by_evidence(layer, codes) -> str:
+    """'bounds:12 milp:3' for the neurons of `layer` whose status is in `codes`."""
+    counts: dict[str, int] = {}
+    for status, how in zip(layer.status, layer.evidence):
+        if status in codes:
+            counts[how] = counts.get(how, 0) + 1
+    return " ".join(f"{how}:{counts[how]}" for how in EVIDENCE if how in counts)
+
+
+def render(result: StabilityResult) -> None:
+    """The per-layer table and a one-line summary."""
+    table = Table(title=f"stability on {result.domain.source or 'the domain'}")
+    for col in ("layer", "node", "neurons", "active", "inactive", "unstable", "unknown",
+                "stable by", "unstable by"):
+        table.add_column(col, justify="left" if col in ("node", "stable by", "unstable by")
+                         else "right", overflow="fold")
+    for layer in result.layers:
+        n = {code: int((layer.status == code).sum()) for code in (ACTIVE, INACTIVE, UNSTABLE,
+                                                                  UNKNOWN)}
+        table.add_row(str(layer.layer), layer.node, str(layer.status.size), str(n[ACTIVE]),
+                      str(n[INACTIVE]), str(n[UNSTABLE]), str(n[UNKNOWN]),
+                      _by_evidence(layer, (ACTIVE, INACTIVE)), _by_evidence(layer, (UNSTABLE,)))
+    console.print(table)
+    counts = result.counts()
+    state = "complete" if result.complete else "[bold yellow]incomplete[/] (unknown neurons are kept)"
+    console.print(f"{counts['stably_active']} stably active, {counts['stably_inactive']} stably "
+                  f"inactive, {counts['unstable']} unstable, {counts['unknown']} unknown; "
+                  f"{state}; {result.time_s:.2f} s, {len(result.witnesses)} witnesses",
+                  highlight=False)
+
+
+@main.command("stability")
+@click.argument("model", type=click.Path(dir_okay=False))
+@domain_options
+@click.option("--time-limit", type=click.FloatRange(min=0), default=DEFAULT_TIME_LIMIT,
+              show_default=True, help="Seconds for the whole analysis; what is left undecided "
+                                      "is reported as unknown.")
+@click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
+              help="auto: bounds, witnesses, one MILP, per-neuron fallback; bounds: bounds and "
+                   "witnesses only; milp: auto without the fallback; per-neuron: the baseline.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, metavar="OUT",
+              help="Write the result as JSON (model, domain, time_s, complete, layers...).")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Accepted for future parallel fallbacks; SCIP runs single-threaded.")
+def stability(model, box, bounds, vnnlib, time_limit, method, json_out, threads):
+    """Prove which ReLU neurons of MODEL never change phase on the input domain.
+
+    Every neuron is stably active, stably inactive, unstable (witness inputs on both sides) or
+    unknown (not decided within --time-limit, or interrupted with Ctrl-C). A limit or Ctrl-C
+    still exits 0 with a sound partial result: the table and the JSON say "unknown" and
+    complete=false.
+    """
+    network = load(model)
+    domain = domain_from_options(network.n_inputs, network.metadata.get("domain"), box, bounds,
+                                 vnnlib)
+    if domain is None:
+        raise DomainError(NO_DOMAIN)
+    total = sum(layer.n_out for layer in network.layers if layer.is_piecewise)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("bounds", total=total, detail="")
+
+        def progress(info: dict) -> None:
+            detail = " ".join(f"{k}:{v}" for k, v in info["by_evidence"].items())
+            bar.update(task, completed=info["decided"], description=info["stage"],
+                       detail=f"{detail} | {info['total'] - info['decided']} left")
+
+        result = analyse_stability(network, domain, time_limit=time_limit, method=method,
+                                   threads=threads, progress=progress)
+    render(result)
+    if json_out is not None:
+        data = result.to_json(model)
+        data["witnesses"] = result.witnesses.tolist()
+        write_atomic(json_out, json.dumps(data, indent=1), protect=model)
