@@ -1,0 +1,116 @@
+"""Pre-activation bounds: soundness on samples, exactness where it must hold, tightening."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exactprune.bounds import (interval_bounds, lp_tighten, prove_by_splitting, relaxation,
+                               symbolic_bounds)
+from exactprune.domain import Box
+from exactprune.ir import Dense, InputMap, Network
+
+
+def random_net(widths, seed, activations=None, input_map=None):
+    rng = np.random.default_rng(seed)
+    layers = []
+    for k, (a, b) in enumerate(zip(widths, widths[1:])):
+        act = "identity" if k == len(widths) - 2 else (activations or ["relu"] * 9)[k]
+        layers.append(Dense(rng.normal(size=(b, a)) / np.sqrt(a), rng.normal(size=b) * 0.3,
+                            act, alpha=0.1 if act == "leaky_relu" else 0.0))
+    return Network(tuple(layers), input_map or InputMap.identity(widths[0]))
+
+
+def inside(network, box, bounds, n=3000, seed=1):
+    x = np.random.default_rng(seed).uniform(box.lo, box.hi, size=(n, box.size))
+    x = np.vstack([x, box.lo, box.hi])
+    return all(((g >= lo) & (g <= up)).all() for g, (lo, up) in zip(network.preactivations(x),
+                                                                      bounds))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), depth=st.integers(1, 4),
+       acts=st.lists(st.sampled_from(["relu", "leaky_relu", "identity"]), min_size=4, max_size=4))
+def test_bounds_are_sound_and_symbolic_is_tighter(seed, depth, acts):
+    widths = [3] + [6] * depth + [2]
+    net = random_net(widths, seed, acts)
+    rng = np.random.default_rng(seed)
+    lo = rng.uniform(-1, 0.5, 3)
+    box = Box(lo, lo + rng.uniform(0.01, 1.5, 3))
+    ib, sb = interval_bounds(net, box), symbolic_bounds(net, box)
+    assert inside(net, box, ib) and inside(net, box, sb)
+    for (il, iu), (sl, su) in zip(ib, sb):
+        assert (sl >= il).all() and (su <= iu).all()
+
+
+def test_symbolic_bounds_of_an_affine_network_are_attained():
+    net = random_net([4, 5, 3], seed=3, activations=["identity"])
+    box = Box(np.zeros(4), np.ones(4))
+    lo, up = symbolic_bounds(net, box)[-1]
+    w = net.layers[1].weight @ net.layers[0].weight  # the composed affine map
+    best = np.where(w > 0, 1.0, 0.0)  # the maximising vertex of each output
+    attained = np.array([net.preactivations(best[j])[-1][0, j] for j in range(3)])
+    assert np.allclose(up, attained, atol=1e-8) and (up >= attained).all()
+    assert (up - lo > 0.1).all()
+
+
+def test_input_map_is_respected():
+    imap = InputMap(np.array([1, 0]), np.array([2.0, -1.0]), np.array([0.5, 0.0]))
+    net = Network((Dense(np.eye(2), np.zeros(2), "relu"), Dense(np.ones((1, 2)), [0.0], "identity")),
+                  imap)
+    lo, up = symbolic_bounds(net, Box([0.0, 0.0], [1.0, 3.0]))[0]
+    # h0 = (2 * x1 + 0.5, -x0): x1 in [0, 3] -> [0.5, 6.5]; x0 in [0, 1] -> [-1, 0]
+    assert np.allclose(lo, [0.5, -1.0]) and np.allclose(up, [6.5, 0.0])
+    assert (lo <= [0.5, -1.0]).all() and (up >= [6.5, 0.0]).all()
+
+
+def test_relaxation_lines_enclose_the_activation():
+    layer = Dense(np.eye(3), np.zeros(3), "leaky_relu", alpha=0.2)
+    lo, up = np.array([-2.0, 0.5, -3.0]), np.array([1.0, 2.0, -1.0])
+    ls, li, us, ui = relaxation(layer, lo, up)
+    t = np.linspace(lo, up, 101)
+    f = layer.activate(t)
+    assert (ls * t + li <= f + 1e-12).all() and (us * t + ui >= f - 1e-12).all()
+    assert np.allclose(us[1:], [1.0, 0.2]) and np.allclose(ls[1:], [1.0, 0.2])  # stable: exact
+
+
+def twin_network(n_inputs: int) -> Network:
+    """h1 = h2 = relu(x0 - 0.5); g = h1 - h2 - 0.01 < 0 everywhere, but relaxations treat h1 and
+    h2 independently (upper line vs lower line 0), so one-box bounds cannot prove it."""
+    w1 = np.zeros((2, n_inputs))
+    w1[:, 0] = 1.0
+    return Network((Dense(w1, [-0.5, -0.5]), Dense(np.array([[1.0, -1.0]]), [-0.01], "relu"),
+                    Dense(np.ones((1, 1)), [0.0], "identity")), InputMap.identity(n_inputs))
+
+
+def test_lp_tightening_is_tighter_and_sound():
+    net = twin_network(20)
+    box = Box(np.zeros(20), np.ones(20))
+    sb = symbolic_bounds(net, box)
+    assert sb[1][1][0] > 0.0  # not proven by symbolic bounds
+    phases = [np.full(2, 2, np.int8), np.full(1, 2, np.int8), None]
+    lo, up = lp_tighten(net, box, sb, phases, 1, [0], time_limit=10.0)
+    assert up[0] < sb[1][1][0] and lo[0] >= sb[1][0][0]
+    assert inside(net, box, [sb[0], (lo, up)])
+
+
+def test_splitting_proves_what_one_box_cannot():
+    net = twin_network(1)
+    box = Box([0.0], [1.0])
+    assert symbolic_bounds(net, box)[1][1][0] > 0.0
+    want = {0: np.zeros(2, bool), 1: np.array([True])}
+    inactive, active = prove_by_splitting(net, box, want, {0: np.zeros(2, bool), 1: np.array([True])},
+                                          time_limit=20.0)
+    assert inactive[1][0] and not active[1][0]
+
+
+def test_splitting_gives_up_within_its_budget():
+    net = random_net([2, 8, 8, 1], seed=5)
+    box = Box([-1.0, -1.0], [1.0, 1.0])
+    want = {0: np.ones(8, bool), 1: np.ones(8, bool)}
+    x = np.random.default_rng(0).uniform(-1, 1, size=(4000, 2))
+    g = net.preactivations(x)
+    inactive, active = prove_by_splitting(net, box, want, want, time_limit=5.0, max_boxes=50)
+    for i in (0, 1):  # nothing proven is contradicted by samples
+        assert not (g[i][:, inactive[i]] > 0).any() and not (g[i][:, active[i]] < 0).any()
