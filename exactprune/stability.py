@@ -153,6 +153,8 @@ class _Analysis:
                        "by_evidence": by, "elapsed_s": time.monotonic() - self.start})
 
     def result(self, method: str) -> StabilityResult:
+        self.stage = "done"
+        self.report()
         layers = []
         for k, i in enumerate(self.layers):
             layer = self.network.layers[i]

@@ -1,0 +1,175 @@
+"""Stability analysis: planted answers, soundness on samples, limits, and real models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exactprune.domain import Box
+from exactprune.errors import DomainError
+from exactprune.ir import Dense, InputMap, Network
+from exactprune.stability import FLIP_MARGIN, analyse_stability
+from exactprune.stability_result import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE
+
+SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
+
+
+def planted(n_inputs: int, seed: int):
+    """A 2-hidden-layer net on [0,1]^n whose stability is known by construction.
+
+    Layer 0: neurons x_i - 0.5 (unstable), huge positive bias (active), huge negative (inactive).
+    Layer 1: the same three kinds built on layer 0 (an unstable one reads relu(x_0 - 0.5), which
+    ranges over [0, 0.5], minus 0.25); plus one neuron relu(x_0-0.5) - relu(x_0-0.5) - 0.01 that
+    is stably inactive but invisible to one-box bounds (a twin pair in layer 0).
+    """
+    rng = np.random.default_rng(seed)
+    small = lambda *shape: rng.uniform(-0.1, 0.1, size=shape)  # noqa: E731
+    n0 = 9
+    w0, b0, want0 = small(n0, n_inputs), np.zeros(n0), []
+    for j in range(n0):
+        kind = j % 3
+        if kind == 0:  # unstable: x_i - 0.5 (plus tiny noise that keeps the sign change)
+            w0[j] = 0.0
+            w0[j, j % n_inputs] = 1.0
+            b0[j] = -0.5
+            want0.append(UNSTABLE)
+        else:
+            b0[j] = 50.0 if kind == 1 else -50.0
+            want0.append(ACTIVE if kind == 1 else INACTIVE)
+    w0[3] = w0[0]  # neuron 3 is a twin of neuron 0 (relu(x_0 - 0.5)), also unstable
+    b0[3], want0[3] = -0.5, UNSTABLE
+    w1 = small(5, n0) * 0.1
+    b1 = np.array([50.0, -50.0, -0.25, 0.0, 7.0])
+    w1[2] = 0.0
+    w1[2, 0] = 1.0  # relu(x_0 - 0.5) - 0.25: unstable
+    w1[3] = 0.0
+    w1[3, 0], w1[3, 3], b1[3] = 1.0, -1.0, -0.01  # twin difference - 0.01: stably inactive
+    want1 = [ACTIVE, INACTIVE, UNSTABLE, INACTIVE, ACTIVE]
+    net = Network((Dense(w0, b0), Dense(w1, b1), Dense(small(2, 5), np.zeros(2), "identity")),
+                  InputMap.identity(n_inputs))
+    return net, Box(np.zeros(n_inputs), np.ones(n_inputs), "unit box"), [want0, want1]
+
+
+@pytest.mark.parametrize("n_inputs", [3, 20])  # 3: input splitting applies; 20: it does not
+@pytest.mark.parametrize("method", ["auto", "milp", "per-neuron"])
+def test_planted_answers_are_found_exactly(n_inputs, method):
+    net, box, want = planted(n_inputs, seed=n_inputs)
+    result = analyse_stability(net, box, time_limit=60, method=method)
+    assert result.complete
+    for layer, expected in zip(result.layers, want):
+        assert layer.status.tolist() == expected
+        assert all(layer.evidence)
+    if n_inputs == 20 and method != "per-neuron":
+        assert result.layers[1].evidence[3] == "milp"  # only the MILP can prove the twin neuron
+
+
+def test_witnesses_prove_every_unstable_neuron():
+    net, box, _ = planted(20, seed=1)
+    result = analyse_stability(net, box, time_limit=60)
+    assert box.lo.min() >= 0 and (result.witnesses >= box.lo).all() and (result.witnesses <= box.hi).all()
+    g = net.preactivations(result.witnesses)
+    for layer in result.layers:
+        unstable = layer.status == UNSTABLE
+        assert (g[layer.layer][:, unstable] > 0).any(axis=0).all()
+        assert (g[layer.layer][:, unstable] < 0).any(axis=0).all()
+
+
+def test_no_time_leaves_unknowns_and_says_incomplete():
+    net, box, _ = planted(20, seed=2)
+    result = analyse_stability(net, box, time_limit=0.0, method="milp")
+    assert not result.complete
+    assert result.layers[1].status[3] == UNKNOWN and result.layers[1].evidence[3] == ""
+    assert result.to_json("m.onnx")["complete"] is False
+    assert result.to_json("m.onnx")["layers"][1]["unknown"] == [3]
+
+
+def test_bounds_method_decides_without_solver():
+    net, box, _ = planted(20, seed=3)
+    result = analyse_stability(net, box, method="bounds")
+    assert {e for layer in result.layers for e in layer.evidence} <= {"bounds", "witness", ""}
+    assert result.layers[1].status[3] == UNKNOWN
+
+
+def test_bad_arguments_are_rejected():
+    net, box, _ = planted(3, seed=0)
+    with pytest.raises(ValueError, match="unknown stability method 'fast'"):
+        analyse_stability(net, box, method="fast")
+    with pytest.raises(DomainError, match="has 2 inputs, the model has 3"):
+        analyse_stability(net, Box([0, 0], [1, 1], "tiny"))
+    with pytest.raises(DomainError, match="unbounded"):
+        analyse_stability(net, Box([0, 0, -np.inf], [1, 1, 1], "open"))
+
+
+def test_progress_reports_counts():
+    net, box, _ = planted(20, seed=4)
+    seen = []
+    analyse_stability(net, box, progress=seen.append)
+    assert seen and seen[-1]["decided"] == seen[-1]["total"] == 14
+    assert {"bounds", "witness", "milp"} <= set(seen[-1]["by_evidence"])
+
+
+def test_final_relu_and_leaky_relu_layers_are_analysed():
+    rng = np.random.default_rng(7)
+    net = Network((Dense(rng.normal(size=(6, 3)), rng.normal(size=6), "leaky_relu", alpha=0.1),
+                   Dense(rng.normal(size=(6, 6)), rng.normal(size=6), "identity"),
+                   Dense(rng.normal(size=(2, 6)), [30.0, -30.0], "relu")), InputMap.identity(3))
+    result = analyse_stability(net, Box(-np.ones(3), np.ones(3)), time_limit=30)
+    assert [layer.layer for layer in result.layers] == [0, 2]
+    assert result.layers[1].status.tolist() == [ACTIVE, INACTIVE]
+    assert result.complete
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 100_000), n_in=st.sampled_from([2, 3, 18]), width=st.integers(2, 5))
+def test_nothing_claimed_stable_ever_flips(seed, n_in, width):
+    rng = np.random.default_rng(seed)
+    layers = [Dense(rng.normal(size=(width, n_in)), rng.normal(size=width) * 0.5),
+              Dense(rng.normal(size=(width, width)), rng.normal(size=width) * 0.5),
+              Dense(rng.normal(size=(1, width)), [0.0], "identity")]
+    net = Network(tuple(layers), InputMap.identity(n_in))
+    lo = rng.uniform(-1, 0, n_in)
+    box = Box(lo, lo + rng.uniform(0.05, 1.0, n_in))
+    result = analyse_stability(net, box, time_limit=20)
+    x = rng.uniform(box.lo, box.hi, size=(3000, n_in))
+    corners = np.where(rng.random((500, n_in)) < 0.5, box.lo, box.hi)
+    g = net.preactivations(np.vstack([x, corners]))
+    for layer in result.layers:
+        gl = g[layer.layer]
+        tol = np.array([FLIP_MARGIN * 2 if e in ("milp", "per-neuron") else 0.0
+                        for e in layer.evidence])
+        assert not (gl[:, layer.status == ACTIVE] < -tol[layer.status == ACTIVE]).any()
+        assert not (gl[:, layer.status == INACTIVE] > tol[layer.status == INACTIVE]).any()
+
+
+def _shared(model: str, spec: str):
+    if not (SHARED_MODELS / f"{model}.onnx").exists():
+        pytest.skip("../shared/models is absent")
+    from exactprune.domain import load_vnnlib
+    from exactprune.onnx_io import load
+
+    net = load(SHARED_MODELS / f"{model}.onnx")
+    return net, load_vnnlib(SHARED_MODELS / f"{spec}.vnnlib", net.n_inputs)
+
+
+def test_cartpole_agrees_with_the_per_neuron_baseline():
+    net, box = _shared("cartpole", "cartpole_case_safe_14")
+    fast = analyse_stability(net, box, time_limit=60)
+    base = analyse_stability(net, box, time_limit=60, method="per-neuron")
+    assert fast.complete and base.complete
+    for a, b in zip(fast.layers, base.layers):
+        assert a.status.tolist() == b.status.tolist()
+
+
+def test_acasxu_prop_4_is_decided_and_sound():
+    net, box = _shared("acasxu_1_1", "acasxu_prop_4")
+    result = analyse_stability(net, box, time_limit=120)
+    assert result.complete and result.counts()["unknown"] == 0
+    x = np.random.default_rng(0).uniform(box.lo, box.hi, size=(5000, box.size))
+    g = net.preactivations(x)
+    for layer in result.layers:
+        assert not (g[layer.layer][:, layer.status == ACTIVE] < 0).any()
+        assert not (g[layer.layer][:, layer.status == INACTIVE] > 0).any()
