@@ -104,15 +104,19 @@ class _Analysis:
         self.bounds = symbolic_bounds(self.network, self.box, self.known_bounds())
 
     def lp_tighten(self) -> None:
-        """OBBT layer by layer on neurons whose bounds matter for what is still undecided."""
+        """OBBT layer by layer on the two-phase neurons before the last undecided layer.
+
+        Their bounds are the big-M constants of the MILP; the last layer's undecided neurons are
+        left to the MILP itself, which decides them better than their LP bounds would.
+        """
         todo = self.undecided()
         if not todo:
             return
         last = max(self.layers[k] for k, _ in todo)
         for k, i in enumerate(self.layers):
-            if i == 0 or i > last or self.remaining <= 0:
+            if i == 0 or i >= last or self.remaining <= 0:
                 continue
-            mask = (self.status[k] == UNKNOWN) | ((self.status[k] == UNSTABLE) & (i < last))
+            mask = (self.status[k] == UNKNOWN) | (self.status[k] == UNSTABLE)
             if not mask.any():
                 continue
             known = [None] * len(self.network.layers)
@@ -234,7 +238,7 @@ class _SingleMILP:
         self.interrupted_by_us = False
         model.includeEventhdlr(_Watcher(self), "flip_watcher", "re-checks incumbents in float64")
         model.includeHeur(_LPForward(self), "lp_forward", "forwards node-LP inputs in float64", "Y",
-                          timingmask=SCIP_HEURTIMING.AFTERLPNODE, freq=-1)
+                          timingmask=SCIP_HEURTIMING.AFTERLPNODE, freq=1)
 
     def seen(self, key) -> bool:
         k, j, sign = key
