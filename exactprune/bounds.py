@@ -278,6 +278,8 @@ def lp_tighten(network: Network, box: Box, bounds: Bounds, phases, layer: int,
             model.setObjective(lp.g[layer][j], sense)
             model.setParam("limits/time", left)
             model.optimize()
+            if model.getStatus() == "userinterrupt":  # Ctrl-C while SCIP held the signal
+                raise KeyboardInterrupt
             if model.getStatus() != "optimal":
                 continue
             value = model.getDualbound()

@@ -267,8 +267,7 @@ class _SingleMILP:
                 self.close_proven()
                 return
             if status == "userinterrupt" and not self.interrupted_by_us:
-                state.complete = False
-                return
+                raise KeyboardInterrupt
             if not flipped and model.getNSols() > 0:
                 best = model.getBestSol()
                 flipped = {key for key in self.open if model.getSolVal(best, self.cands[key]) > 0.5}
@@ -323,13 +322,13 @@ def _per_neuron(state: _Analysis, todo: list[tuple[int, int]], share: bool) -> N
             model.setParam("limits/time", max(state.remaining, 0.01))
             model.optimize()
             status = model.getStatus()
+            if status == "userinterrupt":
+                raise KeyboardInterrupt
             if status == "infeasible":
                 state.set(k, j, INACTIVE if sign > 0 else ACTIVE, "per-neuron")
                 break
             if model.getNSols() == 0:
                 state.complete = False
-                if status == "userinterrupt":
-                    return
                 break
             x = milp.input_point(model.getBestSol())
             if share:

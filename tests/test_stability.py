@@ -173,3 +173,17 @@ def test_acasxu_prop_4_is_decided_and_sound():
     for layer in result.layers:
         assert not (g[layer.layer][:, layer.status == ACTIVE] < 0).any()
         assert not (g[layer.layer][:, layer.status == INACTIVE] > 0).any()
+
+
+def test_an_interrupt_returns_a_sound_partial_result():
+    net, box, want = planted(20, seed=5)
+
+    def interrupt(info):
+        if info["stage"] == "witnesses":
+            raise KeyboardInterrupt
+
+    result = analyse_stability(net, box, progress=interrupt)
+    assert not result.complete and result.counts()["unknown"] >= 1
+    for layer, expected in zip(result.layers, want):
+        decided = layer.status != UNKNOWN
+        assert (layer.status[decided] == np.array(expected)[decided]).all()
