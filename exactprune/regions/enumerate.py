@@ -268,7 +268,7 @@ def count_problem(problem: Problem, network: Network, time_limit: float | None =
     except KeyboardInterrupt:
         state.stopped = "interrupted"
     if isinstance(state, VertexEnumerator):
-        return state.result(0, 0)
+        return state.result(0, state.trouble)
     return state.result(state.lp.solves, state.trouble + state.arrangement.trouble)
 
 

@@ -80,7 +80,7 @@ class Search:
         if self.stopped:
             notes.append(f"stopped by {self.stopped}: lower bound")
         if trouble:
-            notes.append(f"{trouble} LP(s) or witness(es) failed: lower bound")
+            notes.append(f"{trouble} LP(s), witness(es) or vertex cell(s) failed: lower bound")
         verified = self.check.verified(self.regions, finished=not self.stopped)
         if not verified:
             notes.append("witness re-check failed")

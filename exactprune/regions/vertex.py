@@ -28,6 +28,7 @@ from .search import Cell, Search
 VERTEX_TOL = 1e-9  # vertices closer than this (times scale) to a hyperplane are on it
 VERTEX_MAX_DIM = 6  # count_problem uses this path up to this input dimension
 BATCH_VERTICES = 200_000  # cells enter a layer in batches of about this many vertices
+MAX_VERTICES = 600_000  # a batch that grows past this inside a layer is cut into batches
 
 
 @dataclass
@@ -86,20 +87,67 @@ def _pairs(owner: np.ndarray, order: np.ndarray, start: np.ndarray, count: np.nd
     return first, order[start[owner[first]] + offset]
 
 
-def crossing_edges(cells: Cells, s: np.ndarray, pos: np.ndarray, neg: np.ndarray, cut: np.ndarray):
-    """The edges (a, b) with s[a] > 0 > s[b] of the cells in `cut`, and their common tight sets."""
-    d, n, cid = cells.V.shape[1], cells.n, cells.cid
-    in_cut = cut[cid]
-    a_all = np.flatnonzero(pos & in_cut)
-    a_idx, b = _pairs(cid[a_all], *_groups(cid, np.flatnonzero(neg & in_cut), n))
-    a = a_all[a_idx]
+def _checked_pairs(cells: Cells, a: np.ndarray, b: np.ndarray, n: int, d: int):
+    """The pairs (a, b) (each a with each b of its cell) that span an edge: >= d - 1 shared tight
+    constraints and no third vertex of the cell tight on all of them."""
+    cid = cells.cid
+    i, b = _pairs(cid[a], *_groups(cid, b, n))
+    a = a[i]
     common = cells.T[a] & cells.T[b]
     shared = np.bitwise_count(common).sum(axis=1, dtype=np.int64) >= d - 1
     a, b, common = a[shared], b[shared], common[shared]
-    p, w = _pairs(cid[a], *_groups(cid, np.flatnonzero(in_cut), n))
+    p, w = _pairs(cid[a], *_groups(cid, np.flatnonzero(np.isin(cid, np.unique(cid[a]))), n))
     covers = np.all(common[p] & ~cells.T[w] == 0, axis=1) & (w != a[p]) & (w != b[p])
     edge = np.bincount(p[covers], minlength=a.size) == 0
-    return a[edge], b[edge], common[edge]
+    return a[edge], b[edge]
+
+
+def _simple_pairs(cells: Cells, a: np.ndarray, b: np.ndarray, d: int):
+    """Edges between simple vertices (exactly d tight constraints): a and b span an edge iff they
+    share d - 1 of them, found by matching the d keys (tight set minus one) of every vertex.
+    Returns the edges and the cells whose keys are matched more than twice (left to the caller)."""
+    both = np.r_[a, b]
+    T = cells.T[both]
+    words = T.shape[1]
+    bits = np.unpackbits(T.view(np.uint8), axis=1, bitorder="little")
+    where = np.nonzero(bits)[1].reshape(both.size, d)
+    keys = np.repeat(T, d, axis=0)
+    flat = where.reshape(-1)
+    keys[np.arange(flat.size), flat // 64] ^= np.left_shift(np.uint64(1), (flat % 64).astype(np.uint64))
+    owner = np.repeat(both, d)
+    side = np.repeat(np.r_[np.ones(a.size, bool), np.zeros(b.size, bool)], d)
+    cid = cells.cid[owner]
+    order = np.lexsort([keys[:, w] for w in range(words)] + [cid])
+    keys, owner, side, cid = keys[order], owner[order], side[order], cid[order]
+    same = np.all(keys[1:] == keys[:-1], axis=1) & (cid[1:] == cid[:-1])
+    crowded = cid[:-2][same[1:] & same[:-1]]
+    hit = np.flatnonzero(same & (side[1:] != side[:-1]))
+    first, second = owner[hit], owner[hit + 1]
+    pos_first = side[hit]
+    return np.where(pos_first, first, second), np.where(pos_first, second, first), np.unique(crowded)
+
+
+def crossing_edges(cells: Cells, pos: np.ndarray, neg: np.ndarray, cut: np.ndarray):
+    """The edges (a, b), a in pos and b in neg, of the cells in `cut`, and their common tight sets.
+
+    Simple vertices are matched by keys (_simple_pairs); pairs with a degenerate vertex (more than
+    d tight constraints) and cells where keys clash go through the combinatorial test."""
+    d, n, cid = cells.V.shape[1], cells.n, cells.cid
+    in_cut = cut[cid]
+    degenerate = np.bitwise_count(cells.T).sum(axis=1, dtype=np.int64) > d
+    pa, na = pos & in_cut, neg & in_cut
+    a, b, crowded = _simple_pairs(cells, np.flatnonzero(pa & ~degenerate), np.flatnonzero(na & ~degenerate), d)
+    slow = np.zeros(n, dtype=bool)
+    slow[crowded] = True
+    keep = ~slow[cid[a]]
+    found = [(a[keep], b[keep]),
+             _checked_pairs(cells, np.flatnonzero(pa & degenerate & ~slow[cid]), np.flatnonzero(na & ~slow[cid]), n, d),
+             _checked_pairs(cells, np.flatnonzero(pa & ~degenerate & ~slow[cid]),
+                            np.flatnonzero(na & degenerate & ~slow[cid]), n, d),
+             _checked_pairs(cells, np.flatnonzero(pa & slow[cid]), np.flatnonzero(na & slow[cid]), n, d)]
+    a = np.concatenate([f[0] for f in found])
+    b = np.concatenate([f[1] for f in found])
+    return a, b, cells.T[a] & cells.T[b]
 
 
 def split(cells: Cells, s: np.ndarray, thr: np.ndarray, bit: int, column: int | None):
@@ -122,7 +170,7 @@ def split(cells: Cells, s: np.ndarray, thr: np.ndarray, bit: int, column: int | 
         pattern[:, column] = side
     if not cut.any():
         return replace(cells, pattern=pattern), side, cut
-    a, b, common = crossing_edges(cells, s, pos, neg, cut)
+    a, b, common = crossing_edges(cells, pos, neg, cut)
     t = (s[a] / (s[a] - s[b]))[:, None]
     new_v = cells.V[a] + t * (cells.V[b] - cells.V[a])
     set_bit(common, slice(None), bit)
@@ -172,28 +220,55 @@ class VertexEnumerator(Search):
         self._layer(0, cells)
 
     def _layer(self, k: int, cells: Cells) -> None:
-        """Decide layer k's neurons on a batch, then pass it on in batches (or count it)."""
+        """Enter layer k with a batch: its pre-activations are G u + g0 on each cell."""
         layer = self.p.layers[k]
-        G = np.einsum("ij,cjd->cid", layer.weight, cells.M)
-        g0 = cells.m @ layer.weight.T + layer.bias
-        if layer.slope is not None:
-            cells = self._decide(k, cells, G, g0)
-            if cells is None:
+        cells = replace(cells, M=np.einsum("ij,cjd->cid", layer.weight, cells.M),
+                        m=cells.m @ layer.weight.T + layer.bias)
+        if layer.slope is None:
+            self._done(k, cells)
+        else:
+            self._neurons(k, 0, cells)
+
+    def _neurons(self, k: int, start: int, cells: Cells) -> None:
+        """Split the batch on layer k's neurons from `start` on (M, m hold the layer's own map);
+        a batch grown past MAX_VERTICES goes on in smaller batches."""
+        layer, first = self.p.layers[k], int(self.columns[k])
+        for j in range(start, cells.m.shape[1]):
+            if self._out_of_time():
+                self.regions += cells.n
                 return
-            G, g0 = cells.M, cells.m  # _decide leaves the layer's own map there
-            phase = cells.pattern[:, self.columns[k]:self.columns[k + 1]]
-            slope = np.where(phase, 1.0, layer.slope)
-            G, g0 = slope[:, :, None] * G, slope * g0
-        cells = replace(cells, M=G, m=g0)
+            if layer.fixed[j] in (ACTIVE, INACTIVE):
+                cells.pattern[:, first + j] = layer.fixed[j] == ACTIVE
+                continue
+            cid = cells.cid
+            s = np.einsum("nd,nd->n", cells.V, cells.M[cid, j]) + cells.m[cid, j]
+            thr = VERTEX_TOL * self.scale * np.linalg.norm(cells.M[:, j], axis=1)[cid]
+            cells, _, cut = split(cells, s, thr, self.first_bit + first + j, first + j)
+            self.point_splits += int(cut.sum())
+            if cells.V.shape[0] > MAX_VERTICES and cells.n > 1:
+                self._each(self._batches(cells), lambda batch: self._neurons(k, j + 1, batch))
+                return
+        if self.keep_cells:
+            cells = self._with_rows(cells, first)
+        phase = cells.pattern[:, first:first + cells.m.shape[1]]
+        slope = np.where(phase, 1.0, layer.slope)
+        self._done(k, replace(cells, M=slope[:, :, None] * cells.M, m=slope * cells.m))
+
+    def _done(self, k: int, cells: Cells) -> None:
+        """Layer k is decided and M u + m is its output: count, or go on to layer k + 1."""
         self.cells_per_layer[k] += cells.n
         if k + 1 == len(self.p.layers):
             self._count(cells)
-            return
-        for batch in self._batches(cells):
+        else:
+            self._each(self._batches(cells), lambda batch: self._layer(k + 1, batch))
+
+    def _each(self, batches, work) -> None:
+        """work(batch) for every batch; once stopped, each batch's cells count one region each."""
+        for batch in batches:
             if self._out_of_time():
                 self.regions += batch.n
             else:
-                self._layer(k + 1, batch)
+                work(batch)
 
     @staticmethod
     def _batches(cells: Cells):
@@ -204,26 +279,6 @@ class VertexEnumerator(Search):
         group = np.cumsum(per_cell) // BATCH_VERTICES
         for g in np.unique(group):
             yield cells.take(np.flatnonzero(group == g))
-
-    def _decide(self, k: int, cells: Cells, G: np.ndarray, g0: np.ndarray) -> Cells | None:
-        """Split the batch on every undecided neuron of layer k; None when stopped."""
-        layer, first = self.p.layers[k], int(self.columns[k])
-        cells = replace(cells, M=G, m=g0)
-        for j in range(G.shape[1]):
-            if self._out_of_time():
-                self.regions += cells.n
-                return None
-            if layer.fixed[j] in (ACTIVE, INACTIVE):
-                cells.pattern[:, first + j] = layer.fixed[j] == ACTIVE
-                continue
-            cid = cells.cid
-            s = np.einsum("nd,nd->n", cells.V, cells.M[cid, j]) + cells.m[cid, j]
-            thr = VERTEX_TOL * self.scale * np.linalg.norm(cells.M[:, j], axis=1)[cid]
-            cells, _, cut = split(cells, s, thr, self.first_bit + first + j, first + j)
-            self.point_splits += int(cut.sum())
-        if self.keep_cells:
-            cells = self._with_rows(cells, first)
-        return cells
 
     def _with_rows(self, cells: Cells, first: int) -> Cells:
         """Append the layer's hyperplanes, oriented by the pattern, to every cell's rows."""
@@ -239,6 +294,7 @@ class VertexEnumerator(Search):
 
     def _count(self, cells: Cells) -> None:
         count = np.bincount(cells.cid, minlength=cells.n)
+        self.trouble += int(np.sum(count <= self.p.dim))  # a full-dimensional cell has > d vertices
         centre = np.stack([np.bincount(cells.cid, weights=cells.V[:, i], minlength=cells.n)
                            for i in range(self.p.dim)], axis=1) / count[:, None]
         self.regions += cells.n
