@@ -196,14 +196,17 @@ class _Watcher(Eventhdlr):
 
 
 class _LPForward(Heur):
-    """Primal heuristic: forward the node LP's input values through the network in float64."""
+    """Primal heuristic: forward the node LP's input values through the network in float64.
+
+    The signs it sees are recorded; the solve goes on until an incumbent interrupts it.
+    """
 
     def __init__(self, single: "_SingleMILP"):
         self.single = single
 
     def heurexec(self, heurtiming, nodeinfeasible):
-        if self.model.getLPSolstat() == 1:  # optimal LP
-            self.single.harvest(self.single.milp.input_point(None))
+        if self.model.getLPSolstat() == 1:  # optimal LP; record only (interrupting costs more)
+            self.single.state.signs.observe(self.single.milp.input_point(None))
         return {"result": SCIP_RESULT.DIDNOTFIND}
 
 
@@ -285,10 +288,11 @@ class _SingleMILP:
         """SCIP proved that no open candidate can flip: they are stable (within FLIP_MARGIN)."""
         stubborn = set(self.stubborn)
         for k, j, sign in sorted(self.open):
-            if (k, j) in stubborn or self.state.status[k][j] != UNKNOWN:
-                continue
+            if (k, j) in stubborn or self.seen((k, j, sign)) or self.state.status[k][j] != UNKNOWN:
+                continue  # a witness (g within the flip margin) beats the tolerance proof
             self.state.set(k, j, INACTIVE if sign > 0 else ACTIVE, "milp")
         self.open.clear()
+        self.state.apply_signs("milp")
 
 
 def _per_neuron(state: _Analysis, todo: list[tuple[int, int]], share: bool) -> None:
