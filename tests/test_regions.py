@@ -250,3 +250,177 @@ def test_dead_neuron_with_zero_weights_and_bias_is_inactive():
     result, sliced = count_regions(net, box), slice_regions(net, box)
     assert result.exact and result.verified and sliced.count.verified
     assert result.regions == sliced.count.regions == count_regions_milp(net, box).regions
+
+
+# LP-free vertex enumeration (vertex.py) ---------------------------------------------------------
+
+def test_vertex_enumeration_agrees_with_lp_enumeration_and_scip_on_random_networks():
+    rng = np.random.default_rng(21)
+    for trial in range(36):
+        d = int(rng.integers(1, 7))
+        sizes = [d] + [int(rng.integers(2, 6)) for _ in range(rng.integers(1, 4))]
+        net = random_net(sizes, rng)
+        box = Box(-np.ones(d), np.ones(d))
+        fast, lp = count_regions(net, box, vertices=True), count_regions(net, box, vertices=False)
+        assert fast.exact and fast.verified and lp.exact and fast.lps == 0
+        assert fast.regions == lp.regions, (trial, sizes)
+        if trial % 3 == 0:
+            assert fast.regions == count_regions_milp(net, box).regions, (trial, sizes)
+
+
+def test_vertex_enumeration_with_leaky_and_identity_layers_matches_the_lp_path():
+    rng = np.random.default_rng(22)
+    layers = (Dense(rng.normal(size=(5, 3)), rng.normal(size=5) * 0.5, activation="leaky_relu", alpha=0.1),
+              Dense(rng.normal(size=(4, 5)), rng.normal(size=4) * 0.5, activation="identity"),
+              Dense(rng.normal(size=(4, 4)), rng.normal(size=4) * 0.5),
+              Dense(rng.normal(size=(1, 4)), np.zeros(1), activation="identity"))
+    net = Network(layers, InputMap.identity(3))
+    box = Box(-np.ones(3), np.ones(3))
+    fast, lp = count_regions(net, box, vertices=True), count_regions(net, box, vertices=False)
+    assert fast.exact and fast.verified and fast.regions == lp.regions > 5
+
+
+@pytest.mark.parametrize("offset,regions", [(1.0 - 1e-12, 1), (1.0 - 1e-6, 2), (1.0 + 1e-6, 1)])
+def test_vertex_ties_a_hyperplane_near_a_facet(offset, regions):
+    # x1 = offset: within the tolerance of the facet x1 = 1 it does not cut, beyond it it does
+    net = make_net([np.array([[1.0, 0.0]])], [np.array([-offset])])
+    result = count_regions(net, Box(-np.ones(2), np.ones(2)), vertices=True)
+    assert result.exact and result.verified and result.regions == regions
+
+
+@pytest.mark.parametrize("shift,regions", [(0.0, 1), (1e-12, 1), (1e-6, 2)])
+def test_vertex_ties_a_hyperplane_touching_a_corner(shift, regions):
+    # x1 + x2 + x3 = 3 - shift touches the corner (1, 1, 1) only, or cuts a tiny corner off
+    net = make_net([np.ones((1, 3))], [np.array([-3.0 + shift])])
+    result = count_regions(net, Box(-np.ones(3), np.ones(3)), vertices=True)
+    assert result.exact and result.verified and result.regions == regions
+
+
+def test_vertex_hyperplanes_through_box_corners_and_one_point():
+    # both diagonals of the square: through the corners and the centre (a degenerate vertex)
+    net = make_net([np.array([[1.0, -1.0], [1.0, 1.0]])], [np.zeros(2)])
+    assert count_regions(net, Box(-np.ones(2), np.ones(2)), vertices=True).regions == 4
+    # n generic planes through one interior point of R^3: 2 * sum_{i<3} C(n-1, i) regions
+    rng = np.random.default_rng(23)
+    n, centre = 6, np.array([0.2, -0.1, 0.3])
+    w = rng.normal(size=(n, 3))
+    net = make_net([w], [-w @ centre])
+    box = Box(-np.ones(3), np.ones(3))
+    fast = count_regions(net, box, vertices=True)
+    assert fast.exact and fast.verified
+    assert fast.regions == 2 * sum(comb(n - 1, i) for i in range(3)) == count_regions_milp(net, box).regions
+
+
+def test_vertex_pencil_of_hyperplanes_in_four_dimensions():
+    # x1, x2, x1 + x2 share the 2-flat x1 = x2 = 0 (rank-deficient tight sets), then x3 cuts it
+    w = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [1.0, 1.0, 0, 0], [0, 0, 1.0, 0]])
+    net = make_net([w, np.array([[1.0, -1.0, 0.5, 0.3]])], [np.zeros(4), np.array([0.1])])
+    box = Box(-np.ones(4), np.ones(4))
+    fast = count_regions(net, box, vertices=True)
+    assert fast.exact and fast.verified and fast.cells_per_layer[0] == 12
+    assert fast.regions == count_regions(net, box, vertices=False).regions == count_regions_milp(net, box).regions
+
+
+def test_vertex_duplicate_and_mirrored_neurons_in_a_deep_network():
+    rng = np.random.default_rng(24)
+    w1, b1 = rng.normal(size=(4, 3)), rng.normal(size=4) * 0.3
+    w2, b2 = rng.normal(size=(3, 4)), rng.normal(size=3) * 0.3
+    plain = make_net([w1, w2], [b1, b2])
+    # layer 1 gets a copy and a mirror of neuron 0 (unused downstream), layer 2 a copy of neuron 1
+    w1d, b1d = np.vstack([w1, w1[0], -w1[0]]), np.r_[b1, b1[0], -b1[0]]
+    w2d = np.hstack([w2, np.zeros((3, 2))])
+    w2d, b2d = np.vstack([w2d, w2d[1]]), np.r_[b2, b2[1]]
+    doubled = make_net([w1d, w2d], [b1d, b2d])
+    box = Box(-np.ones(3), np.ones(3))
+    a, b = count_regions(plain, box, vertices=True), count_regions(doubled, box, vertices=True)
+    assert a.exact and b.exact and b.verified and a.regions == b.regions == count_regions_milp(plain, box).regions
+
+
+def test_vertex_enumeration_on_a_slice_with_domain_rows():
+    from exactprune.regions.enumerate import count_problem
+    from exactprune.regions.slices import plane_problem
+    rng = np.random.default_rng(25)
+    net = random_net([3, 6, 5], rng)
+    box = Box(-np.ones(3), np.ones(3))
+    problem = plane_problem(net, box, np.array([-1.0, 0.5, -0.7]), np.array([1.0, -0.4, 0.9]),
+                            np.array([0.3, 1.0, -1.0]))
+    assert problem.rows.shape[0] > 0
+    fast, lp = count_problem(problem, net, vertices=True), count_problem(problem, net, vertices=False)
+    assert fast.exact and fast.verified and fast.regions == lp.regions > 3
+
+
+def test_vertex_enumeration_uses_proven_stable_neurons():
+    from exactprune.stability import analyse_stability
+    rng = np.random.default_rng(26)
+    w1 = np.vstack([rng.normal(size=(4, 2)), [[0.1, 0.1]]])
+    net = make_net([w1, rng.normal(size=(3, 5))], [np.r_[rng.normal(size=4) * 0.3, 5.0], rng.normal(size=3)])
+    box = Box(-np.ones(2), np.ones(2))
+    stab = analyse_stability(net, box, method="bounds")
+    assert count_regions(net, box, stability=stab, vertices=True).regions == count_regions(net, box).regions
+
+
+def test_witness_check_rejects_a_wrong_pattern_and_a_point_outside():
+    from exactprune.regions.problem import box_problem
+    from exactprune.regions.witness import WitnessCheck
+    net = make_net([np.array([[1.0, 0.0]])], [np.zeros(1)])
+    problem = box_problem(net, Box(-np.ones(2), np.ones(2)))
+    check = WitnessCheck(problem, net)
+    check.add(np.array([[0.5, 0.0], [-0.5, 0.0]]), np.array([[True], [False]]))
+    assert check.verified(2, finished=True)
+    check.add(np.array([[0.5, 0.0]]), np.array([[False]]))
+    assert not check.verified(2, finished=True) and check.mismatch == 1
+    check = WitnessCheck(problem, net)
+    check.add(np.array([[2.0, 0.0]]), np.array([[True]]))
+    assert not check.verified(1, finished=True) and check.outside == 1
+
+
+# LPs the warm HiGHS solve leaves open (lp.py, fallback.py) ---------------------------------------
+
+def test_fallback_solvers_agree_with_highs():
+    import highspy
+    from exactprune.regions.fallback import RETRIES, solve_elsewhere, solve_highs, solve_scip
+    from exactprune.regions.lp import CellLP
+    lp = CellLP(-np.ones(3), np.ones(3), cap=10.0)
+    lp.push(np.array([0.6, 0.8, 0.0]), 0.1)
+    margin, _ = lp.trial()
+    model = lp.highs.getLp()
+    for status, objective, x in [solve_scip(model), solve_elsewhere(model, retries=())] + \
+            [solve_highs(model, options) for options in RETRIES]:
+        assert status == "optimal" and -objective == pytest.approx(margin, abs=1e-7)
+        assert x[:3] @ np.array([0.6, 0.8, 0.0]) + x[3] <= 0.1 + 1e-7
+    # the flat x1 = 5 misses the box: every solver says infeasible
+    h = highspy.Highs()
+    h.passModel(model)
+    h.addRow(5.0, 5.0, 1, np.array([0], dtype=np.int32), np.array([1.0]))
+    assert solve_scip(h.getLp())[0] == "infeasible"
+    assert lp.on_flat(np.array([[1.0, 0.0, 0.0]]), np.array([5.0]))[0] == -np.inf
+
+
+def test_lp_path_without_warm_answers_still_counts_exactly(monkeypatch):
+    from exactprune.regions import lp as lp_module
+    rng = np.random.default_rng(27)
+    net = random_net([7, 4, 3], rng)  # 7 inputs: the LP path, with the 2^k split and the last layer count
+    box = Box(-np.ones(7), np.ones(7))
+    reference = count_regions(net, box)
+    assert reference.exact and reference.lps > 0
+    monkeypatch.setattr(lp_module.CellLP, "_warm", lambda self: "")  # every warm solve "fails"
+    rescued = count_regions(net, box)
+    assert rescued.exact and rescued.verified and rescued.regions == reference.regions
+    monkeypatch.setattr(lp_module, "solve_elsewhere", lambda model: ("", float("nan"), None))
+    failed = count_regions(net, box)
+    assert not failed.exact and "LP(s)" in failed.note and failed.regions <= reference.regions
+
+
+def test_crossing_edges_need_the_combinatorial_test_on_degenerate_vertices():
+    # the cube [0, 2]^3 with a second copy of its top facet (bit 6): the top vertices are
+    # degenerate (4 tight constraints), and diagonal ones share d - 1 = 2 of them without an edge
+    from exactprune.regions.vertex import Cells, box_vertices, crossing_edges, set_bit
+    V, T = box_vertices(np.zeros(3), 2.0 * np.ones(3), 1)
+    set_bit(T, V[:, 2] == 2.0, 6)
+    cells = Cells(V, np.zeros(8, dtype=np.int64), T, np.zeros((1, 0), bool), np.zeros((1, 0, 3)),
+                  np.zeros((1, 0)), np.zeros((1, 0, 3)), np.zeros((1, 0)))
+    s = V[:, 0] - 1.0  # the plane x = 1 crosses the four edges along x
+    a, b, common = crossing_edges(cells, s > 0, s < 0, np.array([True]))
+    assert sorted(map(tuple, np.hstack([V[a], V[b]]).tolist())) == sorted(
+        (2.0, y, z, 0.0, y, z) for y in (0.0, 2.0) for z in (0.0, 2.0))
+    assert np.all(np.bitwise_count(common).sum(axis=1) >= 2)
