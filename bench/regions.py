@@ -1,11 +1,17 @@
 """Benchmark: exact region enumeration vs SCIP's solution counting, measured in the same run.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/regions.py [--milp-limit S] [--exact-limit S]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/regions.py --crossover
 
-Prints a markdown table: network, regions, enumeration time, SCIP-count time, ratio, bounds.
+
+Prints a markdown table: network, regions, the enumeration's path (vertices for input dimension
+<= VERTEX_MAX_DIM, else LPs) and time, the LP enumeration's time on the same network (low
+dimension only), SCIP's count and time, the ratio SCIP / enumeration, bounds.
 Networks: random 2-input and 5-input ReLU networks of growing size on [-1, 1]^d, and MNIST
 784-input networks from sample_models/ on [0, 1]^784 when they exist. A count stopped by its
 time limit is marked ">=" (a lower bound) and its time "> limit".
+--crossover instead times the vertex and the LP enumeration on random networks with 5 to 8
+inputs (where VERTEX_MAX_DIM should lie).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import numpy as np
 from exactprune.domain import Box
 from exactprune.ir import Dense, InputMap, Network
 from exactprune.regions import count_regions, count_regions_milp, region_bounds
+from exactprune.regions.vertex import VERTEX_MAX_DIM
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,23 +54,48 @@ def fmt(count) -> str:
     return f"{count.regions:,}" if count.exact else f">= {count.regions:,}"
 
 
+def crossover(limit: float) -> None:
+    print("| network | regions | vertex enumeration s | LP enumeration s | LP / vertex |")
+    print("|---|---|---|---|---|")
+    for sizes in ([5, 12, 12], [6, 8, 8], [6, 10, 10], [7, 8, 8], [8, 8, 8]):
+        net, box = random_net(sizes, 0), Box(-np.ones(sizes[0]), np.ones(sizes[0]))
+        fast = count_regions(net, box, time_limit=limit, vertices=True)
+        lp = count_regions(net, box, time_limit=limit, vertices=False)
+        counts = fmt(fast) if fast.regions == lp.regions else f"{fmt(fast)} (LP: {fmt(lp)})"
+        print(f"| {'-'.join(map(str, sizes))} random | {counts} | {fast.time_s:.2f} | {lp.time_s:.2f} "
+              f"| {lp.time_s / fast.time_s:.1f}x |")
+        sys.stdout.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--exact-limit", type=float, default=600.0)
     parser.add_argument("--milp-limit", type=float, default=300.0)
+    parser.add_argument("--crossover", action="store_true")
     args = parser.parse_args()
-    print("| network | regions (enumeration) | enumeration s | LPs | regions (SCIP count) | SCIP count s "
-          "| SCIP / enumeration | Theorem 1 | Th. 1 rank | product | 2^N |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    if args.crossover:
+        crossover(args.exact_limit)
+        return
+    print("| network | regions (enumeration) | path | enumeration s | LPs | LP path s "
+          "| regions (SCIP count) | SCIP count s | SCIP / enumeration | Theorem 1 | Th. 1 rank | product | 2^N |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, net, box in cases():
+        vertex = net.n_inputs <= VERTEX_MAX_DIM
         exact = count_regions(net, box, time_limit=args.exact_limit)
+        lp_s = "-"
+        if vertex:
+            lp = count_regions(net, box, time_limit=args.exact_limit, vertices=False)
+            lp_s = f"{lp.time_s:.2f}" if lp.exact else f"> {args.exact_limit:g}"
+            if lp.exact and exact.exact and lp.regions != exact.regions:
+                lp_s += f" ({lp.regions:,} regions)"
         milp = count_regions_milp(net, box, time_limit=args.milp_limit)
         b = region_bounds(net)
         ratio = milp.time_s / exact.time_s
         ratio_text = (">= " if not milp.exact and exact.exact else "") + f"{ratio:.1f}x"
         mt = f"{milp.time_s:.2f}" if milp.exact else f"> {args.milp_limit:g}"
         et = f"{exact.time_s:.2f}" if exact.exact else f"> {args.exact_limit:g}"
-        print(f"| {name} | {fmt(exact)} | {et} | {exact.lps:,} | {fmt(milp)} | {mt} | {ratio_text} "
+        print(f"| {name} | {fmt(exact)} | {'vertices' if vertex else 'LP'} | {et} | {exact.lps:,} | {lp_s} "
+              f"| {fmt(milp)} | {mt} | {ratio_text} "
               f"| {b['theorem1']:,} | {b['theorem1_rank']:,} | {b['product']:,} | {b['2^N']:,} |")
         sys.stdout.flush()
 

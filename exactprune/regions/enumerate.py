@@ -17,6 +17,8 @@ Two shortcuts (arrangement.py): when a layer's k undecided hyperplanes have inde
 and one LP finds a point of the cell on all of them, the cell splits into all 2^k sub-cells at
 once; and the last splitting layer (when k <= dim) is counted by deletion-restriction without
 materialising its regions, its witnesses checked for distinct patterns only.
+For input dimension <= VERTEX_MAX_DIM count_problem uses the LP-free vertex enumeration of
+vertex.py instead (same result type, same witness re-check).
 """
 
 from __future__ import annotations

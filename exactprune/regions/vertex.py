@@ -91,6 +91,8 @@ def _checked_pairs(cells: Cells, a: np.ndarray, b: np.ndarray, n: int, d: int):
     """The pairs (a, b) (each a with each b of its cell) that span an edge: >= d - 1 shared tight
     constraints and no third vertex of the cell tight on all of them."""
     cid = cells.cid
+    if a.size == 0 or b.size == 0:
+        return a[:0], b[:0]
     i, b = _pairs(cid[a], *_groups(cid, b, n))
     a = a[i]
     common = cells.T[a] & cells.T[b]
@@ -102,22 +104,46 @@ def _checked_pairs(cells: Cells, a: np.ndarray, b: np.ndarray, n: int, d: int):
     return a[edge], b[edge]
 
 
+def _keys(T: np.ndarray, d: int) -> np.ndarray:
+    """The d keys of every row of T (d set bits each): the row minus one of its bits, (n * d, words)."""
+    n, words = T.shape
+    rest = T.copy()
+    keys = np.repeat(T[:, None, :], d, axis=1)
+    rows = np.arange(n)
+    for i in range(d):
+        word = np.argmax(rest != 0, axis=1)
+        value = rest[rows, word]
+        low = value & (~value + np.uint64(1))  # the lowest set bit
+        keys[rows, i, word] ^= low
+        rest[rows, word] ^= low
+    return keys.reshape(n * d, words)
+
+
+def _sorted(keys: np.ndarray, cid: np.ndarray) -> np.ndarray:
+    """An order that puts equal (cid, key) rows next to each other: a sort by a 64-bit hash, or a
+    lexicographic sort when two different rows share a hash."""
+    h = cid.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        for w in range(keys.shape[1]):
+            h = (h ^ keys[:, w]) * np.uint64(0xBF58476D1CE4E5B9)
+    order = np.argsort(h)
+    hs, ks, cs = h[order], keys[order], cid[order]
+    clash = (hs[1:] == hs[:-1]) & ~(np.all(ks[1:] == ks[:-1], axis=1) & (cs[1:] == cs[:-1]))
+    if clash.any():
+        return np.lexsort([keys[:, w] for w in range(keys.shape[1])] + [cid])
+    return order
+
+
 def _simple_pairs(cells: Cells, a: np.ndarray, b: np.ndarray, d: int):
     """Edges between simple vertices (exactly d tight constraints): a and b span an edge iff they
     share d - 1 of them, found by matching the d keys (tight set minus one) of every vertex.
     Returns the edges and the cells whose keys are matched more than twice (left to the caller)."""
     both = np.r_[a, b]
-    T = cells.T[both]
-    words = T.shape[1]
-    bits = np.unpackbits(T.view(np.uint8), axis=1, bitorder="little")
-    where = np.nonzero(bits)[1].reshape(both.size, d)
-    keys = np.repeat(T, d, axis=0)
-    flat = where.reshape(-1)
-    keys[np.arange(flat.size), flat // 64] ^= np.left_shift(np.uint64(1), (flat % 64).astype(np.uint64))
+    keys = _keys(cells.T[both], d)
     owner = np.repeat(both, d)
     side = np.repeat(np.r_[np.ones(a.size, bool), np.zeros(b.size, bool)], d)
     cid = cells.cid[owner]
-    order = np.lexsort([keys[:, w] for w in range(words)] + [cid])
+    order = _sorted(keys, cid)
     keys, owner, side, cid = keys[order], owner[order], side[order], cid[order]
     same = np.all(keys[1:] == keys[:-1], axis=1) & (cid[1:] == cid[:-1])
     crowded = cid[:-2][same[1:] & same[:-1]]
