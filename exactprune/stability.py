@@ -248,8 +248,10 @@ class _SingleMILP:
         return bool((self.state.signs.pos if sign > 0 else self.state.signs.neg)[k][j])
 
     def harvest(self, x: np.ndarray) -> None:
-        """Record the signs of x; interrupt the solve when an open candidate flipped."""
-        if self.state.signs.observe(x) and any(self.seen(key) for key in self.open):
+        """Record the signs of x; interrupt the solve once an open candidate has flipped (here
+        or at an earlier node LP)."""
+        self.state.signs.observe(x)
+        if any(self.seen(key) for key in self.open):
             self.interrupted_by_us = True
             self.milp.model.interruptSolve()
 
