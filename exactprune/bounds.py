@@ -14,10 +14,15 @@ millions of terms and the products of a few back-substitution steps with room to
 Symbolic bounds follow the DeepPoly / CROWN back-substitution (METHODS section 2): each earlier
 two-phase neuron with lo < 0 < up is replaced by its upper relaxation line through
 (lo, act(lo)) and (up, up) and a lower line through the origin whose slope (1 or alpha) is
-chosen adaptively; stable neurons and identity layers are substituted exactly.
+chosen adaptively; stable neurons and identity layers are substituted exactly. They are
+computed for a batch of boxes at once, which `prove_by_splitting` uses to prove phases on a
+partition of a low-dimensional input box. `lp_tighten` (OBBT, in SCIP) tightens chosen neurons
+over the LP relaxation of the big-M model.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
@@ -26,6 +31,7 @@ from .ir import Dense, Network
 
 REL_MARGIN = 1e-9
 ABS_MARGIN = 1e-12
+LP_MARGIN = 1e-6  # added (relative to 1 + |value|) to LP optima to absorb solver tolerances
 
 Bounds = list[tuple[np.ndarray, np.ndarray]]
 
@@ -196,8 +202,6 @@ def prove_by_splitting(network: Network, box: Box, inactive: dict, active: dict,
     Returns the proven masks (inactive, active). Neurons still unresolved on some part when the
     time or box budget runs out (or a part cannot be split further) are not proven.
     """
-    import time
-
     deadline = time.monotonic() + time_limit
     imap = network.input_map
     last = max([i for i in inactive if inactive[i].any() or active[i].any()], default=0)
@@ -245,9 +249,6 @@ def prove_by_splitting(network: Network, box: Box, inactive: dict, active: dict,
     return open_in, open_ac
 
 
-LP_MARGIN = 1e-6  # added (relative to 1 + |value|) to LP optimal values to absorb solver tolerances
-
-
 def lp_tighten(network: Network, box: Box, bounds: Bounds, phases, layer: int,
                neurons, time_limit: float) -> tuple[np.ndarray, np.ndarray]:
     """OBBT: max and min of g[layer][j] over the LP relaxation, for the given neurons.
@@ -256,11 +257,9 @@ def lp_tighten(network: Network, box: Box, bounds: Bounds, phases, layer: int,
     Its dual bound, widened by LP_MARGIN, replaces a bound only where it is tighter; a solve that
     does not end optimally within the time left keeps the old bound. Returns (lo, up) of `layer`.
     """
-    import time
-
     from pyscipopt import SCIP_PARAMSETTING
 
-    from .milp import NetworkMILP
+    from .milp import NetworkMILP  # SCIP is only needed here
 
     deadline = time.monotonic() + time_limit
     lo, up = bounds[layer][0].copy(), bounds[layer][1].copy()

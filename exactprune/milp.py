@@ -26,7 +26,7 @@ DUALFEASTOL = 1e-7
 EPSILON = 1e-9
 
 
-def new_model(name: str, time_limit: float | None = None) -> Model:
+def new_model(name: str) -> Model:
     """A quiet SCIP model with the documented tolerances and cutting planes off.
 
     Cuts cost far more than they save on these big-M models (measured on ACAS Xu: 10x slower).
@@ -37,8 +37,6 @@ def new_model(name: str, time_limit: float | None = None) -> Model:
     model.setParam("numerics/feastol", FEASTOL)
     model.setParam("numerics/dualfeastol", DUALFEASTOL)
     model.setParam("numerics/epsilon", EPSILON)
-    if time_limit is not None:
-        model.setParam("limits/time", max(time_limit, 0.01))
     return model
 
 

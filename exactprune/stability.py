@@ -176,7 +176,7 @@ def tolerances() -> dict:
     """The numerical tolerances behind the proofs (see the module docstring)."""
     return {"scip_feastol": FEASTOL, "scip_dualfeastol": DUALFEASTOL, "scip_epsilon": EPSILON,
             "flip_margin": FLIP_MARGIN, "bounds_rel_margin": bounds_mod.REL_MARGIN,
-            "bounds_abs_margin": bounds_mod.ABS_MARGIN}
+            "bounds_abs_margin": bounds_mod.ABS_MARGIN, "lp_margin": bounds_mod.LP_MARGIN}
 
 
 class _Watcher(Eventhdlr):
