@@ -205,8 +205,8 @@ def prove_by_splitting(network: Network, box: Box, inactive: dict, active: dict,
     deadline = time.monotonic() + time_limit
     imap = network.input_map
     last = max([i for i in inactive if inactive[i].any() or active[i].any()], default=0)
-    open_in = {i: m.copy() for i, m in inactive.items()}
-    open_ac = {i: m.copy() for i, m in active.items()}
+    open_in = {i: m.copy() for i, m in inactive.items() if i <= last}
+    open_ac = {i: m.copy() for i, m in active.items() if i <= last}
     stack = [(box.lo.copy(), box.hi.copy())]
     used = 0
     while stack:
@@ -246,7 +246,8 @@ def prove_by_splitting(network: Network, box: Box, inactive: dict, active: dict,
             left_hi[dim], right_lo[dim] = mid, mid
             stack.append((lo[b], left_hi))
             stack.append((right_lo, hi[b]))
-    return open_in, open_ac
+    return ({i: open_in.get(i, np.zeros_like(m)) for i, m in inactive.items()},
+            {i: open_ac.get(i, np.zeros_like(m)) for i, m in active.items()})
 
 
 def lp_tighten(network: Network, box: Box, bounds: Bounds, phases, layer: int,
