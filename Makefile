@@ -14,10 +14,14 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,plot]'
 	touch $@
 
+DEMO_OUT := build/demo/$(notdir $(SAMPLE:.onnx=.compressed.onnx))
+
 demo: $(VENV)/.installed
+	mkdir -p build/demo
 	$(BIN)/exactprune inspect $(SAMPLE)
-	$(BIN)/exactprune compress $(SAMPLE) /tmp/exactprune-demo.onnx --force
-	$(BIN)/exactprune inspect /tmp/exactprune-demo.onnx
+	$(BIN)/exactprune compress $(SAMPLE) $(DEMO_OUT) --force --json build/demo/report.json
+	$(BIN)/exactprune verify $(SAMPLE) $(DEMO_OUT)
+	$(BIN)/exactprune inspect $(DEMO_OUT)
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
