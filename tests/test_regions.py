@@ -31,32 +31,35 @@ def random_net(sizes, rng, out=1) -> Network:
                     [rng.normal(size=sizes[i + 1]) * 0.5 for i in range(len(sizes) - 1)], out, rng)
 
 
+@pytest.mark.parametrize("vertices", [True, False])
 @pytest.mark.parametrize("n,d", [(5, 2), (6, 3), (4, 1)])
-def test_generic_hyperplanes_give_the_arrangement_count(n, d):
+def test_generic_hyperplanes_give_the_arrangement_count(n, d, vertices):
     rng = np.random.default_rng(n * 10 + d)
     net = make_net([rng.normal(size=(n, d))], [rng.normal(size=n)])
     box = Box(-1e4 * np.ones(d), 1e4 * np.ones(d))  # contains every intersection point
-    result = count_regions(net, box)
+    result = count_regions(net, box, vertices=vertices)
     assert result.exact and result.verified
     assert result.regions == sum(comb(n, i) for i in range(d + 1))
 
 
-def test_parallel_hyperplanes_give_n_plus_one():
+@pytest.mark.parametrize("vertices", [True, False])
+def test_parallel_hyperplanes_give_n_plus_one(vertices):
     n = 7
     offsets = np.linspace(-0.8, 0.8, n)
     net = make_net([np.tile([[1.0, 2.0, -1.0]], (n, 1))], [offsets])
-    assert count_regions(net, Box(-np.ones(3), np.ones(3))).regions == n + 1
+    assert count_regions(net, Box(-np.ones(3), np.ones(3)), vertices=vertices).regions == n + 1
 
 
+@pytest.mark.parametrize("vertices", [True, False])
 @pytest.mark.parametrize("depth", [1, 3, 5])
-def test_tent_map_has_two_to_the_depth_regions(depth):
+def test_tent_map_has_two_to_the_depth_regions(depth, vertices):
     # tent(x) = 2 relu(x) - 4 relu(x - 1/2) on [0, 1]; layer l computes both ReLUs of the previous tent
     weights, biases = [np.array([[1.0], [1.0]])], [np.array([0.0, -0.5])]
     for _ in range(depth - 1):
         weights.append(np.array([[2.0, -4.0], [2.0, -4.0]]))
         biases.append(np.array([0.0, -0.5]))
     net = make_net(weights, biases)
-    result = count_regions(net, Box([0.0], [1.0]))
+    result = count_regions(net, Box([0.0], [1.0]), vertices=vertices)
     assert result.exact and result.regions == 2 ** depth
 
 
@@ -66,19 +69,21 @@ def breakpoints_1d(net: Network, lo: float, hi: float, n: int = 200_001) -> int:
     return 1 + int(np.sum(np.any(pre[1:] != pre[:-1], axis=1)))
 
 
-def test_one_dimensional_input_matches_a_sweep():
+@pytest.mark.parametrize("vertices", [True, False])
+def test_one_dimensional_input_matches_a_sweep(vertices):
     rng = np.random.default_rng(5)
     net = random_net([1, 6, 5, 4], rng)
-    assert count_regions(net, Box([-2.0], [2.0])).regions == breakpoints_1d(net, -2.0, 2.0)
+    assert count_regions(net, Box([-2.0], [2.0]), vertices=vertices).regions == breakpoints_1d(net, -2.0, 2.0)
 
 
-def test_enumeration_agrees_with_scip_count_on_random_networks():
+@pytest.mark.parametrize("vertices", [True, False])
+def test_enumeration_agrees_with_scip_count_on_random_networks(vertices):
     rng = np.random.default_rng(7)
     for trial in range(20):
         sizes = [int(rng.integers(1, 4))] + [int(rng.integers(2, 5)) for _ in range(rng.integers(1, 3))]
         net = random_net(sizes, rng)
         box = Box(-np.ones(sizes[0]), np.ones(sizes[0]))
-        exact, milp = count_regions(net, box), count_regions_milp(net, box)
+        exact, milp = count_regions(net, box, vertices=vertices), count_regions_milp(net, box)
         assert exact.exact and milp.exact
         assert exact.regions == milp.regions, (trial, sizes)
 
@@ -203,18 +208,20 @@ def test_hyperplanes_through_one_interior_point_give_all_patterns_with_one_lp():
 
 
 def test_layer_split_at_once_and_counted_last_layer_agree_with_scip():
+    # the LP path (vertices=False), whatever the input dimension
     # more inputs than neurons: the 2^k split of layer 1 and the deletion-restriction count of
     # the last layer (rank-deficient in cells with few active neurons) both run
     rng = np.random.default_rng(12)
     for sizes in ([6, 3, 5], [7, 4, 4], [5, 2, 4, 3], [4, 4]):
         net = random_net(sizes, rng)
         box = Box(-np.ones(sizes[0]), np.ones(sizes[0]))
-        exact, milp = count_regions(net, box), count_regions_milp(net, box)
+        exact, milp = count_regions(net, box, vertices=False), count_regions_milp(net, box)
         assert exact.exact and exact.verified and milp.exact
         assert exact.regions == milp.regions, sizes
 
 
-def test_duplicate_and_parallel_neurons_in_the_counted_layer():
+@pytest.mark.parametrize("vertices", [True, False])
+def test_duplicate_and_parallel_neurons_in_the_counted_layer(vertices):
     rng = np.random.default_rng(13)
     w = rng.normal(size=(3, 7))
     # a duplicate of neuron 0, a mirrored copy of neuron 1 and a neuron parallel to neuron 2
@@ -222,7 +229,7 @@ def test_duplicate_and_parallel_neurons_in_the_counted_layer():
     b1 = np.r_[0.1, -0.2, 0.3, 0.1, 0.2, -0.4]
     net = make_net([w1], [b1])
     box = Box(-np.ones(7), np.ones(7))  # 6 neurons <= 7 inputs: the deletion-restriction count
-    exact, milp = count_regions(net, box), count_regions_milp(net, box)
+    exact, milp = count_regions(net, box, vertices=vertices), count_regions_milp(net, box)
     assert exact.exact and exact.regions == milp.regions
 
 
@@ -241,13 +248,14 @@ def test_sign_points_realise_every_sign_next_to_the_point():
                        -np.ones(6), np.ones(6), rows, np.zeros(0)) is None  # dependent normals
 
 
-def test_dead_neuron_with_zero_weights_and_bias_is_inactive():
+@pytest.mark.parametrize("vertices", [True, False])
+def test_dead_neuron_with_zero_weights_and_bias_is_inactive(vertices):
     rng = np.random.default_rng(15)
     w1, b1 = rng.normal(size=(4, 2)), rng.normal(size=4) * 0.3
     w2 = np.vstack([rng.normal(size=(3, 4)), np.zeros((1, 4))])  # g == 0 everywhere: inactive
     net = make_net([w1, w2], [b1, np.r_[rng.normal(size=3) * 0.3, 0.0]])
     box = Box(-np.ones(2), np.ones(2))
-    result, sliced = count_regions(net, box), slice_regions(net, box)
+    result, sliced = count_regions(net, box, vertices=vertices), slice_regions(net, box)
     assert result.exact and result.verified and sliced.count.verified
     assert result.regions == sliced.count.regions == count_regions_milp(net, box).regions
 
@@ -401,13 +409,13 @@ def test_lp_path_without_warm_answers_still_counts_exactly(monkeypatch):
     rng = np.random.default_rng(27)
     net = random_net([7, 4, 3], rng)  # 7 inputs: the LP path, with the 2^k split and the last layer count
     box = Box(-np.ones(7), np.ones(7))
-    reference = count_regions(net, box)
+    reference = count_regions(net, box, vertices=False)
     assert reference.exact and reference.lps > 0
     monkeypatch.setattr(lp_module.CellLP, "_warm", lambda self: "")  # every warm solve "fails"
-    rescued = count_regions(net, box)
+    rescued = count_regions(net, box, vertices=False)
     assert rescued.exact and rescued.verified and rescued.regions == reference.regions
     monkeypatch.setattr(lp_module, "solve_elsewhere", lambda model: ("", float("nan"), None))
-    failed = count_regions(net, box)
+    failed = count_regions(net, box, vertices=False)
     assert not failed.exact and "LP(s)" in failed.note and failed.regions <= reference.regions
 
 

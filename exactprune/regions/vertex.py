@@ -26,7 +26,7 @@ from ..stability_result import ACTIVE, INACTIVE
 from .search import Cell, Search
 
 VERTEX_TOL = 1e-9  # vertices closer than this (times scale) to a hyperplane are on it
-VERTEX_MAX_DIM = 6  # count_problem uses this path up to this input dimension
+VERTEX_MAX_DIM = 7  # count_problem uses this path up to this input dimension (bench --crossover)
 BATCH_VERTICES = 200_000  # cells enter a layer in batches of about this many vertices
 MAX_VERTICES = 600_000  # a batch that grows past this inside a layer is cut into batches
 
