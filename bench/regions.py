@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/regions.py [--milp-limit S] [--exact-limit S]
     OMP_NUM_THREADS=1 .venv/bin/python bench/regions.py --crossover
+    OMP_NUM_THREADS=1 .venv/bin/python bench/regions.py --agreement N
 
 
 Prints a markdown table: network, regions, the enumeration's path (vertices for input dimension
@@ -11,7 +12,9 @@ Networks: random 2-input and 5-input ReLU networks of growing size on [-1, 1]^d,
 784-input networks from sample_models/ on [0, 1]^784 when they exist. A count stopped by its
 time limit is marked ">=" (a lower bound) and its time "> limit".
 --crossover instead times the vertex and the LP enumeration on random networks with 5 to 8
-inputs (where VERTEX_MAX_DIM should lie).
+inputs (where VERTEX_MAX_DIM should lie). --agreement N counts N random networks (1-7 inputs,
+1-3 layers of 2-8 neurons, asymmetric boxes) on both paths and lists the ones that differ, with
+the Chebyshev radius (an LP on the region's rows) of every region only one path finds.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ import numpy as np
 from exactprune.domain import Box
 from exactprune.ir import Dense, InputMap, Network
 from exactprune.regions import count_regions, count_regions_milp, region_bounds
+from exactprune.regions.enumerate import count_problem
+from exactprune.regions.lp import CellLP
+from exactprune.regions.problem import box_problem
 from exactprune.regions.vertex import VERTEX_MAX_DIM
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,12 +73,47 @@ def crossover(limit: float) -> None:
         sys.stdout.flush()
 
 
+def radius(problem, cell) -> float:
+    """The largest ball inside a region (an LP on its rows and the box)."""
+    lp = CellLP(problem.lo, problem.hi, cap=float(np.max(problem.hi - problem.lo)))
+    for row, rhs in zip(cell.rows, cell.rhs):
+        lp.push(row, rhs)
+    return lp.trial()[0]
+
+
+def agreement(n: int) -> None:
+    rng = np.random.default_rng(99)
+    print("| trial | network | regions (vertices) | regions (LPs) | radii of the regions only one path finds |")
+    print("|---|---|---|---|---|")
+    for trial in range(n):
+        d = int(rng.integers(1, 8))
+        sizes = [d] + [int(rng.integers(2, 9)) for _ in range(rng.integers(1, 4))]
+        net = random_net(sizes, int(rng.integers(1 << 30)))
+        box = Box(-np.ones(d) * rng.uniform(0.5, 3), np.ones(d) * rng.uniform(0.5, 3))
+        problem = box_problem(net, box)
+        fast = count_problem(problem, net, keep_cells=True, vertices=True)
+        lp = count_problem(problem, net, keep_cells=True, vertices=False)
+        if fast.regions == lp.regions and fast.exact and lp.exact:
+            continue
+        a = {c.pattern.tobytes(): c for c in fast.cells}
+        b = {c.pattern.tobytes(): c for c in lp.cells}
+        radii = [f"{radius(problem, a[k]):.2g}" for k in set(a) - set(b)]
+        radii += [f"LP only {radius(problem, b[k]):.2g}" for k in set(b) - set(a)]
+        print(f"| {trial} | {'-'.join(map(str, sizes))} | {fmt(fast)} | {fmt(lp)} | {', '.join(radii)} |")
+        sys.stdout.flush()
+    print(f"\n{n} networks; the rows above are all that differ.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--exact-limit", type=float, default=600.0)
     parser.add_argument("--milp-limit", type=float, default=300.0)
     parser.add_argument("--crossover", action="store_true")
+    parser.add_argument("--agreement", type=int, default=0, metavar="N")
     args = parser.parse_args()
+    if args.agreement:
+        agreement(args.agreement)
+        return
     if args.crossover:
         crossover(args.exact_limit)
         return
