@@ -52,7 +52,10 @@ def _render(result: dict) -> None:
     table.add_row("time", f"{result['time_s']:.2f} s")
     if result.get("cells_per_layer"):
         table.add_row("cells after each hidden layer", " -> ".join(f"{c:,}" for c in result["cells_per_layer"]))
-        table.add_row("LPs solved", f"{result['lps']:,}")
+        if result.get("path") == "vertex":
+            table.add_row("enumeration", "vertex cells (LP-free, low input dimension)")
+        else:
+            table.add_row("LPs solved", f"{result['lps']:,}")
     if result.get("note"):
         table.add_row("note", result["note"])
     for name, value in result["bounds"].items():

@@ -270,8 +270,8 @@ def count_problem(problem: Problem, network: Network, time_limit: float | None =
     except KeyboardInterrupt:
         state.stopped = "interrupted"
     if isinstance(state, VertexEnumerator):
-        return state.result(0, state.trouble)
-    return state.result(state.lp.solves, state.trouble + state.arrangement.trouble)
+        return state.result(0, state.trouble, "vertex")
+    return state.result(state.lp.solves, state.trouble + state.arrangement.trouble, "lp")
 
 
 def count_regions(network: Network, box: Box, time_limit: float | None = None,

@@ -39,12 +39,13 @@ class RegionCount:
     verified: bool = True
     note: str = ""
     cells: list[Cell] | None = None
+    path: str = ""  # for method "exact": "vertex" (LP-free, low dimension) or "lp"
 
     def to_json(self) -> dict:
         return {"regions": int(self.regions), "exact": self.exact, "method": self.method,
                 "time_s": float(self.time_s), "cells_per_layer": list(self.cells_per_layer),
                 "lps": self.lps, "point_splits": self.point_splits, "verified": self.verified,
-                "note": self.note}
+                "note": self.note, "path": self.path}
 
 
 class Search:
@@ -75,7 +76,7 @@ class Search:
             self.stopped = "time limit"
         return bool(self.stopped)
 
-    def result(self, lps: int, trouble: int) -> RegionCount:
+    def result(self, lps: int, trouble: int, path: str) -> RegionCount:
         notes = []
         if self.stopped:
             notes.append(f"stopped by {self.stopped}: lower bound")
@@ -88,4 +89,4 @@ class Search:
             regions=self.regions, exact=not notes, method="exact",
             time_s=time.perf_counter() - self.start, cells_per_layer=self.cells_per_layer,
             lps=lps, point_splits=self.point_splits, verified=verified,
-            note="; ".join(notes), cells=self.cells if self.keep_cells else None)
+            note="; ".join(notes), cells=self.cells if self.keep_cells else None, path=path)
