@@ -36,6 +36,7 @@ FLIP_MARGIN = 1e-5
 DEFAULT_TIME_LIMIT = 600.0
 SPLIT_MAX_INPUTS = 16  # input splitting is tried for inputs of at most this many dimensions
 SPLIT_SHARE = 0.5  # of the time left
+MILP_SHARE = 0.5  # of the time left, for the single MILP before the per-neuron fallback
 
 
 class _Analysis:
@@ -255,13 +256,15 @@ class _SingleMILP:
             self.interrupted_by_us = True
             self.milp.model.interruptSolve()
 
-    def run(self) -> None:
+    def run(self, share: float) -> None:
+        """Solve until every candidate is decided or `share` of the time left is used up."""
         state, model = self.state, self.milp.model
+        deadline = time.monotonic() + share * state.remaining
         while self.open:
-            if state.remaining <= 0:
-                state.complete = False
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return
-            model.setParam("limits/time", max(state.remaining, 0.01))
+            model.setParam("limits/time", left)
             self.interrupted_by_us = False
             model.optimize()
             status = model.getStatus()
@@ -277,8 +280,7 @@ class _SingleMILP:
                 best = model.getBestSol()
                 flipped = {key for key in self.open if model.getSolVal(best, self.cands[key]) > 0.5}
                 self.stubborn.extend((k, j) for k, j, _ in flipped)
-            if not flipped:  # time limit or solver trouble: leave the rest unknown
-                state.complete = False
+            if not flipped:  # time limit or solver trouble: leave the rest to the fallback
                 return
             state.apply_signs("milp")
             model.freeTransform()
@@ -393,9 +395,8 @@ def analyse_stability(network: Network, box: Box, time_limit: float = DEFAULT_TI
         if not state.undecided():
             return state.result(method)
         state.stage = "milp"
-        single = _SingleMILP(state)
-        single.run()
-        if method == "auto" and state.complete and state.undecided():
+        _SingleMILP(state).run(MILP_SHARE if method == "auto" else 1.0)
+        if method == "auto" and state.remaining > 0 and state.undecided():
             state.stage = "per-neuron"
             state.tighten_bounds()
             _per_neuron(state, state.undecided(), share=True)
