@@ -70,7 +70,8 @@ def stability(model, box, bounds, vnnlib, time_limit, method, json_out, threads)
     Every neuron is stably active, stably inactive, unstable (witness inputs on both sides) or
     unknown (not decided within --time-limit, or interrupted with Ctrl-C). A limit or Ctrl-C
     still exits 0 with a sound partial result: the table and the JSON say "unknown" and
-    complete=false.
+    complete=false. Without --box/--bounds/--vnnlib the domain exactprune stored in MODEL is
+    used; --json also lists the witness inputs.
     """
     network = load(model)
     domain = domain_from_options(network.n_inputs, network.metadata.get("domain"), box, bounds,
