@@ -114,3 +114,12 @@ def test_splitting_gives_up_within_its_budget():
     inactive, active = prove_by_splitting(net, box, want, want, time_limit=5.0, max_boxes=50)
     for i in (0, 1):  # nothing proven is contradicted by samples
         assert not (g[i][:, inactive[i]] > 0).any() and not (g[i][:, active[i]] < 0).any()
+
+
+def test_splitting_with_nothing_open_in_later_layers():
+    net = twin_network(1)
+    box = Box([0.0], [1.0])
+    want = {0: np.ones(2, bool), 1: np.zeros(1, bool)}
+    inactive, active = prove_by_splitting(net, box, want, want, time_limit=5.0)
+    assert set(inactive) == {0, 1} and not inactive[1].any() and not active[1].any()
+    assert not inactive[0].any() and not active[0].any()  # relu(x0 - 0.5) really flips
