@@ -17,8 +17,17 @@ from ..errors import ExactpruneError
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
-console = Console()
-err_console = Console(stderr=True)
+PIPED_WIDTH = 120  # tables written to a pipe or a CI log are not folded to 80 columns
+
+
+def _console(stderr: bool = False) -> Console:
+    probe = Console(stderr=stderr)
+    piped = not probe.is_terminal and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=PIPED_WIDTH) if piped else probe
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 def fail(message: str, code: int) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 from rich import box as rich_box
-from rich.console import Console
 from rich.table import Table
 
 from ..atomic import write_atomic
@@ -57,8 +56,7 @@ def render(report: CompressReport, out: str) -> None:
                       str(layer.neurons_after), _count(layer.stably_active),
                       _count(layer.stably_inactive), str(layer.removed), str(layer.folded),
                       str(layer.merged), str(layer.params_before), str(layer.params_after))
-    # piped output gets a fixed width so the table is not folded to 80 columns
-    (console if console.is_terminal else Console(width=120)).print(table)
+    console.print(table)
     totals = Table(title="totals", title_justify="left", box=rich_box.SIMPLE_HEAD, pad_edge=False)
     for col in ("", "before", "after", "removed"):
         totals.add_column(col, justify="left" if not col else "right")
