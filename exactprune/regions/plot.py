@@ -27,9 +27,12 @@ def plot_slice(result: SliceResult, network: Network, path: str | Path, title: s
     except ImportError as exc:
         raise UnsupportedModelError("--plot needs matplotlib: pip install 'exactprune[plot]'") from exc
     problem = result.problem
+    # a 2-input model is drawn in its own coordinates; a slice of a larger input in (s, t)
+    own = network.n_inputs == 2
+    to_xy = problem.lift if own else (lambda u: u)
     fig, ax = plt.subplots(figsize=(6, 6), dpi=120)
     colours = plt.get_cmap("tab20")(np.random.default_rng(0).permutation(len(result.polygons)) % 20)
-    ax.add_collection(PolyCollection([p for p in result.polygons if len(p) >= 3],
+    ax.add_collection(PolyCollection([to_xy(p) for p in result.polygons if len(p) >= 3],
                                      facecolors=colours[[len(p) >= 3 for p in result.polygons]],
                                      edgecolors="white", linewidths=0.4))
     if network.n_outputs > 1:
@@ -41,12 +44,15 @@ def plot_slice(result: SliceResult, network: Network, path: str | Path, title: s
         inside = np.all(u @ problem.rows.T <= problem.rhs, axis=1).reshape(ss.shape) if problem.rows.size else True
         label = np.where(inside, label, np.nan)
         levels = np.arange(network.n_outputs + 1) - 0.5
-        ax.contour(ss, tt, label, levels=levels, colors="black", linewidths=1.2)
-    ax.set_xlim(problem.lo[0], problem.hi[0])
-    ax.set_ylim(problem.lo[1], problem.hi[1])
+        xy = to_xy(u)
+        ax.contour(xy[:, 0].reshape(ss.shape), xy[:, 1].reshape(ss.shape), label, levels=levels,
+                   colors="black", linewidths=1.2)
+    corners = to_xy(np.array([problem.lo, problem.hi]))
+    ax.set_xlim(corners[:, 0].min(), corners[:, 0].max())
+    ax.set_ylim(corners[:, 1].min(), corners[:, 1].max())
     ax.set_aspect("equal", adjustable="box")
-    ax.set_xlabel("s  (x = A + s (B - A) + t (C - A))")
-    ax.set_ylabel("t")
+    ax.set_xlabel("input x[0]" if own else "s  (x = A + s (B - A) + t (C - A))")
+    ax.set_ylabel("input x[1]" if own else "t")
     count = result.count
     ax.set_title(title or f"{count.regions} regions" + ("" if count.exact else " (lower bound)")
                  + ("; black: decision boundary" if network.n_outputs > 1 else ""))
