@@ -72,12 +72,18 @@ def _affine_interval(layer: Dense, hlo: np.ndarray, hup: np.ndarray) -> tuple[np
     return widen(lo, up, mag)
 
 
-def interval_bounds(network: Network, box: Box) -> Bounds:
-    """Interval-arithmetic bounds of g for every layer."""
+def interval_bounds(network: Network, box: Box, known: Bounds | None = None) -> Bounds:
+    """Interval-arithmetic bounds of g for every layer.
+
+    known: optional sound bounds per layer (or None entries), intersected with the computed ones
+    before they are propagated (e.g. MILP optima of earlier layers).
+    """
     hlo, hup = input_bounds(network, box)
     out: Bounds = []
-    for layer in network.layers:
+    for k, layer in enumerate(network.layers):
         lo, up = _affine_interval(layer, hlo, hup)
+        if known is not None and known[k] is not None:
+            lo, up = np.maximum(lo, known[k][0]), np.minimum(up, known[k][1])
         out.append((lo, up))
         hlo, hup = activation_bounds(layer, lo, up)
     return out

@@ -7,8 +7,12 @@ evidence first:
   milp        one SCIP MILP over all undecided neurons with flip candidates p/q (binary), every
               solution and every node-LP input re-evaluated in float64; infeasibility of
               "some candidate flips by at least FLIP_MARGIN" proves the remaining ones stable;
-  per-neuron  two MILPs per neuron (max g, min g) with early termination, the baseline and the
-              fallback for candidates whose MILP solutions did not survive the float64 check.
+  per-neuron  two MILPs per neuron (max g, min g) with early termination, after the bounds above:
+              the fallback for candidates whose MILP solutions did not survive the float64 check.
+The baselines of the benchmark are the published per-neuron method (Serra et al. 2020), layer by
+layer from interval bounds: "per-neuron-plain" stops each MILP at its first solution,
+"per-neuron-tight" solves each to a small gap so that its dual bound tightens later big-M
+constants (complete in practice; an independent check of the pipeline).
 A proof from SCIP means "max g <= FLIP_MARGIN" (resp. "min g >= -FLIP_MARGIN") within SCIP's
 feasibility tolerance; both are reported in StabilityResult.tolerances. Time limits, interrupts
 and solver trouble leave neurons UNKNOWN and set complete=False.
@@ -23,7 +27,7 @@ import numpy as np
 from pyscipopt import SCIP_EVENTTYPE, SCIP_HEURTIMING, SCIP_RESULT, Eventhdlr, Heur, quicksum
 
 from . import bounds as bounds_mod
-from .bounds import lp_tighten, prove_by_splitting, symbolic_bounds
+from .bounds import LP_MARGIN, interval_bounds, lp_tighten, prove_by_splitting, symbolic_bounds
 from .domain import Box
 from .errors import DomainError
 from .ir import Network
@@ -31,18 +35,20 @@ from .milp import DUALFEASTOL, EPSILON, FEASTOL, NetworkMILP
 from .stability_result import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, LayerStability, StabilityResult
 from .witnesses import SignEvidence, find_witnesses
 
-METHODS = ("auto", "bounds", "milp", "per-neuron")
+METHODS = ("auto", "bounds", "milp", "per-neuron", "per-neuron-plain", "per-neuron-tight")
 FLIP_MARGIN = 1e-5
 DEFAULT_TIME_LIMIT = 600.0
 SPLIT_MAX_INPUTS = 16  # input splitting is tried for inputs of at most this many dimensions
 SPLIT_SHARE = 0.5  # of the time left
 MILP_SHARE = 0.5  # of the time left, for the single MILP before the per-neuron fallback
+TIGHT_GAP = 1e-2  # relative gap at which a per-neuron-tight MILP stops
 
 
 class _Analysis:
     """Mutable state of one analysis: bounds, status, evidence, deadline."""
 
-    def __init__(self, network: Network, box: Box, time_limit: float, progress):
+    def __init__(self, network: Network, box: Box, time_limit: float, progress,
+                 interval: bool = False):
         self.network = network
         self.box = box
         self.start = time.monotonic()
@@ -52,7 +58,7 @@ class _Analysis:
         self.status = [np.full(network.layers[i].n_out, UNKNOWN, np.int8) for i in self.layers]
         self.evidence = [[""] * network.layers[i].n_out for i in self.layers]
         self.signs = SignEvidence(network, self.layers)
-        self.bounds = symbolic_bounds(network, box)
+        self.bounds = (interval_bounds if interval else symbolic_bounds)(network, box)
         self.complete = True
         self.stage = "bounds"
 
@@ -299,6 +305,33 @@ class _SingleMILP:
         self.state.apply_signs("milp")
 
 
+def _solve_side(state: _Analysis, milp: NetworkMILP, k: int, j: int, sign: int) -> bool:
+    """One per-neuron MILP: can sign * g pass FLIP_MARGIN? If provably not, the neuron is stable.
+
+    True when SCIP found such a solution (still to be checked in float64); False when the side
+    was proven stable or nothing was found in the time left (then complete=False).
+    """
+    if state.remaining <= 0:
+        state.complete = False
+        return False
+    model = milp.model
+    model.freeTransform()
+    model.setObjective(milp.g[state.layers[k]][j], "maximize" if sign > 0 else "minimize")
+    model.setObjlimit(sign * FLIP_MARGIN)
+    model.setParam("limits/time", max(state.remaining, 0.01))
+    model.optimize()
+    status = model.getStatus()
+    if status == "userinterrupt":
+        raise KeyboardInterrupt
+    if status == "infeasible":
+        state.set(k, j, INACTIVE if sign > 0 else ACTIVE, "per-neuron")
+        return False
+    if model.getNSols() == 0:
+        state.complete = False
+        return False
+    return True
+
+
 def _per_neuron(state: _Analysis, todo: list[tuple[int, int]], share: bool) -> None:
     """Two MILPs per neuron (can g > FLIP_MARGIN? can g < -FLIP_MARGIN?), stopping early.
 
@@ -321,22 +354,7 @@ def _per_neuron(state: _Analysis, todo: list[tuple[int, int]], share: bool) -> N
             signs = state.signs.pos if sign > 0 else state.signs.neg
             if signs[k][j]:
                 continue
-            if state.remaining <= 0:
-                state.complete = False
-                return
-            model.freeTransform()
-            model.setObjective(milp.g[i][j], "maximize" if sign > 0 else "minimize")
-            model.setObjlimit(sign * FLIP_MARGIN)
-            model.setParam("limits/time", max(state.remaining, 0.01))
-            model.optimize()
-            status = model.getStatus()
-            if status == "userinterrupt":
-                raise KeyboardInterrupt
-            if status == "infeasible":
-                state.set(k, j, INACTIVE if sign > 0 else ACTIVE, "per-neuron")
-                break
-            if model.getNSols() == 0:
-                state.complete = False
+            if not _solve_side(state, milp, k, j, sign):
                 break
             x = milp.input_point(model.getBestSol())
             if share:
@@ -356,16 +374,60 @@ def _per_neuron(state: _Analysis, todo: list[tuple[int, int]], share: bool) -> N
         state.report()
 
 
+def _per_neuron_layered(state: _Analysis, tight: bool) -> None:
+    """The per-neuron method of Serra et al. 2020: layer by layer, two MILPs per open neuron.
+
+    Each layer's MILP models the network up to that layer with big-M constants from the current
+    bounds (interval arithmetic at first). Objective limit +-FLIP_MARGIN: "infeasible" proves the
+    side stable. tight=False stops at the first solution past the limit (early termination);
+    tight=True solves to relative gap TIGHT_GAP. SCIP's dual bound of a solve that found a
+    solution is a valid bound on g; it tightens this layer's bounds, and interval propagation
+    carries them to the big-M constants of later layers. A solution answers its own neuron only,
+    and only if its float64 forward pass has the sign.
+    """
+    net = state.network
+    for k, i in enumerate(state.layers):
+        todo = np.flatnonzero(state.status[k] == UNKNOWN)
+        if todo.size == 0:
+            continue
+        milp = NetworkMILP(net, state.box, state.bounds, state.phases(), i, name="per_neuron")
+        model = milp.model
+        model.setParam("limits/gap" if tight else "limits/solutions", TIGHT_GAP if tight else 1)
+        lo, up = state.bounds[i][0].copy(), state.bounds[i][1].copy()
+        for j in todo:
+            for sign in (1, -1):
+                if not _solve_side(state, milp, k, j, sign):
+                    break
+                value = model.getDualbound()
+                if sign > 0:
+                    up[j] = min(up[j], value + LP_MARGIN * (1.0 + abs(value)))
+                else:
+                    lo[j] = max(lo[j], value - LP_MARGIN * (1.0 + abs(value)))
+                x = milp.input_point(model.getBestSol())
+                if sign * net.preactivations(x)[i][0, j] <= 0:  # did not survive float64
+                    state.complete = False
+                    break
+                (state.signs.pos if sign > 0 else state.signs.neg)[k][j] = True
+                state.signs.witnesses.append(x)
+            if state.signs.pos[k][j] and state.signs.neg[k][j]:
+                state.set(k, j, UNSTABLE, "per-neuron")
+            state.report()
+        known = [None] * len(net.layers)
+        known[i] = (lo, up)
+        state.bounds = interval_bounds(net, state.box, state.known_bounds(known))
+        state.apply_bounds()
+
+
 def analyse_stability(network: Network, box: Box, time_limit: float = DEFAULT_TIME_LIMIT,
-                      method: str = "auto", threads: int = 1,
+                      method: str = "auto",
                       progress: Callable[[dict], None] | None = None,
                       seed: int = 0) -> StabilityResult:
     """Decide the phase stability of every two-phase neuron of `network` on `box`.
 
     method: "auto" (bounds, witnesses, single MILP, per-neuron fallback), "bounds" (bounds and
-    witnesses only), "milp" (like auto without the fallback), "per-neuron" (bounds, then two MILPs
-    per neuron: the baseline). threads: SCIP runs single-threaded; values > 1 are accepted and
-    currently change nothing. progress: called with a dict (stage, decided, total, by_evidence,
+    witnesses only), "milp" (like auto without the fallback), "per-neuron" (our bounds, then two
+    MILPs per neuron), "per-neuron-plain" / "per-neuron-tight" (the published per-neuron method
+    from interval bounds, see _per_neuron_layered: the benchmark's baselines). progress: called with a dict (stage, decided, total, by_evidence,
     elapsed_s) whenever the counts change. Ctrl-C returns a sound partial result.
     """
     if method not in METHODS:
@@ -374,10 +436,15 @@ def analyse_stability(network: Network, box: Box, time_limit: float = DEFAULT_TI
         raise DomainError(f"domain {box.source} has {box.size} inputs, the model has {network.n_inputs}")
     if not (np.isfinite(box.lo).all() and np.isfinite(box.hi).all()):
         raise DomainError(f"domain {box.source} is unbounded; stability needs finite bounds")
-    state = _Analysis(network, box, time_limit, progress)
+    layered = method in ("per-neuron-plain", "per-neuron-tight")
+    state = _Analysis(network, box, time_limit, progress, interval=layered)
     try:
         state.apply_bounds()
         state.report()
+        if layered:
+            state.stage = "per-neuron"
+            _per_neuron_layered(state, tight=method == "per-neuron-tight")
+            return state.result(method)
         if method == "per-neuron":
             state.stage = "per-neuron"
             _per_neuron(state, state.undecided(), share=False)

@@ -44,6 +44,18 @@ def test_bounds_are_sound_and_symbolic_is_tighter(seed, depth, acts):
         assert (sl >= il).all() and (su <= iu).all()
 
 
+def test_interval_bounds_propagate_known_bounds():
+    net = random_net([3, 5, 5, 2], seed=11)
+    box = Box(-np.ones(3), np.ones(3))
+    plain = interval_bounds(net, box)
+    lo, up = plain[0]
+    known = [((lo + up) / 2, up), None, None]
+    tight = interval_bounds(net, box, known)
+    assert (tight[0][0] == np.maximum(lo, (lo + up) / 2)).all() and (tight[0][1] == up).all()
+    assert all((tl >= pl).all() and (tu <= pu).all() for (tl, tu), (pl, pu) in zip(tight, plain))
+    assert (tight[1][0] > plain[1][0]).any() or (tight[1][1] < plain[1][1]).any()
+
+
 def test_symbolic_bounds_of_an_affine_network_are_attained():
     net = random_net([4, 5, 3], seed=3, activations=["identity"])
     box = Box(np.zeros(4), np.ones(4))

@@ -55,7 +55,8 @@ def planted(n_inputs: int, seed: int):
 
 
 @pytest.mark.parametrize("n_inputs", [3, 20])  # 3: input splitting applies; 20: it does not
-@pytest.mark.parametrize("method", ["auto", "milp", "per-neuron"])
+@pytest.mark.parametrize("method", ["auto", "milp", "per-neuron", "per-neuron-plain",
+                                    "per-neuron-tight"])
 def test_planted_answers_are_found_exactly(n_inputs, method):
     net, box, want = planted(n_inputs, seed=n_inputs)
     result = analyse_stability(net, box, time_limit=60, method=method)
@@ -63,7 +64,7 @@ def test_planted_answers_are_found_exactly(n_inputs, method):
     for layer, expected in zip(result.layers, want):
         assert layer.status.tolist() == expected
         assert all(layer.evidence)
-    if n_inputs == 20 and method != "per-neuron":
+    if n_inputs == 20 and method in ("auto", "milp"):
         assert result.layers[1].evidence[3] == "milp"  # only the MILP can prove the twin neuron
 
 
@@ -143,6 +144,28 @@ def test_nothing_claimed_stable_ever_flips(seed, n_in, width):
                         for e in layer.evidence])
         assert not (gl[:, layer.status == ACTIVE] < -tol[layer.status == ACTIVE]).any()
         assert not (gl[:, layer.status == INACTIVE] > tol[layer.status == INACTIVE]).any()
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 100_000))
+def test_published_baselines_agree_and_tight_bounds_hold(seed):
+    rng = np.random.default_rng(seed)
+    layers = [Dense(rng.normal(size=(6, 3)), rng.normal(size=6) * 0.5) for _ in range(1)] + \
+        [Dense(rng.normal(size=(6, 6)), rng.normal(size=6) * 0.5) for _ in range(2)] + \
+        [Dense(rng.normal(size=(1, 6)), [0.0], "identity")]
+    net = Network(tuple(layers), InputMap.identity(3))
+    box = Box(-np.ones(3), np.ones(3))
+    fast = analyse_stability(net, box, time_limit=20)
+    plain = analyse_stability(net, box, time_limit=20, method="per-neuron-plain")
+    tight = analyse_stability(net, box, time_limit=20, method="per-neuron-tight")
+    assert fast.complete and plain.complete and tight.complete
+    g = net.preactivations(rng.uniform(box.lo, box.hi, size=(3000, 3)))
+    for a, b, c in zip(fast.layers, plain.layers, tight.layers):
+        unstable = a.status == UNSTABLE
+        assert (b.status[unstable] == UNSTABLE).all() and (c.status[unstable] == UNSTABLE).all()
+        assert ((b.status == UNSTABLE) == unstable).all() and ((c.status == UNSTABLE) == unstable).all()
+        assert (g[a.layer] >= c.lower).all() and (g[a.layer] <= c.upper).all()
+        assert set(c.evidence) <= {"bounds", "per-neuron"}
 
 
 def _shared(model: str, spec: str):

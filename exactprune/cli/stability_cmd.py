@@ -59,12 +59,12 @@ def render(result: StabilityResult) -> None:
                                       "is reported as unknown.")
 @click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
               help="auto: bounds, witnesses, one MILP, per-neuron fallback; bounds: bounds and "
-                   "witnesses only; milp: auto without the fallback; per-neuron: the baseline.")
+                   "witnesses only; milp: auto without the fallback; per-neuron: our bounds, then "
+                   "two MILPs per neuron; per-neuron-plain/-tight: the published per-neuron "
+                   "method from interval bounds (benchmark baselines, see docs/stability.md).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, metavar="OUT",
               help="Write the result as JSON (model, domain, time_s, complete, layers...).")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Accepted for future parallel fallbacks; SCIP runs single-threaded.")
-def stability(model, box, bounds, vnnlib, time_limit, method, json_out, threads):
+def stability(model, box, bounds, vnnlib, time_limit, method, json_out):
     """Prove which ReLU neurons of MODEL never change phase on the input domain.
 
     Every neuron is stably active, stably inactive, unstable (witness inputs on both sides) or
@@ -90,7 +90,7 @@ def stability(model, box, bounds, vnnlib, time_limit, method, json_out, threads)
                        detail=f"{detail} | {info['total'] - info['decided']} left")
 
         result = analyse_stability(network, domain, time_limit=time_limit, method=method,
-                                   threads=threads, progress=progress)
+                                   progress=progress)
     render(result)
     if json_out is not None:
         data = result.to_json(model)
