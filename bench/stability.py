@@ -24,12 +24,10 @@ import argparse  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 from exactprune.domain import load_vnnlib  # noqa: E402
 from exactprune.onnx_io import load  # noqa: E402
 from exactprune.stability import DEFAULT_TIME_LIMIT, analyse_stability  # noqa: E402
-from exactprune.stability_result import UNKNOWN  # noqa: E402
+from exactprune.stability_result import UNKNOWN, UNSTABLE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "models"
