@@ -432,3 +432,72 @@ def test_crossing_edges_need_the_combinatorial_test_on_degenerate_vertices():
     assert sorted(map(tuple, np.hstack([V[a], V[b]]).tolist())) == sorted(
         (2.0, y, z, 0.0, y, z) for y in (0.0, 2.0) for z in (0.0, 2.0))
     assert np.all(np.bitwise_count(common).sum(axis=1) >= 2)
+
+
+# LP-free answers to the flat question (certify.py) ----------------------------------------------
+
+def cell_and_lp(rng, d=12):
+    from exactprune.regions.lp import CellLP
+    rows = rng.normal(size=(4, d))
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    rhs = np.abs(rng.normal(size=4)) * 0.3
+    lp = CellLP(-np.ones(d), np.ones(d), cap=10.0)
+    for row, c in zip(rows, rhs):
+        lp.push(row, c)
+    return rows, rhs, lp
+
+
+def test_flat_witness_lies_on_the_flat_inside_the_cell_and_agrees_with_the_lp():
+    from exactprune.regions.certify import SAFETY, centred_point, flat_witness
+    rng = np.random.default_rng(31)
+    rows, rhs, lp = cell_and_lp(rng)
+    lo, hi, tol = -np.ones(12), np.ones(12), 1e-7
+    centre = centred_point(lp.trial()[1], lo, hi, rows, rhs)
+    assert np.all(rhs - rows @ centre > 0.0) and np.all(np.abs(centre) < 1.0)
+    found = 0
+    for _ in range(20):
+        normals = rng.normal(size=(2, 12))
+        normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+        offsets = rng.normal(size=2) * 0.5
+        u = flat_witness(centre, normals, offsets, lo, hi, rows, rhs, tol)
+        if u is None:
+            continue
+        found += 1
+        assert np.allclose(normals @ u, offsets) and np.all(np.abs(u) < 1.0 - tol)
+        assert np.min(rhs - rows @ u) > SAFETY * tol
+        assert lp.on_flat(normals, offsets)[0] > tol  # the LP says yes too
+    assert found >= 5
+    # a flat outside the box or beyond a cell row gets no witness
+    e = np.eye(12)[:1]
+    assert flat_witness(centre, e, np.array([5.0]), lo, hi, rows, rhs, tol) is None
+    assert flat_witness(centre, rows[:1], rhs[:1] + 0.1, lo, hi, rows, rhs, tol) is None
+
+
+def test_lagrangian_certificate_proves_a_miss_and_rejects_bad_multipliers():
+    from exactprune.regions.certify import lagrangian_bound, proves_miss
+    lo, hi, tol = -np.ones(3), np.ones(3), 1e-7
+    rows, rhs = np.array([[1.0, 0.0, 0.0]]), np.array([0.2])  # cell: x1 <= 0.2
+    normals, offsets = np.array([[1.0, 0.0, 0.0]]), np.array([0.5])  # flat x1 = 0.5 misses it
+    # margin t <= 0.2 - x1 = -0.3 on the flat: y = 1, lam = -1 gives exactly that bound
+    assert lagrangian_bound(np.ones(1), -np.ones(1), lo, hi, rows, rhs, normals, offsets) == pytest.approx(-0.3)
+    assert proves_miss(np.ones(1), -np.ones(1), lo, hi, rows, rhs, normals, offsets, tol)
+    for y, lam in [(np.ones(1), np.zeros(1)), (np.ones(1), np.ones(1)), (np.zeros(1), -np.ones(1)),
+                   (-np.ones(1), -np.ones(1))]:
+        assert not proves_miss(y, lam, lo, hi, rows, rhs, normals, offsets, tol), (y, lam)
+    # a flat that meets the cell: no multipliers at all prove a miss
+    rng = np.random.default_rng(32)
+    for _ in range(200):
+        assert not proves_miss(rng.normal(size=1), rng.normal(size=1) * 5, lo, hi, rows, rhs,
+                               normals, np.array([0.1]), tol)
+
+
+def test_lp_path_counts_the_same_without_witnesses(monkeypatch):
+    from exactprune.regions import arrangement
+    rng = np.random.default_rng(33)
+    net = random_net([9, 5, 5], rng)  # the 2^k split, then the counted last layer
+    box = Box(-np.ones(9), np.ones(9))
+    with_witnesses = count_regions(net, box, vertices=False)
+    monkeypatch.setattr(arrangement, "flat_witness", lambda *args: None)
+    plain = count_regions(net, box, vertices=False)
+    assert with_witnesses.exact and with_witnesses.verified and plain.exact
+    assert with_witnesses.regions == plain.regions and with_witnesses.lps < plain.lps

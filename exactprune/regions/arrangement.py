@@ -21,10 +21,12 @@ from typing import Callable
 
 import numpy as np
 
+from .certify import centred_point, flat_witness
 from .lp import CellLP
 
 DEGENERATE = 1e-9  # a trace whose normal is shorter than this is parallel to the flat
 INDEPENDENT = 1e-6  # smallest singular value of unit normals for the fast path
+DEEP_CAP = 0.05  # margin cap (times the box size) of the LP that centres the witnesses
 
 
 def signs(n: int) -> np.ndarray:
@@ -72,15 +74,26 @@ class ArrangementCounter:
         self.cell_rows, self.emit, self.stop = cell_rows, emit, stop
         self.trouble = 0
         self.fast = 0
+        self.witnessed = 0  # flat questions answered "yes" by a witness without an LP
 
     def count(self, normals: np.ndarray, offsets: np.ndarray, point: np.ndarray) -> int:
         """r(A, D) for hyperplanes normals @ u = offsets (unit rows) and a point of D."""
         self._rows = self.cell_rows()
         self._miss: list[int] = []  # bitmasks of flats that miss D (so do all their supersets)
         self._hit: list[tuple[int, list[int], np.ndarray]] = []  # flats that meet D, with a point
+        self._centre = self._deep_centre(point)
         d = normals.shape[1]
         keep = self._distinct(normals, offsets, np.zeros((d, 0)), point)
         return self._node([], list(keep), normals, offsets, point, np.zeros((d, 0)))
+
+    def _deep_centre(self, point):
+        """A point deep in D with room in most coordinates: the LP point of margin up to DEEP_CAP
+        (when it beats `point`) moved toward the box centre (certify.centred_point)."""
+        rows, rhs = self._rows
+        margin, u = self.lp.deep(DEEP_CAP * float(np.max(self.hi - self.lo)))
+        if u is not None and rows.size and margin > np.min(rhs - rows @ point):
+            point = u
+        return centred_point(point, self.lo, self.hi, rows, rhs)
 
     # geometry ------------------------------------------------------------------------------------
     @staticmethod
@@ -126,6 +139,11 @@ class ArrangementCounter:
                 u = self._off(point, idx, big, normals, offsets)
                 if u is not None:
                     return u
+        u = flat_witness(self._centre, normals[idx], offsets[idx], self.lo, self.hi, *self._rows, self.tol)
+        if u is not None:
+            self.witnessed += 1
+            self._hit.append((mask, list(idx), u))
+            return u
         margin, u = self.lp.on_flat(normals[idx], offsets[idx])
         if np.isnan(margin):
             self.trouble += 1

@@ -31,6 +31,7 @@ class CellLP:
         h.setOptionValue("primal_feasibility_tolerance", 1e-9)
         h.setOptionValue("dual_feasibility_tolerance", 1e-9)
         h.addVars(self.n + 1, np.r_[lo, -highspy.kHighsInf], np.r_[hi, cap])
+        self.cap = cap
         h.changeColCost(self.n, -1.0)
         self.highs = h
         self.index = np.arange(self.n + 1, dtype=np.int32)
@@ -80,6 +81,14 @@ class CellLP:
         _, margin, point = self._solve()
         if row is not None:
             self.highs.deleteRows(1, np.array([self.depth], dtype=np.int32))
+        return margin, point
+
+    def deep(self, cap: float) -> tuple[float, np.ndarray | None]:
+        """trial() on the cell itself with the margin capped at `cap` instead: a point far from
+        the cell's rows (used to centre the LP-free witnesses of certify.py)."""
+        self.highs.changeColBounds(self.n, -highspy.kHighsInf, cap)
+        margin, point = self.trial()
+        self.highs.changeColBounds(self.n, -highspy.kHighsInf, self.cap)
         return margin, point
 
     def on_flat(self, rows: np.ndarray, rhs: np.ndarray) -> tuple[float, np.ndarray | None]:

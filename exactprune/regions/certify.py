@@ -1,0 +1,87 @@
+"""LP-free answers to the cell LP's flat question (lp.CellLP.on_flat): does the flat
+normals @ u = offsets meet the cell {rows @ u <= rhs} inside the box with margin above tol?
+
+- Yes, by a witness: a point on the flat (residual checked) whose float64 slack on every cell row
+  exceeds SAFETY * tol and which lies in the box shrunk by tol (the LP's box) strictly. The LP's
+  optimum is then above tol too, so the answer is the one the LP would give.
+  The candidate is a centred point of the cell moved onto the flat by the correction of least
+  slack-weighted norm (coordinates near a box bound hardly move).
+- No, by a Lagrangian certificate: for any y >= 0 with sum(y) = 1 and any lam,
+      max margin <= y . rhs + lam . offsets + sum_i max(c_i lo_i, c_i hi_i),  c = -(rows.T y + normals.T lam)
+  (weak duality of the LP; lo, hi the shrunk box). A bound below tol / SAFETY (evaluated in float64)
+  proves that the LP answer is "no". Any multipliers give a valid bound; guesses come from the
+  duals of earlier LPs on the same cell.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SAFETY = 2.0  # witnesses need slack > SAFETY * tol, certificates a bound < tol / SAFETY
+WITNESS_ROUNDS = 6
+CENTRE_KEEP = 0.5  # the centred point keeps at least this share of the point's slack on every row
+
+
+def centred_point(point: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray,
+                  rhs: np.ndarray) -> np.ndarray:
+    """`point` (strictly inside the cell) moved toward the box centre as far as every cell row keeps
+    CENTRE_KEEP of its slack: a point with room in (almost) every coordinate."""
+    mid = 0.5 * (lo + hi)
+    if not rows.size:
+        return mid
+    s_p, s_m = rhs - rows @ point, rhs - rows @ mid
+    loss = s_p - s_m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        limits = np.where(loss > 0.0, (1.0 - CENTRE_KEEP) * s_p / loss, np.inf)
+    alpha = float(min(1.0, np.min(limits, initial=np.inf)))
+    return point + alpha * (mid - point)
+
+
+def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, lo: np.ndarray,
+                 hi: np.ndarray, rows: np.ndarray, rhs: np.ndarray, tol: float) -> np.ndarray | None:
+    """A point of the flat inside the cell with margin > SAFETY * tol and strictly inside the box
+    [lo + tol, hi - tol], or None (no conclusion). A few rounds: each coordinate may move by its
+    room toward the side the previous round moved it; cell rows the previous round crossed are
+    held at half the centre's slack."""
+    up, down = np.maximum(hi - centre - tol, 0.0), np.maximum(centre - lo - tol, 0.0)
+    weight = np.minimum(up, down)
+    held = np.zeros(rows.shape[0], dtype=bool)
+    for _ in range(WITNESS_ROUNDS):
+        eq = np.vstack([normals, rows[held]])
+        target = np.r_[offsets, rhs[held] - 0.5 * (rhs[held] - rows[held] @ centre)]
+        scaled = eq * weight
+        try:
+            step = np.linalg.solve(scaled @ eq.T, target - eq @ centre)
+        except np.linalg.LinAlgError:
+            return None
+        move = scaled.T @ step
+        u = centre + move
+        slack = rhs - rows @ u if rows.size else np.zeros(0)
+        if (np.all(np.abs(normals @ u - offsets) <= 1e-12 * (1.0 + np.abs(offsets)))
+                and np.all(u > lo + tol) and np.all(u < hi - tol) and np.all(slack > SAFETY * tol)):
+            return u
+        weight = np.where(move > 0.0, up, down)
+        held |= slack <= SAFETY * tol
+    return None
+
+
+def lagrangian_bound(y: np.ndarray, lam: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                     rows: np.ndarray, rhs: np.ndarray, normals: np.ndarray,
+                     offsets: np.ndarray) -> float:
+    """The weak-duality upper bound on the flat LP's margin for multipliers y (cell rows) and lam
+    (flat rows), plus a bound on its float64 rounding; y is clipped at 0 and scaled to sum 1
+    (inf when it has no positive entry)."""
+    y = np.maximum(y, 0.0)
+    total = y.sum()
+    if not total > 0.0:
+        return np.inf
+    y, lam = y / total, lam / total
+    c = -(rows.T @ y + normals.T @ lam)
+    terms = np.maximum(c * lo, c * hi)
+    rounding = 1e-13 * (np.abs(y) @ np.abs(rhs) + np.abs(lam) @ np.abs(offsets) + np.abs(terms).sum())
+    return float(y @ rhs + lam @ offsets + terms.sum() + rounding)
+
+
+def proves_miss(y, lam, lo, hi, rows, rhs, normals, offsets, tol: float) -> bool:
+    """True when the multipliers certify that the flat LP's margin is below tol / SAFETY."""
+    return lagrangian_bound(y, lam, lo, hi, rows, rhs, normals, offsets) < tol / SAFETY
