@@ -12,6 +12,8 @@ and of A (V the pseudo-inverse of their normals, eps below the point's margin in
 to every other hyperplane of the layer) lie in D; together they meet every region counted (both
 sides of each restricting hyperplane, the sides of the others as at p). The caller re-checks
 them with Network.preactivations and requires as many distinct patterns as regions counted.
+Flat questions ("does this flat meet D?") are answered from caches, then by an LP-free witness
+(certify.flat_witness, from a point deep in D), and only then by an LP.
 """
 
 from __future__ import annotations
