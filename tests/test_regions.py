@@ -473,24 +473,6 @@ def test_flat_witness_lies_on_the_flat_inside_the_cell_and_agrees_with_the_lp():
     assert flat_witness(centre, rows[:1], rhs[:1] + 0.1, lo, hi, rows, rhs, tol) is None
 
 
-def test_lagrangian_certificate_proves_a_miss_and_rejects_bad_multipliers():
-    from exactprune.regions.certify import lagrangian_bound, proves_miss
-    lo, hi, tol = -np.ones(3), np.ones(3), 1e-7
-    rows, rhs = np.array([[1.0, 0.0, 0.0]]), np.array([0.2])  # cell: x1 <= 0.2
-    normals, offsets = np.array([[1.0, 0.0, 0.0]]), np.array([0.5])  # flat x1 = 0.5 misses it
-    # margin t <= 0.2 - x1 = -0.3 on the flat: y = 1, lam = -1 gives exactly that bound
-    assert lagrangian_bound(np.ones(1), -np.ones(1), lo, hi, rows, rhs, normals, offsets) == pytest.approx(-0.3)
-    assert proves_miss(np.ones(1), -np.ones(1), lo, hi, rows, rhs, normals, offsets, tol)
-    for y, lam in [(np.ones(1), np.zeros(1)), (np.ones(1), np.ones(1)), (np.zeros(1), -np.ones(1)),
-                   (-np.ones(1), -np.ones(1))]:
-        assert not proves_miss(y, lam, lo, hi, rows, rhs, normals, offsets, tol), (y, lam)
-    # a flat that meets the cell: no multipliers at all prove a miss
-    rng = np.random.default_rng(32)
-    for _ in range(200):
-        assert not proves_miss(rng.normal(size=1), rng.normal(size=1) * 5, lo, hi, rows, rhs,
-                               normals, np.array([0.1]), tol)
-
-
 def test_lp_path_counts_the_same_without_witnesses(monkeypatch):
     from exactprune.regions import arrangement
     rng = np.random.default_rng(33)

@@ -6,18 +6,14 @@ normals @ u = offsets meet the cell {rows @ u <= rhs} inside the box with margin
   optimum is then above tol too, so the answer is the one the LP would give.
   The candidate is a centred point of the cell moved onto the flat by the correction of least
   slack-weighted norm (coordinates near a box bound hardly move).
-- No, by a Lagrangian certificate: for any y >= 0 with sum(y) = 1 and any lam,
-      max margin <= y . rhs + lam . offsets + sum_i max(c_i lo_i, c_i hi_i),  c = -(rows.T y + normals.T lam)
-  (weak duality of the LP; lo, hi the shrunk box). A bound below tol / SAFETY (evaluated in float64)
-  proves that the LP answer is "no". Any multipliers give a valid bound; guesses come from the
-  duals of earlier LPs on the same cell.
+A "no" still needs the LP.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-SAFETY = 2.0  # witnesses need slack > SAFETY * tol, certificates a bound < tol / SAFETY
+SAFETY = 2.0  # witnesses need slack > SAFETY * tol
 WITNESS_ROUNDS = 6
 CENTRE_KEEP = 0.5  # the centred point keeps at least this share of the point's slack on every row
 
@@ -64,24 +60,3 @@ def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, l
         held |= slack <= SAFETY * tol
     return None
 
-
-def lagrangian_bound(y: np.ndarray, lam: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                     rows: np.ndarray, rhs: np.ndarray, normals: np.ndarray,
-                     offsets: np.ndarray) -> float:
-    """The weak-duality upper bound on the flat LP's margin for multipliers y (cell rows) and lam
-    (flat rows), plus a bound on its float64 rounding; y is clipped at 0 and scaled to sum 1
-    (inf when it has no positive entry)."""
-    y = np.maximum(y, 0.0)
-    total = y.sum()
-    if not total > 0.0:
-        return np.inf
-    y, lam = y / total, lam / total
-    c = -(rows.T @ y + normals.T @ lam)
-    terms = np.maximum(c * lo, c * hi)
-    rounding = 1e-13 * (np.abs(y) @ np.abs(rhs) + np.abs(lam) @ np.abs(offsets) + np.abs(terms).sum())
-    return float(y @ rhs + lam @ offsets + terms.sum() + rounding)
-
-
-def proves_miss(y, lam, lo, hi, rows, rhs, normals, offsets, tol: float) -> bool:
-    """True when the multipliers certify that the flat LP's margin is below tol / SAFETY."""
-    return lagrangian_bound(y, lam, lo, hi, rows, rhs, normals, offsets) < tol / SAFETY
