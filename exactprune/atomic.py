@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def write_atomic(path: str | Path, data: bytes | str, protect: str | Path | None
     except OSError as exc:
         raise OutputFileError(f"cannot write {path}: {exc.strerror}") from None
     try:
+        os.fchmod(fd, _mode(path))
         with os.fdopen(fd, "wb") as fh:
             fh.write(raw)
             fh.flush()
@@ -35,3 +37,12 @@ def write_atomic(path: str | Path, data: bytes | str, protect: str | Path | None
         Path(tmp).unlink(missing_ok=True)
         raise OutputFileError(f"cannot write {path}: {exc.strerror}") from None
     return path
+
+
+def _mode(path: Path) -> int:
+    """The replaced file's permissions, or what a plain open() would give (0o666 less umask)."""
+    if path.exists():
+        return stat.S_IMODE(path.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

@@ -36,6 +36,40 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+class PipeSafeStdout:
+    """sys.stdout that drops output once its reader has gone (`exactprune ... | head`), so the
+    command still finishes its work (writing files) and exits with its own code."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self._gone = True
+        try:  # later flushes (also at interpreter exit) go nowhere instead of failing
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 class ErrorMappingGroup(click.Group):
     """A click group that turns exactprune's exceptions into one-line messages and exit codes."""
 
@@ -65,3 +99,5 @@ def main() -> None:
     exactprune stored one there. Exit codes: 0 ok, 1 check failed, 2 bad input, 3 internal error,
     130 interrupted.
     """
+    if not isinstance(sys.stdout, PipeSafeStdout):
+        sys.stdout = PipeSafeStdout(sys.stdout)

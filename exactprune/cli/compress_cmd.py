@@ -123,15 +123,18 @@ def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_t
         result = compress(src_path, domain, time_limit=time_limit, lump_tol=lump_tol,
                           rank_tol=rank_tol, samples=samples, atol=atol, rtol=rtol,
                           progress=progress)
-    render(result.report, out)
+    # files first: a reader that stops reading the table (`| head`) must not cost the output
+    written = result.report.verified or keep_on_fail
+    if written:
+        result.save(out_path, overwrite_input=overwrite_input)
     if json_out is not None:
         data = result.report.to_json()
-        data["output"] = str(out_path)
+        data["output"] = str(out_path) if written else None
         data["verification"] = result.verification.to_json() if result.verification else None
         data["stability"] = result.stability.to_json(src) if result.stability else None
         write_atomic(json_out, json.dumps(data, indent=1))
-    if result.report.verified or keep_on_fail:
-        result.save(out_path, overwrite_input=overwrite_input)
+    render(result.report, out)
+    if written:
         console.print(f"wrote {out_path}", highlight=False)
     if not result.report.verified:
         kept = "written anyway (--keep-on-fail)" if keep_on_fail else "not written"

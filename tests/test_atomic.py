@@ -1,0 +1,38 @@
+"""Atomic writes: whole files, usual permissions, the input protected."""
+
+import os
+import stat
+
+import pytest
+
+from exactprune.atomic import write_atomic
+from exactprune.errors import OutputFileError
+
+
+def test_new_file_gets_the_umask_permissions_and_no_temp_files_remain(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_atomic(tmp_path / "model.onnx", b"abc")
+    finally:
+        os.umask(old)
+    assert path.read_bytes() == b"abc"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+
+
+def test_replacing_keeps_the_old_permissions(tmp_path):
+    path = tmp_path / "report.json"
+    path.write_text("old")
+    path.chmod(0o640)
+    write_atomic(path, "new")
+    assert path.read_text() == "new" and stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_refuses_the_protected_input_and_missing_directories(tmp_path):
+    src = tmp_path / "in.onnx"
+    src.write_bytes(b"original")
+    with pytest.raises(OutputFileError, match="input file"):
+        write_atomic(src, b"x", protect=src)
+    assert src.read_bytes() == b"original"
+    with pytest.raises(OutputFileError, match="does not exist"):
+        write_atomic(tmp_path / "no" / "out.onnx", b"x")
