@@ -189,8 +189,10 @@ def compress(model_or_path, domain: Box | None = None, *, time_limit: float | No
     if domain is None:
         report.notes.append(NO_DOMAIN_NOTE)
     if not fix.complete:
-        report.notes.append("the stability analysis stopped early (time limit or interrupt): "
-                            "undecided neurons were kept")
+        why = ("interrupted (Ctrl-C)" if any(r.interrupted for r in fix.analyses)
+               else "stopped by the time limit")
+        report.notes.append(f"the stability analysis was {why}: undecided neurons were kept "
+                            "and the output is exact but may be larger")
     verification = None
     if verify:
         verification = compare(original_proto, model, domain, samples=samples,

@@ -60,6 +60,7 @@ class _Analysis:
         self.signs = SignEvidence(network, self.layers)
         self.bounds = (interval_bounds if interval else symbolic_bounds)(network, box)
         self.complete = True
+        self.interrupted = False
         self.stage = "bounds"
 
     @property
@@ -176,7 +177,7 @@ class _Analysis:
         complete = self.complete and not any((s == UNKNOWN).any() for s in self.status)
         return StabilityResult(
             layers, self.box, time.monotonic() - self.start, complete,
-            self.signs.witness_array(), tolerances(), method)
+            self.signs.witness_array(), tolerances(), method, interrupted=self.interrupted)
 
 
 def tolerances() -> dict:
@@ -469,6 +470,7 @@ def analyse_stability(network: Network, box: Box, time_limit: float = DEFAULT_TI
             _per_neuron(state, state.undecided(), share=True)
     except KeyboardInterrupt:
         state.complete = False
+        state.interrupted = True
     return state.result(method)
 
 

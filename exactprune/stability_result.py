@@ -45,6 +45,7 @@ class StabilityResult:
     witnesses: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # flat inputs
     tolerances: dict = field(default_factory=dict)
     method: str = "auto"
+    interrupted: bool = False  # Ctrl-C ended the analysis (complete is then False too)
 
     def counts(self) -> dict[str, int]:
         total = {key: 0 for key in STATUS_KEYS.values()}
@@ -60,6 +61,7 @@ class StabilityResult:
             "domain": self.domain.to_json(),
             "time_s": float(self.time_s),
             "complete": self.complete,
+            "interrupted": self.interrupted,
             "method": self.method,
             "tolerances": self.tolerances,
             "layers": [

@@ -192,6 +192,21 @@ def test_cli_verification_failure_exits_1_and_writes_nothing(src, tmp_path, monk
     assert result.exit_code == 1 and out.exists()
 
 
+def test_an_interrupted_analysis_ends_the_fixpoint_and_says_so(src):
+    calls = []
+
+    def interrupted(network, box, **kwargs):
+        calls.append(network)
+        result = analyse_stability(network, box, method="bounds")
+        result.complete, result.interrupted = False, True
+        return result
+
+    result = compress(src, Box(np.zeros(2), np.ones(2), "--box 0 1"), analyse=interrupted,
+                      samples=100)
+    assert len(calls) == 1 and result.report.verified
+    assert any("interrupted (Ctrl-C)" in note for note in result.report.notes)
+
+
 @pytest.mark.skipif(not (SHARED / "models").is_dir(), reason="../shared/models is absent")
 def test_shared_cartpole_compresses_and_verifies():
     model = SHARED / "models" / "cartpole.onnx"

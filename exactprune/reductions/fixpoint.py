@@ -96,7 +96,7 @@ def reduce_network(network: Network, box: Box | None = None, *, analyse: Callabl
         network, free_actions = reduce_data_free(network, lump_tol, rank_tol)
         result.network = network
         result.actions += stable_actions + free_actions
-        if not stable_actions and not free_actions:
+        if stability.interrupted or (not stable_actions and not free_actions):
             break
     result.stability = result.analyses[0] if result.analyses else None
     return result
