@@ -33,9 +33,11 @@ def write_atomic(path: str | Path, data: bytes | str, protect: str | Path | None
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:  # also Ctrl-C: never leave a temporary file behind
         Path(tmp).unlink(missing_ok=True)
-        raise OutputFileError(f"cannot write {path}: {exc.strerror}") from None
+        if isinstance(exc, OSError):
+            raise OutputFileError(f"cannot write {path}: {exc.strerror}") from None
+        raise
     return path
 
 

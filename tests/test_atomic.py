@@ -36,3 +36,13 @@ def test_refuses_the_protected_input_and_missing_directories(tmp_path):
     assert src.read_bytes() == b"original"
     with pytest.raises(OutputFileError, match="does not exist"):
         write_atomic(tmp_path / "no" / "out.onnx", b"x")
+
+
+def test_an_interrupted_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(tmp_path / "out.onnx", b"data")
+    assert list(tmp_path.iterdir()) == []
