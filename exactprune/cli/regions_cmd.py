@@ -19,6 +19,7 @@ from .app import console, err_console, main
 from .options import domain_from_options, domain_options
 
 METHODS = ("exact", "milp", "bounds", "sample")
+DEFAULT_TIME_LIMIT = 600.0  # seconds; past it the count is a lower bound
 
 
 def parse_point(text: str, n: int) -> np.ndarray:
@@ -74,8 +75,10 @@ def _render(result: dict) -> None:
                    "a 2-input model uses its own plane by default.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="PNG",
               help="Draw the regions of the 2-D slice and the decision boundary (needs matplotlib).")
-@click.option("--time-limit", type=click.FloatRange(min=0), default=None, metavar="S",
-              help="Stop counting after S seconds: the count is then a lower bound.")
+@click.option("--time-limit", type=click.FloatRange(min=0), default=DEFAULT_TIME_LIMIT,
+              show_default=True, metavar="S",
+              help="Stop counting after S seconds: the count is then a lower bound (reported "
+                   "as such, \"exact\": false in --json).")
 @click.option("--samples", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Uniform samples for --method sample.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, metavar="OUT",
