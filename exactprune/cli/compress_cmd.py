@@ -85,9 +85,9 @@ def render(report: CompressReport, out: str) -> None:
 @click.argument("src", metavar="IN", type=click.Path(dir_okay=False))
 @click.argument("out", metavar="OUT", type=click.Path(dir_okay=False))
 @domain_options
-@click.option("--time-limit", type=click.FloatRange(min=0), default=None, metavar="S",
-              help="Seconds for all stability analyses together (default: the analyser's own "
-                   "limit per run). Undecided neurons are kept.")
+@click.option("--time-limit", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              metavar="S", help="Seconds for all stability analyses together. Neurons still "
+                                "undecided then are kept: the output stays exact, only larger.")
 @click.option("--lump-tol", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Tolerance for equal / proportional rows in lumping (0: exact).")
 @click.option("--rank-tol", type=click.FloatRange(min=0), default=RANK_TOL, show_default=True,
