@@ -307,14 +307,20 @@ def load_vnnlib(path, n: int | None = None) -> Box:
     return _VnnlibReader(p, text).read(n)
 
 
-def parse_stored(text: str, n: int, source: str = "stored in model") -> Box:
-    """The Box exactprune stored in a model's metadata (JSON {"lo", "hi", "source"})."""
+def parse_stored(text: str, n: int, source: str | None = None) -> Box:
+    """The Box exactprune stored in a model's metadata (JSON {"lo", "hi", "source"}).
+
+    source: how to name it (the stored source is added in brackets); None keeps the stored one.
+    """
     try:
         data = json.loads(text)
         lo, hi = data["lo"], data["hi"]
     except (json.JSONDecodeError, TypeError, KeyError) as exc:
-        raise DomainError(f"{source}: stored domain is not valid JSON with lo/hi ({exc})") from None
+        raise DomainError(f"{source or 'stored in model'}: stored domain is not valid JSON with "
+                          f"lo/hi ({exc})") from None
     original = data.get("source")
+    if source is None:
+        return _bounds_from_arrays(lo, hi, n, original or "stored in model")
     return _bounds_from_arrays(lo, hi, n, f"{source} (from {original})" if original else source)
 
 

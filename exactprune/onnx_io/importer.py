@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 
-from ..domain import Box
+from ..domain import Box, parse_stored
 from ..errors import (DomainError, ExactpruneError, InvalidModelError, MissingFileError,
                       ModelFileError, UnsupportedModelError)
 from ..ir import Network
@@ -66,13 +66,9 @@ def _stored_domain(model: onnx.ModelProto, n_inputs: int) -> Box | None:
     if KEY_DOMAIN not in props:
         return None
     try:
-        box = Box.from_json(json.loads(props[KEY_DOMAIN]))
-    except (ValueError, KeyError, TypeError, DomainError) as exc:
+        return parse_stored(props[KEY_DOMAIN], n_inputs)
+    except DomainError as exc:
         raise InvalidModelError(f"metadata {KEY_DOMAIN} is not a valid domain ({exc})") from None
-    if box.size != n_inputs:
-        raise InvalidModelError(f"metadata {KEY_DOMAIN} has {box.size} features, the input "
-                                f"has {n_inputs}")
-    return box
 
 
 def convert(model: onnx.ModelProto, path: str = "") -> Network:
