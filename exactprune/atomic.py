@@ -27,8 +27,8 @@ def write_atomic(path: str | Path, data: bytes | str, protect: str | Path | None
     except OSError as exc:
         raise OutputFileError(f"cannot write {path}: {exc.strerror}") from None
     try:
-        os.fchmod(fd, _mode(path))
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), _mode(path))
             fh.write(raw)
             fh.flush()
             os.fsync(fh.fileno())
@@ -48,3 +48,16 @@ def _mode(path: Path) -> int:
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def check_distinct(*paths: str | Path | None) -> None:
+    """Refuse two outputs of one command that name the same file (one would overwrite the other)."""
+    seen: dict[Path, str] = {}
+    for path in paths:
+        if path is None:
+            continue
+        key = Path(path).resolve()
+        if key in seen:
+            raise OutputFileError(f"{path} and {seen[key]} are the same file; give the input and "
+                                  "its own path (the input model is never overwritten by a report)")
+        seen[key] = str(path)

@@ -13,6 +13,7 @@ import onnx
 
 from .atomic import write_atomic
 from .domain import Box
+from .errors import VerificationError
 from .ir import Network
 from .onnx_io import load, to_onnx
 from .onnx_io.importer import convert
@@ -102,8 +103,14 @@ class CompressResult:
     domain: Box | None
     fixpoint: FixpointResult
 
-    def save(self, path, overwrite_input: bool = False) -> Path:
-        """Write the compressed model atomically: the very ModelProto that was verified."""
+    def save(self, path, overwrite_input: bool = False, allow_unverified: bool = False) -> Path:
+        """Write the compressed model atomically: the very ModelProto that was verified.
+
+        A model that failed verification (or was not verified) is written only with
+        allow_unverified=True."""
+        if not (self.report.verified or allow_unverified):
+            raise VerificationError("the compressed model did not pass verification; not writing "
+                                    f"{path} (allow_unverified=True writes it anyway)")
         protect = None if overwrite_input else self.network.metadata.get("path")
         return write_atomic(path, self.model.SerializeToString(), protect)
 

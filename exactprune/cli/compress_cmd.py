@@ -10,7 +10,7 @@ import click
 from rich import box as rich_box
 from rich.table import Table
 
-from ..atomic import write_atomic
+from ..atomic import check_distinct, write_atomic
 from ..compress import CompressReport, compress
 from ..errors import OutputFileError, VerificationError
 from ..onnx_io import load
@@ -112,6 +112,8 @@ def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_t
     src_path, out_path = Path(src), Path(out)
     network = load(src_path)
     check_output(src_path, out_path, force, overwrite_input)
+    check_distinct(out_path, json_out)
+    check_distinct(src_path, json_out)
     domain = domain_from_options(network.n_inputs, network.metadata.get("domain"), box, bounds,
                                  vnnlib)
     with err_console.status("compressing", spinner="dots") as status:
@@ -126,13 +128,13 @@ def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_t
     # files first: a reader that stops reading the table (`| head`) must not cost the output
     written = result.report.verified or keep_on_fail
     if written:
-        result.save(out_path, overwrite_input=overwrite_input)
+        result.save(out_path, overwrite_input=overwrite_input, allow_unverified=keep_on_fail)
     if json_out is not None:
         data = result.report.to_json()
         data["output"] = str(out_path) if written else None
         data["verification"] = result.verification.to_json() if result.verification else None
         data["stability"] = result.stability.to_json(src) if result.stability else None
-        write_atomic(json_out, json.dumps(data, indent=1))
+        write_atomic(json_out, json.dumps(data, indent=1), protect=src_path)
     render(result.report, out)
     if written:
         console.print(f"wrote {out_path}", highlight=False)

@@ -9,8 +9,9 @@ import click
 import numpy as np
 from rich.table import Table
 
+from ..atomic import check_distinct, write_atomic
 from ..domain import Box
-from ..errors import DomainError, MissingFileError, OutputFileError
+from ..errors import DomainError, MissingFileError
 from ..onnx_io import load
 from ..regions import (count_regions, count_regions_milp, plot_slice, region_bounds,
                        sample_regions, slice_regions)
@@ -27,7 +28,10 @@ def parse_point(text: str, n: int) -> np.ndarray:
     if text.endswith(".npy"):
         if not Path(text).is_file():
             raise MissingFileError(f"--plane point file {text} does not exist")
-        point = np.load(text).astype(np.float64).reshape(-1)
+        try:
+            point = np.load(text, allow_pickle=False).astype(np.float64).reshape(-1)
+        except (OSError, ValueError) as exc:
+            raise DomainError(f"--plane point file {text} is not a numeric .npy array ({exc})") from None
     else:
         try:
             point = np.array([float(v) for v in text.split(",")])
@@ -85,9 +89,8 @@ def _render(result: dict) -> None:
               help="Also write the result as JSON.")
 def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, samples, json_path):
     """Count the linear (activation) regions of MODEL on its input domain, with upper bounds."""
-    if not Path(model).is_file():
-        raise MissingFileError(f"model file {model} does not exist")
     network = load(model)
+    check_distinct(model, json_path, plot_path)
     domain = domain_from_options(network.n_inputs, network.metadata.get("domain"), box, bounds, vnnlib)
     if domain is None:
         domain = Box(np.zeros(network.n_inputs), np.ones(network.n_inputs), "unit box [0,1]")
@@ -124,11 +127,8 @@ def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, sa
         data.update(result.to_json())
     data["bounds"] = region_bounds(network)
     if sliced is not None and plot_path is not None:
-        plot_slice(sliced, network, plot_path)
+        plot_slice(sliced, network, plot_path, protect=model)
         err_console.print(f"wrote {plot_path}", highlight=False)
     _render(data)
     if json_path is not None:
-        try:
-            Path(json_path).write_text(json.dumps(data, indent=2))
-        except OSError as exc:
-            raise OutputFileError(f"cannot write {json_path}: {exc.strerror or exc}") from exc
+        write_atomic(json_path, json.dumps(data, indent=2), protect=model)

@@ -5,19 +5,23 @@ Needs matplotlib (the optional extra `plot`: pip install 'exactprune[plot]').
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import OutputFileError, UnsupportedModelError
+from ..atomic import write_atomic
+from ..errors import UnsupportedModelError
 from ..ir import Network
 from .slices import SliceResult
 
 GRID = 600
 
 
-def plot_slice(result: SliceResult, network: Network, path: str | Path, title: str = "") -> None:
-    """Write a PNG of the slice's regions and decision boundary to `path`."""
+def plot_slice(result: SliceResult, network: Network, path: str | Path, title: str = "",
+               protect: str | Path | None = None) -> None:
+    """Write a PNG of the slice's regions and decision boundary to `path` (atomically; never over
+    the file `protect`)."""
     try:
         import matplotlib
 
@@ -56,9 +60,9 @@ def plot_slice(result: SliceResult, network: Network, path: str | Path, title: s
     count = result.count
     ax.set_title(title or f"{count.regions} regions" + ("" if count.exact else " (lower bound)")
                  + ("; black: decision boundary" if network.n_outputs > 1 else ""))
+    png = io.BytesIO()
     try:
-        fig.savefig(path, bbox_inches="tight")
-    except OSError as exc:
-        raise OutputFileError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        fig.savefig(png, format="png", bbox_inches="tight")
     finally:
         plt.close(fig)
+    write_atomic(path, png.getvalue(), protect)
