@@ -51,13 +51,13 @@ def _mode(path: Path) -> int:
 
 
 def check_distinct(*paths: str | Path | None) -> None:
-    """Refuse two outputs of one command that name the same file (one would overwrite the other)."""
+    """Refuse two of a command's files (its input, its outputs) that are one file on disk."""
     seen: dict[Path, str] = {}
     for path in paths:
         if path is None:
             continue
         key = Path(path).resolve()
         if key in seen:
-            raise OutputFileError(f"{path} and {seen[key]} are the same file; give the input and "
-                                  "its own path (the input model is never overwritten by a report)")
+            raise OutputFileError(f"{path} and {seen[key]} are the same file: the input and "
+                                  "every output need a path of their own")
         seen[key] = str(path)
