@@ -13,7 +13,7 @@ import onnx
 
 from .atomic import write_atomic
 from .domain import Box
-from .errors import VerificationError
+from .errors import DomainError, VerificationError
 from .ir import Network
 from .onnx_io import load, to_onnx
 from .onnx_io.importer import convert
@@ -174,7 +174,7 @@ def compress(model_or_path, domain: Box | None = None, *, time_limit: float | No
     """
     start = time.monotonic()
     name, original_proto, network = _read(model_or_path)
-    domain = domain if domain is not None else network.metadata.get("domain")
+    domain, narrowed = _domain(network, domain)
     network = name_layers(network)
     fix = reduce_network(network, domain, analyse=analyse, time_limit=time_limit,
                          lump_tol=lump_tol, rank_tol=rank_tol, progress=progress)
@@ -195,6 +195,8 @@ def compress(model_or_path, domain: Box | None = None, *, time_limit: float | No
         by_rule=_by_rule(fix.actions), actions=list(fix.actions))
     if domain is None:
         report.notes.append(NO_DOMAIN_NOTE)
+    if narrowed:
+        report.notes.append(narrowed)
     if not fix.complete:
         why = ("interrupted (Ctrl-C)" if any(r.interrupted for r in fix.analyses)
                else "stopped by the time limit")
@@ -209,6 +211,27 @@ def compress(model_or_path, domain: Box | None = None, *, time_limit: float | No
         report.verified = verification.passed
     report.time_s = time.monotonic() - start
     return CompressResult(reduced, model, report, fix.stability, verification, domain, fix)
+
+
+def _domain(network: Network, given: Box | None) -> tuple[Box | None, str]:
+    """The domain to compress on, and a note when it had to be narrowed.
+
+    A model that exactprune already compressed computes the original function only on the domain
+    it stores; a new domain reaching outside it is cut down to the intersection, so the output
+    never claims a domain on which it differs from the original model.
+    """
+    stored = network.metadata.get("domain")
+    if given is None or stored is None or not network.metadata.get("actions"):
+        return (given if given is not None else stored), ""
+    lo, hi = np.maximum(given.lo, stored.lo), np.minimum(given.hi, stored.hi)
+    if np.any(lo > hi):
+        raise DomainError(f"domain {given.source} does not meet {stored.source}, the only domain "
+                          "on which this already compressed model is exact")
+    if np.array_equal(lo, given.lo) and np.array_equal(hi, given.hi):
+        return given, ""
+    narrowed = Box(lo, hi, f"{given.source} within {stored.source}")
+    return narrowed, (f"the model was already compressed and is exact only on {stored.source}: "
+                      f"compressed on the intersection with {given.source}")
 
 
 def _read(model_or_path) -> tuple[str, onnx.ModelProto | None, Network]:

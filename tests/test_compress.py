@@ -192,6 +192,19 @@ def test_cli_verification_failure_exits_1_and_writes_nothing(src, tmp_path, monk
     assert result.exit_code == 1 and out.exists()
 
 
+def test_recompressing_never_claims_more_than_the_first_domain(src, tmp_path):
+    from exactprune.errors import DomainError
+
+    first = compress(src, Box(np.zeros(2), np.full(2, 0.5), "--box 0 0.5"), samples=100)
+    small = first.save(tmp_path / "small.onnx")
+    second = compress(small, Box(-np.ones(2), np.ones(2), "--box -1 1"), samples=100)
+    assert np.array_equal(second.domain.lo, np.zeros(2))
+    assert np.array_equal(second.domain.hi, np.full(2, 0.5))
+    assert any("already compressed" in note for note in second.report.notes)
+    with pytest.raises(DomainError, match="does not meet"):
+        compress(small, Box(np.full(2, 0.6), np.ones(2), "--box 0.6 1"))
+
+
 def test_an_interrupted_analysis_ends_the_fixpoint_and_says_so(src):
     calls = []
 
