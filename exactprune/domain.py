@@ -327,24 +327,20 @@ def parse_stored(text: str, n: int, source: str | None = None) -> Box:
 def resolve_domain(n: int, box=None, bounds=None, vnnlib=None, stored=None) -> Box | None:
     """The domain a command works on: the one given (at most one), else the stored one, else None.
 
-    box: (lo, hi) scalars or a Box; bounds: a .json/.npy path; vnnlib: a VNN-LIB path;
+    box: (lo, hi) scalars; bounds: a .json/.npy path; vnnlib: a VNN-LIB path;
     stored: the Box read from the model (a Box of another size is an error).
     """
     given = [name for name, v in (("--box", box), ("--bounds", bounds), ("--vnnlib", vnnlib))
              if v is not None]
     if len(given) > 1:
         raise DomainError(f"give at most one domain, not {' and '.join(given)}")
-    if isinstance(box, Box):
-        chosen = box
-    elif box is not None:
+    if box is not None:
         lo, hi = box
         return parse_box(lo, hi, n)
-    elif bounds is not None:
+    if bounds is not None:
         return load_bounds_file(bounds, n)
-    elif vnnlib is not None:
+    if vnnlib is not None:
         return load_vnnlib(vnnlib, n)
-    else:
-        chosen = stored
-    if chosen is not None and chosen.size != n:
-        raise DomainError(f"domain {chosen.source} has {chosen.size} inputs, the model has {n}")
-    return chosen
+    if stored is not None and stored.size != n:
+        raise DomainError(f"domain {stored.source} has {stored.size} inputs, the model has {n}")
+    return stored

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 ACTIVATIONS = ("relu", "leaky_relu", "identity")
-TAIL_OPS = ("Softmax", "LogSoftmax", "Sigmoid")
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,12 +124,6 @@ class InputMap:
     def apply(self, x_flat: np.ndarray) -> np.ndarray:
         """h0 for a batch of flattened inputs (N, d)."""
         return x_flat[:, self.perm] * self.scale + self.shift
-
-    def map_box(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The box of h0 for the input box [lo, hi] (flat input order)."""
-        a = self.scale * lo[self.perm] + self.shift
-        c = self.scale * hi[self.perm] + self.shift
-        return np.minimum(a, c), np.maximum(a, c)
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,7 +15,7 @@ from rich.console import Console
 from .. import __version__
 from ..errors import ExactpruneError
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_INTERNAL, EXIT_INTERRUPTED = 3, 130  # the others come from ExactpruneError.exit_code
 
 PIPED_WIDTH = 120  # tables written to a pipe or a CI log are not folded to 80 columns
 

@@ -51,10 +51,10 @@ def reduce_data_free(network: Network, lump_tol: float = 0.0,
 
 
 def default_analyse() -> Callable:
-    """exactprune.stability's entry point (`analyse_stability`, or `analyse`)."""
-    from .. import stability
+    """exactprune.stability.analyse_stability (imported late: stability imports reductions' users)."""
+    from ..stability import analyse_stability
 
-    return getattr(stability, "analyse_stability", None) or stability.analyse
+    return analyse_stability
 
 
 def has_two_phase(network: Network) -> bool:
