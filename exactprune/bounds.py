@@ -128,6 +128,9 @@ def _backsub(network: Network, k: int, bounds, h0lo, h0up, upper: bool):
     a = np.broadcast_to(layer.weight, (batch,) + layer.weight.shape)
     c = np.broadcast_to(layer.bias, (batch, layer.n_out)).copy()
     cmag = np.abs(c)
+    # aabs: the same back-substitution on absolute values; it bounds every product that went
+    # into `a`, so the rounding margin also covers cancellation inside `a = d @ W`
+    aabs = np.abs(a)
     for i in range(k - 1, -1, -1):
         prev = network.layers[i]
         ls, li, us, ui = relaxation(prev, *bounds[i])
@@ -138,12 +141,15 @@ def _backsub(network: Network, k: int, bounds, h0lo, h0up, upper: bool):
         terms = a * np.where(pos, ui[:, None, :], li[:, None, :])
         shift = terms.sum(axis=2)
         c = c + shift + d @ prev.bias
-        cmag = cmag + np.abs(terms).sum(axis=2) + np.abs(d) @ np.abs(prev.bias)
+        dabs = aabs * np.maximum(np.abs(us), np.abs(ls))[:, None, :]
+        icpt = np.maximum(np.abs(ui), np.abs(li))
+        cmag = cmag + _rowdot(aabs, icpt) + dabs @ np.abs(prev.bias)
         a = d @ prev.weight
+        aabs = dabs @ np.abs(prev.weight)
     hi_side, lo_side = (h0up, h0lo) if upper else (h0lo, h0up)
     corner = np.where(a > 0.0, hi_side[:, None, :], lo_side[:, None, :])
     value = c + (a * corner).sum(axis=2)
-    mag = cmag + _rowdot(np.abs(a), np.maximum(np.abs(h0lo), np.abs(h0up)))
+    mag = cmag + _rowdot(aabs, np.maximum(np.abs(h0lo), np.abs(h0up)))
     return value, mag, a
 
 
@@ -238,11 +244,16 @@ def prove_by_splitting(network: Network, box: Box, inactive: dict, active: dict,
             smear += np.einsum("bk,bkn->bn", bad, np.abs(coeffs[i]))
         score = np.zeros_like(lo)
         np.add.at(score.T, imap.perm, (smear * np.abs(imap.scale)).T)
-        split = smear.any(axis=1)
-        for b in np.flatnonzero(split):
+        unresolved = np.zeros(len(part), dtype=bool)
+        for i in open_in:
+            unresolved |= (bad_in[i] | bad_ac[i]).any(axis=1)
+        for b in np.flatnonzero(unresolved):
             width = hi[b] - lo[b]
             dim = int(np.argmax(width * score[b]))
-            if exhausted or width[dim] <= 1e-9 * (1.0 + abs(lo[b, dim])):
+            # a part whose unresolved neurons do not depend on the inputs (score 0: splitting
+            # cannot help), a part too thin to split, or an exhausted budget: not proven
+            if (exhausted or not smear[b].any()
+                    or width[dim] <= 1e-9 * (1.0 + abs(lo[b, dim]))):
                 for i in open_in:  # give up on what this part leaves unresolved
                     open_in[i] &= ~bad_in[i][b]
                     open_ac[i] &= ~bad_ac[i][b]

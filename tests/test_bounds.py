@@ -135,3 +135,32 @@ def test_splitting_with_nothing_open_in_later_layers():
     inactive, active = prove_by_splitting(net, box, want, want, time_limit=5.0)
     assert set(inactive) == {0, 1} and not inactive[1].any() and not active[1].any()
     assert not inactive[0].any() and not active[0].any()  # relu(x0 - 0.5) really flips
+
+
+def test_splitting_does_not_prove_a_neuron_whose_bound_cannot_improve_by_splitting():
+    # g1 = -relu(x) + 0.5 on x in [-2, 1]: g1(1) = -0.5, so g1 is not stably active; the upper
+    # relaxation of relu is flat there, which once left the part unsplit and the neuron "proven"
+    net = Network((Dense(np.array([[1.0]]), np.zeros(1), act_node="r0"),
+                   Dense(np.array([[-1.0]]), np.array([0.5]), act_node="r1"),
+                   Dense(np.array([[1.0]]), np.zeros(1), "identity")), InputMap.identity(1))
+    box = Box(np.array([-2.0]), np.array([1.0]))
+    todo = {0: np.zeros(1, bool), 1: np.ones(1, bool)}
+    _, active = prove_by_splitting(net, box, {0: np.zeros(1, bool), 1: np.zeros(1, bool)}, todo,
+                                   time_limit=5.0)
+    assert not active[1].any()
+
+
+def test_symbolic_bounds_stay_sound_under_cancellation():
+    from fractions import Fraction
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        w = rng.uniform(0.5, 2.0)
+        big = 10.0 ** rng.uniform(6, 10)
+        net = Network((Dense(np.array([[w], [np.nextafter(w, 3.0)]]), np.zeros(2), act_node="r0"),
+                       Dense(np.array([[big, -big]]), np.zeros(1), "identity")),
+                      InputMap.identity(1))
+        up = symbolic_bounds(net, Box(np.array([1.0]), np.array([2.0])))[1][1][0]
+        w0, w1, b = Fraction(w), Fraction(float(np.nextafter(w, 3.0))), Fraction(big)
+        exact_max = max(b * (w0 - w1) * x for x in (Fraction(1), Fraction(2)))
+        assert Fraction(float(up)) >= exact_max
