@@ -75,8 +75,6 @@ class ArrangementCounter:
         self.lp, self.lo, self.hi, self.tol = lp, lo, hi, tol
         self.cell_rows, self.emit, self.stop = cell_rows, emit, stop
         self.trouble = 0
-        self.fast = 0
-        self.witnessed = 0  # flat questions answered "yes" by a witness without an LP
 
     def count(self, normals: np.ndarray, offsets: np.ndarray, point: np.ndarray) -> int:
         """r(A, D) for hyperplanes normals @ u = offsets (unit rows) and a point of D."""
@@ -143,7 +141,6 @@ class ArrangementCounter:
                     return u
         u = flat_witness(self._centre, normals[idx], offsets[idx], self.lo, self.hi, *self._rows, self.tol)
         if u is not None:
-            self.witnessed += 1
             self._hit.append((mask, list(idx), u))
             return u
         margin, u = self.lp.on_flat(normals[idx], offsets[idx])
@@ -186,7 +183,6 @@ class ArrangementCounter:
         if self._independent(cand, normals, basis):
             u = self._on_flat(flat + cand, normals, offsets)
             if u is not None and self._leaf(flat + cand, normals, offsets, u):
-                self.fast += 1
                 return 2 ** len(cand)
         h, rest = cand[0], cand[1:]
         total = self._node(flat, rest, normals, offsets, point, basis)

@@ -37,7 +37,6 @@ class CellLP:
         self.index = np.arange(self.n + 1, dtype=np.int32)
         self.depth = 0
         self.solves = 0
-        self.rescued = 0  # LPs the warm solve left open and a fresh solver closed
 
     def _add(self, row: np.ndarray, rhs: float) -> None:
         self.highs.addRow(-highspy.kHighsInf, float(rhs), self.n + 1, self.index, np.r_[row, 1.0])
@@ -53,7 +52,6 @@ class CellLP:
         if not status:
             status, objective, x = solve_elsewhere(self.highs.getLp())
             self.solves += 1
-            self.rescued += bool(status)
             if status != OPTIMAL:
                 return status, float("nan"), None
             return status, -objective, x[: self.n]
