@@ -15,12 +15,12 @@ from .atomic import write_atomic
 from .domain import Box
 from .errors import DomainError, VerificationError
 from .ir import Network
-from .onnx_io import load, to_onnx
-from .onnx_io.importer import convert
+from .onnx_io import to_onnx
+from .onnx_io.importer import convert, convert_read, read_model
 from .reductions import RANK_TOL, RULES, Action, FixpointResult, layer_name, reduce_network
 from .reductions.base import name_layers
 from .stability_result import ACTIVE, INACTIVE, StabilityResult
-from .verify import DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_SAMPLES, VerifyReport, compare, load_model
+from .verify import DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_SAMPLES, VerifyReport, compare
 
 NO_DOMAIN_NOTE = ("no domain given or stored: only data-free reductions (identity layers, "
                   "constant, dead and lumped neurons); give --box LO HI, --bounds FILE or "
@@ -240,5 +240,5 @@ def _read(model_or_path) -> tuple[str, onnx.ModelProto | None, Network]:
         return "network", None, model_or_path
     if isinstance(model_or_path, onnx.ModelProto):
         return "model", model_or_path, convert(model_or_path)
-    proto, name = load_model(model_or_path)
-    return name, proto, load(model_or_path)
+    proto = read_model(model_or_path)
+    return str(model_or_path), proto, convert_read(proto, model_or_path)

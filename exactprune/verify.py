@@ -17,7 +17,6 @@ shows up orders of magnitude above that.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -25,8 +24,8 @@ import onnxruntime as ort
 from onnx import helper
 
 from .domain import Box
-from .errors import (DomainError, InvalidModelError, MissingFileError, ModelFileError,
-                     UnsupportedModelError)
+from .errors import DomainError, InvalidModelError, UnsupportedModelError
+from .onnx_io.importer import read_model
 
 DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4
@@ -75,13 +74,7 @@ def load_model(model, default_name: str = "model") -> tuple[onnx.ModelProto, str
     """(ModelProto, name for messages) from a path or a ModelProto."""
     if isinstance(model, onnx.ModelProto):
         return model, default_name
-    path = Path(model)
-    if not path.is_file():
-        raise MissingFileError(f"{path}: no such file")
-    try:
-        return onnx.load(str(path)), str(path)
-    except Exception as exc:  # protobuf raises several types for corrupt files
-        raise ModelFileError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    return read_model(model), str(model)
 
 
 def input_spec(model: onnx.ModelProto, name: str = "model") -> tuple[str, np.dtype, list]:

@@ -112,7 +112,11 @@ def convert(model: onnx.ModelProto, path: str = "") -> Network:
 
 def load(path: str | Path) -> Network:
     """Read an ONNX file into the dense IR; every problem is an ExactpruneError naming the file."""
-    model = read_model(path)
+    return convert_read(read_model(path), path)
+
+
+def convert_read(model: onnx.ModelProto, path: str | Path) -> Network:
+    """convert() for a model already read from `path`, with errors naming the file."""
     try:
         return convert(model, str(path))
     except ExactpruneError as exc:
