@@ -267,6 +267,11 @@ def prove_by_splitting(network: Network, box: Box, inactive: dict, active: dict,
             {i: open_ac.get(i, np.zeros_like(m)) for i, m in active.items()})
 
 
+def padded(value: float, sign: int) -> float:
+    """A solver's dual bound moved outward (sign +1: an upper bound, -1: a lower bound) by LP_MARGIN."""
+    return value + sign * LP_MARGIN * (1.0 + abs(value))
+
+
 def lp_tighten(network: Network, box: Box, bounds: Bounds, phases, layer: int,
                neurons, time_limit: float) -> tuple[np.ndarray, np.ndarray]:
     """OBBT: max and min of g[layer][j] over the LP relaxation, for the given neurons.
@@ -299,10 +304,8 @@ def lp_tighten(network: Network, box: Box, bounds: Bounds, phases, layer: int,
                 raise KeyboardInterrupt
             if model.getStatus() != "optimal":
                 continue
-            value = model.getDualbound()
-            pad = LP_MARGIN * (1.0 + abs(value))
             if sense == "maximize":
-                up[j] = min(up[j], value + pad)
+                up[j] = min(up[j], padded(model.getDualbound(), 1))
             else:
-                lo[j] = max(lo[j], value - pad)
+                lo[j] = max(lo[j], padded(model.getDualbound(), -1))
     return lo, up

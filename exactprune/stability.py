@@ -27,7 +27,7 @@ import numpy as np
 from pyscipopt import SCIP_EVENTTYPE, SCIP_HEURTIMING, SCIP_RESULT, Eventhdlr, Heur, quicksum
 
 from . import bounds as bounds_mod
-from .bounds import LP_MARGIN, interval_bounds, lp_tighten, prove_by_splitting, symbolic_bounds
+from .bounds import interval_bounds, lp_tighten, padded, prove_by_splitting, symbolic_bounds
 from .domain import Box
 from .errors import DomainError
 from .ir import Network
@@ -399,11 +399,10 @@ def _per_neuron_layered(state: _Analysis, tight: bool) -> None:
             for sign in (1, -1):
                 if not _solve_side(state, milp, k, j, sign):
                     break
-                value = model.getDualbound()
                 if sign > 0:
-                    up[j] = min(up[j], value + LP_MARGIN * (1.0 + abs(value)))
+                    up[j] = min(up[j], padded(model.getDualbound(), 1))
                 else:
-                    lo[j] = max(lo[j], value - LP_MARGIN * (1.0 + abs(value)))
+                    lo[j] = max(lo[j], padded(model.getDualbound(), -1))
                 x = milp.input_point(model.getBestSol())
                 if sign * net.preactivations(x)[i][0, j] <= 0:  # did not survive float64
                     state.complete = False
