@@ -226,21 +226,29 @@ class _SingleMILP:
         net = state.network
         todo = state.undecided()
         last = max(state.layers[k] for k, _ in todo)
-        self.milp = NetworkMILP(net, state.box, state.bounds, state.phases(), last, name="stability")
+        ends = [j for k, j in todo if state.layers[k] == last]
+        self.milp = NetworkMILP(net, state.box, state.bounds, state.phases(), last,
+                                name="stability", targets=ends)
         model = self.milp.model
         self.cands: dict[tuple[int, int, int], object] = {}
         for k, j in todo:
             i = state.layers[k]
-            if not state.signs.pos[k][j]:
-                p = model.addVar(f"p[l={i},j={j}]", vtype="B")
-                model.addCons(p <= self.milp.z[i][j], name=f"cand_active[l={i},j={j}]")
-                model.addCons(self.milp.hp[i][j] >= FLIP_MARGIN * p, name=f"flip_pos[l={i},j={j}]")
-                self.cands[(k, j, 1)] = p
-            if not state.signs.neg[k][j]:
-                q = model.addVar(f"q[l={i},j={j}]", vtype="B")
-                model.addCons(q <= 1 - self.milp.z[i][j], name=f"cand_inactive[l={i},j={j}]")
-                model.addCons(self.milp.hn[i][j] >= FLIP_MARGIN * q, name=f"flip_neg[l={i},j={j}]")
-                self.cands[(k, j, -1)] = q
+            lo, up = (float(v[j]) for v in state.bounds[i])
+            for sign, seen in ((1, state.signs.pos), (-1, state.signs.neg)):
+                if seen[k][j]:
+                    continue
+                kind = "active" if sign > 0 else "inactive"
+                c = model.addVar(f"{'p' if sign > 0 else 'q'}[l={i},j={j}]", vtype="B")
+                self.cands[(k, j, sign)] = c
+                if i == last:  # c = 1 forces sign * g >= FLIP_MARGIN; g has no phase binary
+                    far = lo if sign > 0 else -up
+                    model.addCons(sign * self.milp.g[i][j] >= FLIP_MARGIN * c + far * (1 - c),
+                                  name=f"flip_{kind}[l={i},j={j}]")
+                    continue
+                z = self.milp.z[i][j]
+                model.addCons(c <= (z if sign > 0 else 1 - z), name=f"cand_{kind}[l={i},j={j}]")
+                part = self.milp.hp[i][j] if sign > 0 else self.milp.hn[i][j]
+                model.addCons(part >= FLIP_MARGIN * c, name=f"flip_{kind}[l={i},j={j}]")
         every = list(self.cands.values())
         model.addCons(quicksum(every) >= 1, name="some_flip")
         model.setObjective(quicksum(every), "maximize")
@@ -342,7 +350,9 @@ def _per_neuron(state: _Analysis, todo: list[tuple[int, int]], share: bool) -> N
         return
     net = state.network
     last = max(state.layers[k] for k, _ in todo)
-    milp = NetworkMILP(net, state.box, state.bounds, state.phases(), last, name="per_neuron")
+    ends = [j for k, j in todo if state.layers[k] == last]
+    milp = NetworkMILP(net, state.box, state.bounds, state.phases(), last, name="per_neuron",
+                       targets=ends)
     model = milp.model
     model.setParam("limits/solutions", 1)
     for k, j in todo:
@@ -391,7 +401,8 @@ def _per_neuron_layered(state: _Analysis, tight: bool) -> None:
         todo = np.flatnonzero(state.status[k] == UNKNOWN)
         if todo.size == 0:
             continue
-        milp = NetworkMILP(net, state.box, state.bounds, state.phases(), i, name="per_neuron")
+        milp = NetworkMILP(net, state.box, state.bounds, state.phases(), i, name="per_neuron",
+                           targets=todo)
         model = milp.model
         model.setParam("limits/gap" if tight else "limits/solutions", TIGHT_GAP if tight else 1)
         lo, up = state.bounds[i][0].copy(), state.bounds[i][1].copy()
@@ -450,7 +461,8 @@ def analyse_stability(network: Network, box: Box, time_limit: float = DEFAULT_TI
             _per_neuron(state, state.undecided(), share=False)
             return state.result(method)
         state.stage = "witnesses"
-        find_witnesses(network, box, state.signs, seed=seed)
+        find_witnesses(network, box, state.signs, seed=seed,
+                       todo=[status == UNKNOWN for status in state.status])
         state.apply_signs("witness")
         if method == "bounds" or not state.undecided():
             return state.result(method)

@@ -87,10 +87,11 @@ def input_gradients(network: Network, x: np.ndarray, layer: int, neuron: np.ndar
 
 
 def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.ndarray,
-                 iterations: int = 6, max_targets: int = 2000) -> int:
+                 todo=None, iterations: int = 6, max_targets: int = 2000) -> int:
     """Push inputs toward flipping undecided neurons; return the number of new signs proved.
 
-    For each neuron still missing a sign, start from the seen input whose g is closest to that
+    todo: per tracked layer a bool mask of the neurons worth targeting (default: all). For each
+    of them still missing a sign, start from the seen input whose g is closest to that
     sign, follow the gradient of g (through the current activation pattern) toward the box corner
     in the wanted direction, trying several step lengths, keep the best point and repeat.
     """
@@ -99,8 +100,9 @@ def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.
     new = 0
     targets = []
     for k, i in enumerate(evidence.layers):
+        wanted = np.ones_like(evidence.pos[k]) if todo is None else todo[k]
         for want, seen in ((1.0, evidence.pos[k]), (-1.0, evidence.neg[k])):
-            for j in np.flatnonzero(~seen):
+            for j in np.flatnonzero(~seen & wanted):
                 targets.append((i, j, want))
     if not targets:
         return 0
@@ -127,10 +129,10 @@ def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.
 
 
 def find_witnesses(network: Network, box: Box, evidence: SignEvidence, seed: int = 0,
-                   n_uniform: int = 2000, n_vertices: int = 1000) -> int:
-    """Samples, vertices and local search; return the number of new signs proved."""
+                   todo=None, n_uniform: int = 2000, n_vertices: int = 1000) -> int:
+    """Samples, vertices and local search (on the `todo` neurons); return the new signs proved."""
     rng = np.random.default_rng(seed)
     points = sample_points(box, n_uniform, n_vertices, rng)
     new = evidence.observe(points)
-    new += local_search(network, box, evidence, points)
+    new += local_search(network, box, evidence, points, todo)
     return new
