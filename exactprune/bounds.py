@@ -192,6 +192,16 @@ def symbolic_bounds(network: Network, box: Box, known: Bounds | None = None) -> 
     return [(lo[0], up[0]) for lo, up in out]
 
 
+def linear_bound_coefficients(network: Network, box: Box, bounds: Bounds, layer: int,
+                              upper: bool) -> np.ndarray:
+    """Coefficients (n_out, d) on the flat input of the symbolic upper (or lower) linear bound of
+    layer `layer`'s g, built from the relaxations that `bounds` give the earlier layers."""
+    h0lo, h0up = _h0_boxes(network, box.lo[None, :], box.hi[None, :])
+    earlier = [(lo[None, :], up[None, :]) for lo, up in bounds[:layer]]
+    _, _, coef = _backsub(network, layer, earlier, h0lo, h0up, upper)
+    return network.input_map.pull_back(coef[0], network.n_inputs)
+
+
 def folded_first_layer(network: Network) -> tuple[np.ndarray, np.ndarray]:
     """Weight and bias of layer 0 acting on the flat original input (input map folded in)."""
     imap = network.input_map

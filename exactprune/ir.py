@@ -125,6 +125,12 @@ class InputMap:
         """h0 for a batch of flattened inputs (N, d)."""
         return x_flat[:, self.perm] * self.scale + self.shift
 
+    def pull_back(self, coef: np.ndarray, n_inputs: int) -> np.ndarray:
+        """Coefficients (N, n0) of linear functions of h0 as coefficients (N, d) on x_flat."""
+        out = np.zeros((coef.shape[0], n_inputs))
+        np.add.at(out.T, self.perm, (coef * self.scale).T)
+        return out
+
 
 @dataclass(frozen=True, eq=False)
 class Network:

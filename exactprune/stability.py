@@ -462,7 +462,7 @@ def analyse_stability(network: Network, box: Box, time_limit: float = DEFAULT_TI
             return state.result(method)
         state.stage = "witnesses"
         find_witnesses(network, box, state.signs, seed=seed,
-                       todo=[status == UNKNOWN for status in state.status])
+                       todo=[status == UNKNOWN for status in state.status], bounds=state.bounds)
         state.apply_signs("witness")
         if method == "bounds" or not state.undecided():
             return state.result(method)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bounds import linear_bound_coefficients
 from .domain import Box
 from .ir import Network
 
@@ -80,10 +81,22 @@ def input_gradients(network: Network, x: np.ndarray, layer: int, neuron: np.ndar
         else:
             slope = np.ones_like(g[i])
         grad = (grad * slope) @ prev.weight
-    imap = network.input_map
-    out = np.zeros((x.shape[0], network.n_inputs))
-    np.add.at(out.T, imap.perm, (grad * imap.scale).T)
-    return out
+    return network.input_map.pull_back(grad, network.n_inputs)
+
+
+def relaxation_corners(network: Network, box: Box, bounds, evidence: SignEvidence,
+                       todo) -> np.ndarray:
+    """For each `todo` neuron missing a sign, the box corner that pushes its symbolic bound
+    toward that sign (the maximiser of the upper linear bound, or the minimiser of the lower):
+    strong first guesses for a flip, found without a solver. Returns the corners (N, d)."""
+    out = []
+    for k, i in enumerate(evidence.layers):
+        for upper, seen in ((True, evidence.pos[k]), (False, evidence.neg[k])):
+            rows = np.flatnonzero(~seen & todo[k])
+            if rows.size:
+                coef = linear_bound_coefficients(network, box, bounds, i, upper)[rows]
+                out.append(np.where((coef > 0.0) == upper, box.hi, box.lo))
+    return np.vstack(out) if out else np.zeros((0, box.size))
 
 
 def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.ndarray,
@@ -129,10 +142,14 @@ def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.
 
 
 def find_witnesses(network: Network, box: Box, evidence: SignEvidence, seed: int = 0,
-                   todo=None, n_uniform: int = 2000, n_vertices: int = 1000) -> int:
-    """Samples, vertices and local search (on the `todo` neurons); return the new signs proved."""
+                   todo=None, bounds=None, n_uniform: int = 2000, n_vertices: int = 1000) -> int:
+    """Samples, vertices, the relaxation corners (given `bounds`) and local search, aimed at the
+    `todo` neurons (per tracked layer a bool mask; default all); return the new signs proved."""
     rng = np.random.default_rng(seed)
     points = sample_points(box, n_uniform, n_vertices, rng)
+    if bounds is not None:
+        masks = todo if todo is not None else [np.ones_like(p) for p in evidence.pos]
+        points = np.vstack([points, relaxation_corners(network, box, bounds, evidence, masks)])
     new = evidence.observe(points)
     new += local_search(network, box, evidence, points, todo)
     return new
