@@ -14,6 +14,8 @@ sides of each restricting hyperplane, the sides of the others as at p). The call
 them with Network.preactivations and requires as many distinct patterns as regions counted.
 Flat questions ("does this flat meet D?") are answered from caches, then by an LP-free witness
 (certify.flat_witness, from a point deep in D), and only then by an LP.
+The linear algebra runs in the coordinates of frame.py (the span of the first layer's rows, 8-D
+for a 784-10-10 MNIST network); only the LPs and the box checks see all inputs.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Callable
 
 import numpy as np
 
-from .certify import centred_point, flat_witness
+from .certify import IDENTITY, centred_point, flat_witness
+from .frame import Frame
 from .lp import CellLP
 
 DEGENERATE = 1e-9  # a trace whose normal is shorter than this is parallel to the flat
@@ -36,32 +39,37 @@ def signs(n: int) -> np.ndarray:
     return np.array(list(product((1.0, -1.0), repeat=n))).reshape(2 ** n, n)
 
 
-def sign_points(point, normals, offsets, lo, hi, rows, rhs, others=None) -> np.ndarray | None:
+def sign_points(point, normals, offsets, lo, hi, rows, rhs, others=None,
+                frame: Frame = IDENTITY) -> np.ndarray | None:
     """Points next to `point` on every side of the hyperplanes normals @ u = offsets, inside the
     box and the cell rows @ u <= rhs (rows unit norm), on the same side as `point` of the other
     hyperplanes others = (normals, offsets) that miss it; None when the point has no margin or the
-    normals are dependent. Row i of the result has sign signs(n)[i] on the hyperplanes."""
+    normals are dependent. Row i of the result has sign signs(n)[i] on the hyperplanes. Normals
+    and rows in `frame` coordinates, points in input space."""
     n = normals.shape[0]
     if n == 0:
         return point[None, :]
-    step = _step(point, normals, offsets, lo, hi, rows, rhs, others)
+    step = _step(point, normals, offsets, lo, hi, rows, rhs, others, frame)
     if step is None:
         return None
     p, pinv, eps = step
-    return p + eps * (signs(n) @ pinv.T)
+    return p + eps * frame.lift(signs(n) @ pinv.T)
 
 
-def _step(point, normals, offsets, lo, hi, rows, rhs, others):
+def _step(point, normals, offsets, lo, hi, rows, rhs, others, frame):
     """(point projected on the flat, pseudo-inverse of the normals, eps) for sign_points."""
     n = normals.shape[0]
+    if n > normals.shape[1]:
+        return None
     pinv = np.linalg.pinv(normals)
-    p = point - pinv @ (normals @ point - offsets)
-    gaps = np.abs(others[0] @ p - others[1]) if others is not None else np.zeros(0)
+    p = point - frame.lift(pinv @ (normals @ frame.coords(point) - offsets))
+    y = frame.coords(p)
+    gaps = np.abs(others[0] @ y - others[1]) if others is not None else np.zeros(0)
     margin = min(np.min(p - lo, initial=np.inf), np.min(hi - p, initial=np.inf),
-                 np.min(rhs - rows @ p, initial=np.inf) if rows.size else np.inf,
+                 np.min(rhs - rows @ y, initial=np.inf) if rows.size else np.inf,
                  np.min(gaps[gaps > DEGENERATE], initial=np.inf))
     sv = np.linalg.svd(normals, compute_uv=False)
-    if not margin > 0.0 or n > point.size or sv[-1] < INDEPENDENT:
+    if not margin > 0.0 or sv[-1] < INDEPENDENT:
         return None
     return p, pinv, 0.5 * margin * sv[-1] / np.sqrt(n)
 
@@ -71,29 +79,39 @@ class ArrangementCounter:
 
     def __init__(self, lp: CellLP, lo: np.ndarray, hi: np.ndarray, tol: float,
                  cell_rows: Callable[[], tuple[np.ndarray, np.ndarray]],
-                 emit: Callable[[np.ndarray], None], stop: Callable[[], bool]):
+                 emit: Callable[[np.ndarray], None], stop: Callable[[], bool],
+                 frame: Frame = IDENTITY):
         self.lp, self.lo, self.hi, self.tol = lp, lo, hi, tol
         self.cell_rows, self.emit, self.stop = cell_rows, emit, stop
+        self.frame = frame
         self.trouble = 0
 
     def count(self, normals: np.ndarray, offsets: np.ndarray, point: np.ndarray) -> int:
-        """r(A, D) for hyperplanes normals @ u = offsets (unit rows) and a point of D."""
-        self._rows = self.cell_rows()
+        """r(A, D) for hyperplanes normals @ u = offsets (unit rows, input space) and a point of D."""
+        rows, rhs = self.cell_rows()
+        self._f = self.frame if self._in_frame(np.vstack([normals, rows])) else IDENTITY
+        self._rows = (self._f.coords(rows), rhs)
+        self._inputs = normals  # the LPs see input-space rows
         self._miss: list[int] = []  # bitmasks of flats that miss D (so do all their supersets)
         self._hit: list[tuple[int, list[int], np.ndarray]] = []  # flats that meet D, with a point
         self._centre = self._deep_centre(point)
+        normals = self._f.coords(normals)
         d = normals.shape[1]
         keep = self._distinct(normals, offsets, np.zeros((d, 0)), point)
         return self._node([], list(keep), normals, offsets, point, np.zeros((d, 0)))
+
+    def _in_frame(self, vectors) -> bool:
+        back = self.frame.lift(self.frame.coords(vectors))
+        return bool(np.all(np.abs(back - vectors) <= 1e-10 * (1.0 + np.abs(vectors).max(initial=0.0))))
 
     def _deep_centre(self, point):
         """A point deep in D with room in most coordinates: the LP point of margin up to DEEP_CAP
         (when it beats `point`) moved toward the box centre (certify.centred_point)."""
         rows, rhs = self._rows
         margin, u = self.lp.deep(DEEP_CAP * float(np.max(self.hi - self.lo)))
-        if u is not None and rows.size and margin > np.min(rhs - rows @ point):
+        if u is not None and rows.size and margin > np.min(rhs - rows @ self._f.coords(point)):
             point = u
-        return centred_point(point, self.lo, self.hi, rows, rhs)
+        return centred_point(point, self.lo, self.hi, rows, rhs, self._f)
 
     # geometry ------------------------------------------------------------------------------------
     @staticmethod
@@ -107,9 +125,10 @@ class ArrangementCounter:
         idx = np.arange(normals.shape[0])
         t, norm = self._traces(normals, idx, basis)
         keep, seen = [], []
+        at = normals @ self._f.coords(point)
         for j in idx[norm > DEGENERATE]:
             a = t[j] / norm[j]
-            h = (offsets[j] - normals[j] @ point) / norm[j]
+            h = (offsets[j] - at[j]) / norm[j]
             s = 1.0 if a[np.argmax(np.abs(a))] > 0 else -1.0
             key = np.r_[s * a, s * h]
             if any(np.max(np.abs(key - other)) <= DEGENERATE * (1.0 + abs(h)) for other in seen):
@@ -122,7 +141,7 @@ class ArrangementCounter:
         rows, rhs = self._rows
         rest = np.setdiff1d(np.arange(normals.shape[0]), idx)
         pts = sign_points(point, normals[idx], offsets[idx], self.lo, self.hi, rows, rhs,
-                          (normals[rest], offsets[rest]))
+                          (normals[rest], offsets[rest]), self._f)
         if pts is None:
             return False
         self.emit(pts)
@@ -139,11 +158,12 @@ class ArrangementCounter:
                 u = self._off(point, idx, big, normals, offsets)
                 if u is not None:
                     return u
-        u = flat_witness(self._centre, normals[idx], offsets[idx], self.lo, self.hi, *self._rows, self.tol)
+        u = flat_witness(self._centre, normals[idx], offsets[idx], self.lo, self.hi, *self._rows,
+                         self.tol, self._f)
         if u is not None:
             self._hit.append((mask, list(idx), u))
             return u
-        margin, u = self.lp.on_flat(normals[idx], offsets[idx])
+        margin, u = self.lp.on_flat(self._inputs[idx], offsets[idx])
         if np.isnan(margin):
             self.trouble += 1
         if margin > self.tol:
@@ -159,11 +179,12 @@ class ArrangementCounter:
         if not extra:
             return point
         order = list(idx) + extra
-        step = _step(point, normals[order], offsets[order], self.lo, self.hi, *self._rows, None)
+        step = _step(point, normals[order], offsets[order], self.lo, self.hi, *self._rows, None,
+                     self._f)
         if step is None:
             return None
         p, pinv, eps = step
-        return p + eps * (pinv @ np.r_[np.zeros(len(idx)), np.ones(len(extra))])
+        return p + eps * self._f.lift(pinv[:, len(idx):].sum(axis=1))
 
     def _independent(self, idx, normals, basis) -> bool:
         if len(idx) > normals.shape[1] - basis.shape[1]:

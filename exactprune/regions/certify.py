@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from .frame import Frame
+
+IDENTITY = Frame(None)
 SAFETY = 2.0  # witnesses need slack > SAFETY * tol
 WITNESS_ROUNDS = 6
 CENTRE_KEEP = 0.5  # the centred point keeps at least this share of the point's slack on every row
 
 
 def centred_point(point: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.ndarray,
-                  rhs: np.ndarray) -> np.ndarray:
+                  rhs: np.ndarray, frame: Frame = IDENTITY) -> np.ndarray:
     """`point` (strictly inside the cell) moved toward the box centre as far as every cell row keeps
-    CENTRE_KEEP of its slack: a point with room in (almost) every coordinate."""
+    CENTRE_KEEP of its slack: a point with room in (almost) every coordinate. Rows in `frame`
+    coordinates."""
     mid = 0.5 * (lo + hi)
     if not rows.size:
         return mid
-    s_p, s_m = rhs - rows @ point, rhs - rows @ mid
+    s_p, s_m = rhs - rows @ frame.coords(point), rhs - rows @ frame.coords(mid)
     loss = s_p - s_m
     with np.errstate(divide="ignore", invalid="ignore"):
         limits = np.where(loss > 0.0, (1.0 - CENTRE_KEEP) * s_p / loss, np.inf)
@@ -34,26 +38,28 @@ def centred_point(point: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.nd
 
 
 def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, lo: np.ndarray,
-                 hi: np.ndarray, rows: np.ndarray, rhs: np.ndarray, tol: float) -> np.ndarray | None:
+                 hi: np.ndarray, rows: np.ndarray, rhs: np.ndarray, tol: float,
+                 frame: Frame = IDENTITY) -> np.ndarray | None:
     """A point of the flat inside the cell with margin > SAFETY * tol and strictly inside the box
     [lo + tol, hi - tol], or None (no conclusion). A few rounds: each coordinate may move by its
     room toward the side the previous round moved it; cell rows the previous round crossed are
-    held at half the centre's slack."""
+    held at half the centre's slack. Normals and rows in `frame` coordinates."""
     up, down = np.maximum(hi - centre - tol, 0.0), np.maximum(centre - lo - tol, 0.0)
     weight = np.minimum(up, down)
     held = np.zeros(rows.shape[0], dtype=bool)
+    y = frame.coords(centre)
     for _ in range(WITNESS_ROUNDS):
         eq = np.vstack([normals, rows[held]])
-        target = np.r_[offsets, rhs[held] - 0.5 * (rhs[held] - rows[held] @ centre)]
-        scaled = eq * weight
+        target = np.concatenate([offsets, rhs[held] - 0.5 * (rhs[held] - rows[held] @ y)])
         try:
-            step = np.linalg.solve(scaled @ eq.T, target - eq @ centre)
+            step = np.linalg.solve(frame.weighted(eq, weight), target - eq @ y)
         except np.linalg.LinAlgError:
             return None
-        move = scaled.T @ step
+        move = weight * frame.lift(step @ eq)
         u = centre + move
-        slack = rhs - rows @ u if rows.size else np.zeros(0)
-        if (np.all(np.abs(normals @ u - offsets) <= 1e-12 * (1.0 + np.abs(offsets)))
+        yu = frame.coords(u)
+        slack = rhs - rows @ yu if rows.size else np.zeros(0)
+        if (np.all(np.abs(normals @ yu - offsets) <= 1e-12 * (1.0 + np.abs(offsets)))
                 and np.all(u > lo + tol) and np.all(u < hi - tol) and np.all(slack > SAFETY * tol)):
             return u
         weight = np.where(move > 0.0, up, down)

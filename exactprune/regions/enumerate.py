@@ -31,6 +31,7 @@ from ..domain import Box
 from ..ir import Network
 from ..stability_result import ACTIVE, INACTIVE, StabilityResult
 from .arrangement import INDEPENDENT, ArrangementCounter, sign_points, signs
+from .frame import Frame
 from .lp import CellLP
 from .problem import Problem, box_problem
 from .search import Cell, RegionCount, Search
@@ -63,8 +64,11 @@ class _Enumerator(Search):
         self.rows: list[np.ndarray] = []
         self.boxes = [(problem.lo, problem.hi)]
         self.rhs: list[float] = []
+        domain_rows = problem.rows.reshape(-1, problem.dim)
+        frame = Frame.spanning(np.vstack([problem.layers[0].weight, domain_rows]))
         self.arrangement = ArrangementCounter(self.lp, problem.lo, problem.hi, self.tol,
-                                              self._cell_rows, self.check.add_free, self._out_of_time)
+                                              self._cell_rows, self.check.add_free, self._out_of_time,
+                                              frame)
         rng = np.random.default_rng(seed)
         u = rng.uniform(problem.lo, problem.hi, size=(samples, problem.dim))
         self.root = np.vstack([(problem.lo + problem.hi) / 2.0, u])
