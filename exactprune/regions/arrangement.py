@@ -28,6 +28,7 @@ import numpy as np
 from .certify import IDENTITY, centred_point, flat_witness
 from .frame import Frame
 from .lp import CellLP
+from .outer import OuterLP
 
 DEGENERATE = 1e-9  # a trace whose normal is shorter than this is parallel to the flat
 INDEPENDENT = 1e-6  # smallest singular value of unit normals for the fast path
@@ -80,10 +81,10 @@ class ArrangementCounter:
     def __init__(self, lp: CellLP, lo: np.ndarray, hi: np.ndarray, tol: float,
                  cell_rows: Callable[[], tuple[np.ndarray, np.ndarray]],
                  emit: Callable[[np.ndarray], None], stop: Callable[[], bool],
-                 frame: Frame = IDENTITY):
+                 frame: Frame = IDENTITY, outer: OuterLP | None = None):
         self.lp, self.lo, self.hi, self.tol = lp, lo, hi, tol
         self.cell_rows, self.emit, self.stop = cell_rows, emit, stop
-        self.frame = frame
+        self.frame, self.outer = frame, outer
         self.trouble = 0
 
     def count(self, normals: np.ndarray, offsets: np.ndarray, point: np.ndarray) -> int:
@@ -91,6 +92,9 @@ class ArrangementCounter:
         rows, rhs = self.cell_rows()
         self._f = self.frame if self._in_frame(np.vstack([normals, rows])) else IDENTITY
         self._rows = (self._f.coords(rows), rhs)
+        self._outer = self.outer if self._f is self.frame else None
+        if self._outer is not None:
+            self._outer.set_cell(*self._rows)
         self._inputs = normals  # the LPs see input-space rows
         self._miss: list[int] = []  # bitmasks of flats that miss D (so do all their supersets)
         self._hit: list[tuple[int, list[int], np.ndarray]] = []  # flats that meet D, with a point
@@ -158,6 +162,9 @@ class ArrangementCounter:
                 u = self._off(point, idx, big, normals, offsets)
                 if u is not None:
                     return u
+        if self._outer is not None and self._outer.misses(normals[idx], offsets[idx]):
+            self._miss.append(mask)
+            return None
         u = flat_witness(self._centre, normals[idx], offsets[idx], self.lo, self.hi, *self._rows,
                          self.tol, self._f)
         if u is not None:
@@ -171,6 +178,9 @@ class ArrangementCounter:
             return u
         if not np.isnan(margin):
             self._miss.append(mask)
+            direction = self.lp.reduced_costs()
+            if self._outer is not None and direction is not None:
+                self._outer.add_cut(direction)
         return None
 
     def _off(self, point, idx, big, normals, offsets):

@@ -33,6 +33,7 @@ from ..stability_result import ACTIVE, INACTIVE, StabilityResult
 from .arrangement import INDEPENDENT, ArrangementCounter, sign_points, signs
 from .frame import Frame
 from .lp import CellLP
+from .outer import OuterLP
 from .problem import Problem, box_problem
 from .search import Cell, RegionCount, Search
 from .vertex import VERTEX_MAX_DIM, VertexEnumerator
@@ -66,9 +67,12 @@ class _Enumerator(Search):
         self.rhs: list[float] = []
         domain_rows = problem.rows.reshape(-1, problem.dim)
         frame = Frame.spanning(np.vstack([problem.layers[0].weight, domain_rows]))
+        outer = None
+        if frame.basis is not None:
+            outer = OuterLP(frame, problem.lo, problem.hi, MARGIN_CAP * scale, self.tol)
         self.arrangement = ArrangementCounter(self.lp, problem.lo, problem.hi, self.tol,
                                               self._cell_rows, self.check.add_free, self._out_of_time,
-                                              frame)
+                                              frame, outer)
         rng = np.random.default_rng(seed)
         u = rng.uniform(problem.lo, problem.hi, size=(samples, problem.dim))
         self.root = np.vstack([(problem.lo + problem.hi) / 2.0, u])
@@ -275,7 +279,9 @@ def count_problem(problem: Problem, network: Network, time_limit: float | None =
         state.stopped = "interrupted"
     if isinstance(state, VertexEnumerator):
         return state.result(0, state.trouble, "vertex")
-    return state.result(state.lp.solves, state.trouble + state.arrangement.trouble, "lp")
+    outer = state.arrangement.outer
+    return state.result(state.lp.solves, state.trouble + state.arrangement.trouble, "lp",
+                        outer.solves if outer is not None else 0)
 
 
 def count_regions(network: Network, box: Box, time_limit: float | None = None,

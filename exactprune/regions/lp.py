@@ -37,6 +37,7 @@ class CellLP:
         self.index = np.arange(self.n + 1, dtype=np.int32)
         self.depth = 0
         self.solves = 0
+        self._solution = None
 
     def _add(self, row: np.ndarray, rhs: float) -> None:
         self.highs.addRow(-highspy.kHighsInf, float(rhs), self.n + 1, self.index, np.r_[row, 1.0])
@@ -49,6 +50,7 @@ class CellLP:
     def _solve(self) -> tuple[str, float, np.ndarray | None]:
         """(status, margin, point): status "optimal", "infeasible" or "" (no solver concluded)."""
         status = self._warm()
+        self._solution = None
         if not status:
             status, objective, x = solve_elsewhere(self.highs.getLp())
             self.solves += 1
@@ -58,7 +60,15 @@ class CellLP:
         if status != OPTIMAL:
             return status, float("nan"), None
         margin = -self.highs.getInfo().objective_function_value
-        return status, margin, np.asarray(self.highs.getSolution().col_value[: self.n])
+        self._solution = self.highs.getSolution()
+        return status, margin, np.asarray(self._solution.col_value[: self.n])
+
+    def reduced_costs(self) -> np.ndarray | None:
+        """The inputs' reduced costs of the last warm optimum (the aggregated direction of the
+        rows that bind it), or None."""
+        if self._solution is None:
+            return None
+        return np.asarray(self._solution.col_dual[: self.n])
 
     def push(self, row: np.ndarray, rhs: float) -> None:
         self._add(row, rhs)

@@ -35,6 +35,7 @@ class RegionCount:
     time_s: float
     cells_per_layer: list[int] = field(default_factory=list)
     lps: int = 0
+    outer_lps: int = 0  # small LPs in frame coordinates (outer.py), not counted in lps
     point_splits: int = 0
     verified: bool = True
     note: str = ""
@@ -44,7 +45,7 @@ class RegionCount:
     def to_json(self) -> dict:
         return {"regions": int(self.regions), "exact": self.exact, "method": self.method,
                 "time_s": float(self.time_s), "cells_per_layer": list(self.cells_per_layer),
-                "lps": self.lps, "point_splits": self.point_splits, "verified": self.verified,
+                "lps": self.lps, "outer_lps": self.outer_lps, "point_splits": self.point_splits, "verified": self.verified,
                 "note": self.note, "path": self.path}
 
 
@@ -76,7 +77,7 @@ class Search:
             self.stopped = "time limit"
         return bool(self.stopped)
 
-    def result(self, lps: int, trouble: int, path: str) -> RegionCount:
+    def result(self, lps: int, trouble: int, path: str, outer_lps: int = 0) -> RegionCount:
         notes = []
         if self.stopped:
             notes.append(f"stopped by {self.stopped}: lower bound")
@@ -88,5 +89,5 @@ class Search:
         return RegionCount(
             regions=self.regions, exact=not notes, method="exact",
             time_s=time.perf_counter() - self.start, cells_per_layer=self.cells_per_layer,
-            lps=lps, point_splits=self.point_splits, verified=verified,
+            lps=lps, outer_lps=outer_lps, point_splits=self.point_splits, verified=verified,
             note="; ".join(notes), cells=self.cells if self.keep_cells else None, path=path)
