@@ -1,7 +1,7 @@
 """Benchmark of the stability pipeline against per-neuron MILP baselines, in the same run.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/stability.py [--baselines B,..]
-        [--baseline-limit S] [--only NAME]
+        [--baseline-limit S] [--only NAME] [--threads N]
 
 Prints one markdown row per model/spec: neurons, decided by bounds / witnesses / MILP (single MILP
 and per-neuron fallback), unknown, wall time of the pipeline (method auto, default time limit),
@@ -80,6 +80,8 @@ def main() -> None:
     parser.add_argument("--baseline-limit", type=float, default=3600.0,
                         help="time limit of each baseline run (s)")
     parser.add_argument("--only", default="", help="run only cases whose label contains this")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="worker processes for the per-neuron MILPs, pipeline and baselines")
     args = parser.parse_args()
     baselines = [b for b in args.baselines.split(",") if b]
     head = ["model / domain", "neurons", "bounds", "witness", "MILP (single + fallback)",
@@ -92,7 +94,7 @@ def main() -> None:
         if args.only not in label:
             continue
         t = time.monotonic()
-        fast = analyse_stability(net, box, time_limit=DEFAULT_TIME_LIMIT)
+        fast = analyse_stability(net, box, time_limit=DEFAULT_TIME_LIMIT, threads=args.threads)
         t_fast = time.monotonic() - t
         by = decided_by(fast)
         row = [label, str(sum(layer.status.size for layer in fast.layers)), str(by["bounds"]),
@@ -100,7 +102,8 @@ def main() -> None:
                str(fast.counts()["unknown"]), f"{t_fast:.2f}"]
         for method in baselines:
             t = time.monotonic()
-            base = analyse_stability(net, box, time_limit=args.baseline_limit, method=method)
+            base = analyse_stability(net, box, time_limit=args.baseline_limit, method=method,
+                                     threads=args.threads)
             t_base = time.monotonic() - t
             note = "" if base.complete else f" (incomplete, {base.counts()['unknown']} unknown)"
             row += [f"{t_base:.2f}{note}", f"{'>' if note else ''}{t_base / max(t_fast, 1e-9):.1f}x",

@@ -24,6 +24,7 @@ from .stability_result import ACTIVE, INACTIVE
 FEASTOL = 1e-6
 DUALFEASTOL = 1e-7
 EPSILON = 1e-9
+FLIP_MARGIN = 1e-5  # a flip counts in a MILP when sign * g >= FLIP_MARGIN (reported too)
 
 
 def new_model(name: str) -> Model:

@@ -31,12 +31,12 @@ from .bounds import interval_bounds, lp_tighten, padded, prove_by_splitting, sym
 from .domain import Box
 from .errors import DomainError
 from .ir import Network
-from .milp import DUALFEASTOL, EPSILON, FEASTOL, NetworkMILP
+from .milp import DUALFEASTOL, EPSILON, FEASTOL, FLIP_MARGIN, NetworkMILP
+from .neuron_milps import LayerModel, NeuronAnswer, NeuronMILPs
 from .stability_result import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, LayerStability, StabilityResult
 from .witnesses import SignEvidence, find_witnesses
 
 METHODS = ("auto", "bounds", "milp", "per-neuron", "per-neuron-plain", "per-neuron-tight")
-FLIP_MARGIN = 1e-5
 DEFAULT_TIME_LIMIT = 600.0
 SPLIT_MAX_INPUTS = 16  # input splitting is tried for inputs of at most this many dimensions
 SPLIT_SHARE = 0.5  # of the time left
@@ -314,78 +314,64 @@ class _SingleMILP:
         self.state.apply_signs("milp")
 
 
-def _solve_side(state: _Analysis, milp: NetworkMILP, k: int, j: int, sign: int) -> bool:
-    """One per-neuron MILP: can sign * g pass FLIP_MARGIN? If provably not, the neuron is stable.
+def _apply_answer(state: _Analysis, k: int, answer: NeuronAnswer, share: bool) -> None:
+    """Record one neuron's per-neuron MILP answers. A side proven by SCIP makes the neuron
+    stable; an input SCIP found counts only through its float64 forward pass (share=True: for
+    every neuron, else for this neuron only, as in the published method)."""
+    j = answer.neuron
+    i = state.layers[k]
+    for side in answer.sides:
+        if side.outcome == "stable":
+            if state.status[k][j] == UNKNOWN:
+                state.set(k, j, INACTIVE if side.sign > 0 else ACTIVE, "per-neuron")
+        elif side.outcome == "open":
+            state.complete = False
+        elif share:
+            state.signs.observe(side.x)
+        else:
+            signs = state.signs.pos if side.sign > 0 else state.signs.neg
+            if side.sign * state.network.preactivations(side.x)[i][0, j] > 0:
+                signs[k][j] = True
+                state.signs.witnesses.append(side.x)
+    seen = (state.signs.pos, state.signs.neg)
+    last = answer.sides[-1] if answer.sides else None
+    if last is not None and last.outcome == "found" and not seen[last.sign < 0][k][j]:
+        state.complete = False  # the solver's flip did not survive float64: leave unknown
+    if state.signs.pos[k][j] and state.signs.neg[k][j] and state.status[k][j] == UNKNOWN:
+        state.set(k, j, UNSTABLE, "per-neuron")
+    if share:
+        state.apply_signs("per-neuron")
+    state.report()
 
-    True when SCIP found such a solution (still to be checked in float64); False when the side
-    was proven stable or nothing was found in the time left (then complete=False).
-    """
-    if state.remaining <= 0:
-        state.complete = False
-        return False
-    model = milp.model
-    model.freeTransform()
-    model.setObjective(milp.g[state.layers[k]][j], "maximize" if sign > 0 else "minimize")
-    model.setObjlimit(sign * FLIP_MARGIN)
-    model.setParam("limits/time", max(state.remaining, 0.01))
-    model.optimize()
-    status = model.getStatus()
-    if status == "userinterrupt":
-        raise KeyboardInterrupt
-    if status == "infeasible":
-        state.set(k, j, INACTIVE if sign > 0 else ACTIVE, "per-neuron")
-        return False
-    if model.getNSols() == 0:
-        state.complete = False
-        return False
-    return True
 
-
-def _per_neuron(state: _Analysis, todo: list[tuple[int, int]], share: bool) -> None:
+def _per_neuron(state: _Analysis, pool: NeuronMILPs, todo: list[tuple[int, int]],
+                share: bool) -> None:
     """Two MILPs per neuron (can g > FLIP_MARGIN? can g < -FLIP_MARGIN?), stopping early.
 
     share=False is the literature baseline: a solution only answers its own neuron.
     """
     if not todo:
         return
-    net = state.network
     last = max(state.layers[k] for k, _ in todo)
-    ends = [j for k, j in todo if state.layers[k] == last]
-    milp = NetworkMILP(net, state.box, state.bounds, state.phases(), last, name="per_neuron",
-                       targets=ends)
-    model = milp.model
-    model.setParam("limits/solutions", 1)
-    for k, j in todo:
-        if state.status[k][j] != UNKNOWN:
-            continue
-        i = state.layers[k]
-        lo, up = state.bounds[i]
-        sides = (1, -1) if up[j] < -lo[j] else (-1, 1)
-        for sign in sides:
-            signs = state.signs.pos if sign > 0 else state.signs.neg
-            if signs[k][j]:
+    spec = LayerModel(state.network, state.box, state.bounds, state.phases(), last,
+                      tuple(j for k, j in todo if state.layers[k] == last))
+    for k in range(len(state.layers)):
+        jobs = []
+        for kk, j in todo:
+            if kk != k or state.status[k][j] != UNKNOWN:
                 continue
-            if not _solve_side(state, milp, k, j, sign):
-                break
-            x = milp.input_point(model.getBestSol())
-            if share:
-                state.signs.observe(x)
-            else:
-                g = net.preactivations(x)[i][0, j]
-                if sign * g > 0:
-                    signs[k][j] = True
-                    state.signs.witnesses.append(x)
-            if not signs[k][j]:  # the solver's flip did not survive float64: leave unknown
-                state.complete = False
-                break
-        if state.signs.pos[k][j] and state.signs.neg[k][j] and state.status[k][j] == UNKNOWN:
-            state.set(k, j, UNSTABLE, "per-neuron")
-        if share:
-            state.apply_signs("per-neuron")
-        state.report()
+            lo, up = state.bounds[state.layers[k]]
+            sides = (1, -1) if up[j] < -lo[j] else (-1, 1)
+            seen = (state.signs.pos, state.signs.neg)
+            jobs.append((j, tuple(s for s in sides if not seen[s < 0][k][j])))
+        layer_spec = spec if state.layers[k] == last else LayerModel(
+            state.network, state.box, state.bounds, state.phases(), state.layers[k],
+            tuple(j for j, _ in jobs))
+        for answer in pool.answers(layer_spec, jobs, state.deadline):
+            _apply_answer(state, k, answer, share)
 
 
-def _per_neuron_layered(state: _Analysis, tight: bool) -> None:
+def _per_neuron_layered(state: _Analysis, pool: NeuronMILPs, tight: bool) -> None:
     """The per-neuron method of Serra et al. 2020: layer by layer, two MILPs per open neuron.
 
     Each layer's MILP models the network up to that layer with big-M constants from the current
@@ -401,28 +387,19 @@ def _per_neuron_layered(state: _Analysis, tight: bool) -> None:
         todo = np.flatnonzero(state.status[k] == UNKNOWN)
         if todo.size == 0:
             continue
-        milp = NetworkMILP(net, state.box, state.bounds, state.phases(), i, name="per_neuron",
-                           targets=todo)
-        model = milp.model
-        model.setParam("limits/gap" if tight else "limits/solutions", TIGHT_GAP if tight else 1)
+        spec = LayerModel(net, state.box, state.bounds, state.phases(), i,
+                          tuple(int(j) for j in todo), TIGHT_GAP if tight else None)
         lo, up = state.bounds[i][0].copy(), state.bounds[i][1].copy()
-        for j in todo:
-            for sign in (1, -1):
-                if not _solve_side(state, milp, k, j, sign):
-                    break
-                if sign > 0:
-                    up[j] = min(up[j], padded(model.getDualbound(), 1))
+        jobs = [(int(j), (1, -1)) for j in todo]
+        for answer in pool.answers(spec, jobs, state.deadline):
+            for side in answer.sides:
+                if side.dual is None:
+                    continue
+                if side.sign > 0:
+                    up[answer.neuron] = min(up[answer.neuron], padded(side.dual, 1))
                 else:
-                    lo[j] = max(lo[j], padded(model.getDualbound(), -1))
-                x = milp.input_point(model.getBestSol())
-                if sign * net.preactivations(x)[i][0, j] <= 0:  # did not survive float64
-                    state.complete = False
-                    break
-                (state.signs.pos if sign > 0 else state.signs.neg)[k][j] = True
-                state.signs.witnesses.append(x)
-            if state.signs.pos[k][j] and state.signs.neg[k][j]:
-                state.set(k, j, UNSTABLE, "per-neuron")
-            state.report()
+                    lo[answer.neuron] = max(lo[answer.neuron], -padded(side.dual, 1))
+            _apply_answer(state, k, answer, share=False)
         known = [None] * len(net.layers)
         known[i] = (lo, up)
         state.bounds = interval_bounds(net, state.box, state.known_bounds(known))
@@ -432,14 +409,16 @@ def _per_neuron_layered(state: _Analysis, tight: bool) -> None:
 def analyse_stability(network: Network, box: Box, time_limit: float = DEFAULT_TIME_LIMIT,
                       method: str = "auto",
                       progress: Callable[[dict], None] | None = None,
-                      seed: int = 0) -> StabilityResult:
+                      seed: int = 0, threads: int = 1) -> StabilityResult:
     """Decide the phase stability of every two-phase neuron of `network` on `box`.
 
     method: "auto" (bounds, witnesses, single MILP, per-neuron fallback), "bounds" (bounds and
     witnesses only), "milp" (like auto without the fallback), "per-neuron" (our bounds, then two
     MILPs per neuron), "per-neuron-plain" / "per-neuron-tight" (the published per-neuron method
-    from interval bounds, see _per_neuron_layered: the benchmark's baselines). progress: called with a dict (stage, decided, total, by_evidence,
-    elapsed_s) whenever the counts change. Ctrl-C returns a sound partial result.
+    from interval bounds, see _per_neuron_layered: the benchmark's baselines). progress: called
+    with a dict (stage, decided, total, by_evidence, elapsed_s) whenever the counts change.
+    threads: worker processes for the per-neuron MILPs (1: none). Ctrl-C returns a sound
+    partial result.
     """
     if method not in METHODS:
         raise ValueError(f"unknown stability method {method!r}; use one of {', '.join(METHODS)}")
@@ -450,39 +429,46 @@ def analyse_stability(network: Network, box: Box, time_limit: float = DEFAULT_TI
     layered = method in ("per-neuron-plain", "per-neuron-tight")
     state = _Analysis(network, box, time_limit, progress, interval=layered)
     try:
-        state.apply_bounds()
-        state.report()
-        if layered:
-            state.stage = "per-neuron"
-            _per_neuron_layered(state, tight=method == "per-neuron-tight")
-            return state.result(method)
-        if method == "per-neuron":
-            state.stage = "per-neuron"
-            _per_neuron(state, state.undecided(), share=False)
-            return state.result(method)
-        state.stage = "witnesses"
-        find_witnesses(network, box, state.signs, seed=seed,
-                       todo=[status == UNKNOWN for status in state.status], bounds=state.bounds)
-        state.apply_signs("witness")
-        if method == "bounds" or not state.undecided():
-            return state.result(method)
-        if network.n_inputs <= SPLIT_MAX_INPUTS:
-            state.stage = "input splitting"
-            state.split_inputs()
-        state.stage = "lp"
-        state.lp_tighten()
-        if not state.undecided():
-            return state.result(method)
-        state.stage = "milp"
-        _SingleMILP(state).run(MILP_SHARE if method == "auto" else 1.0)
-        if method == "auto" and state.remaining > 0 and state.undecided():
-            state.stage = "per-neuron"
-            state.tighten_bounds()
-            _per_neuron(state, state.undecided(), share=True)
+        with NeuronMILPs(threads) as pool:
+            _run(state, pool, method, seed)
     except KeyboardInterrupt:
         state.complete = False
         state.interrupted = True
     return state.result(method)
+
+
+def _run(state: _Analysis, pool: NeuronMILPs, method: str, seed: int) -> None:
+    """The stages of `method`, cheapest evidence first; each stage only sees what is left."""
+    network, box = state.network, state.box
+    state.apply_bounds()
+    state.report()
+    if method in ("per-neuron-plain", "per-neuron-tight"):
+        state.stage = "per-neuron"
+        _per_neuron_layered(state, pool, tight=method == "per-neuron-tight")
+        return
+    if method == "per-neuron":
+        state.stage = "per-neuron"
+        _per_neuron(state, pool, state.undecided(), share=False)
+        return
+    state.stage = "witnesses"
+    find_witnesses(network, box, state.signs, seed=seed,
+                   todo=[status == UNKNOWN for status in state.status], bounds=state.bounds)
+    state.apply_signs("witness")
+    if method == "bounds" or not state.undecided():
+        return
+    if network.n_inputs <= SPLIT_MAX_INPUTS:
+        state.stage = "input splitting"
+        state.split_inputs()
+    state.stage = "lp"
+    state.lp_tighten()
+    if not state.undecided():
+        return
+    state.stage = "milp"
+    _SingleMILP(state).run(MILP_SHARE if method == "auto" else 1.0)
+    if method == "auto" and state.remaining > 0 and state.undecided():
+        state.stage = "per-neuron"
+        state.tighten_bounds()
+        _per_neuron(state, pool, state.undecided(), share=True)
 
 
 analyse = analyse_stability

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -210,3 +211,30 @@ def test_an_interrupt_returns_a_sound_partial_result():
     for layer, expected in zip(result.layers, want):
         decided = layer.status != UNKNOWN
         assert (layer.status[decided] == np.array(expected)[decided]).all()
+
+
+@pytest.mark.parametrize("method", ["per-neuron", "per-neuron-plain", "per-neuron-tight"])
+def test_worker_processes_give_the_same_answers(method):
+    net, box, want = planted(20, seed=3)
+    result = analyse_stability(net, box, time_limit=60, method=method, threads=2)
+    assert result.complete
+    assert [layer.status.tolist() for layer in result.layers] == want
+    assert all(all(layer.evidence) for layer in result.layers)
+
+
+def test_an_interrupt_with_worker_processes_stops_them_and_keeps_what_they_proved():
+    net, box, want = planted(20, seed=4)
+    answered = []
+
+    def interrupt(info):
+        if info["stage"] == "per-neuron":
+            answered.append(info["decided"])
+            if len(answered) == 3:
+                raise KeyboardInterrupt
+
+    result = analyse_stability(net, box, method="per-neuron", progress=interrupt, threads=2)
+    assert result.interrupted and not result.complete
+    for layer, expected in zip(result.layers, want):
+        decided = layer.status != UNKNOWN
+        assert (layer.status[decided] == np.array(expected)[decided]).all()
+    assert multiprocessing.active_children() == []

@@ -49,6 +49,17 @@ def test_per_neuron_method_and_vnnlib(tmp_path):
     assert "2 stably active, 1 stably inactive, 0 unstable, 0 unknown" in res.output
 
 
+def test_threads_spread_the_per_neuron_milps_over_workers(tmp_path):
+    w0 = np.eye(4)[:3]  # three unstable neurons x_i - 0.5, one MILP pair each
+    path = tmp_path / "three.onnx"
+    onnx.save(dense_model([w0, np.ones((2, 3))], [np.full(3, -0.5), np.zeros(2)]), path)
+    res = CliRunner().invoke(main, ["stability", str(path), "--box", "0", "1",
+                                    "--method", "per-neuron-plain", "--threads", "2"])
+    assert res.exit_code == 0, res.output
+    assert "0 stably active, 0 stably inactive, 3 unstable, 0 unknown" in res.output
+    assert "--threads" in CliRunner().invoke(main, ["compress", "--help"]).output
+
+
 def test_no_domain_is_exit_2(tmp_path):
     res = CliRunner().invoke(main, ["stability", str(write_model(tmp_path))])
     assert res.exit_code == 2

@@ -4,6 +4,7 @@ verify in onnxruntime, then write OUT atomically."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import click
@@ -15,8 +16,9 @@ from ..compress import CompressReport, compress
 from ..errors import OutputFileError, VerificationError
 from ..onnx_io import load
 from ..reductions import RANK_TOL
+from ..reductions import fixpoint
 from .app import console, err_console, main
-from .options import check_options, domain_from_options, domain_options
+from .options import check_options, domain_from_options, domain_options, threads_option
 
 
 def check_output(src: Path, out: Path, force: bool, overwrite_input: bool) -> None:
@@ -92,14 +94,15 @@ def render(report: CompressReport, out: str) -> None:
               help="Tolerance for equal / proportional rows in lumping (0: exact).")
 @click.option("--rank-tol", type=click.FloatRange(min=0), default=RANK_TOL, show_default=True,
               help="Relative tolerance of the rank merge of stably active neurons.")
+@threads_option
 @check_options
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
               metavar="FILE", help="Also write the report and the stability result as JSON.")
 @click.option("--keep-on-fail", is_flag=True, help="Write OUT even if verification fails.")
 @click.option("--force", is_flag=True, help="Overwrite an existing OUT (never the input).")
 @click.option("--overwrite-input", is_flag=True, help="Allow OUT to be the input file.")
-def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_tol, samples,
-                     atol, rtol, json_out, keep_on_fail, force, overwrite_input):
+def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_tol, threads,
+                     samples, atol, rtol, json_out, keep_on_fail, force, overwrite_input):
     """Compress IN exactly on the input domain and write OUT.
 
     Proves which ReLU neurons are stable on the domain, removes / folds them, merges equal and
@@ -124,7 +127,8 @@ def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_t
 
         result = compress(src_path, domain, time_limit=time_limit, lump_tol=lump_tol,
                           rank_tol=rank_tol, samples=samples, atol=atol, rtol=rtol,
-                          progress=progress)
+                          progress=progress,
+                          analyse=partial(fixpoint.default_analyse(), threads=threads))
     # files first: a reader that stops reading the table (`| head`) must not cost the output
     written = result.report.verified or keep_on_fail
     if written:

@@ -42,3 +42,12 @@ def check_options(command):
     return click.option("--samples", type=click.IntRange(min=0), default=DEFAULT_SAMPLES,
                         show_default=True,
                         help="Uniform random points of the domain to compare on.")(command)
+
+
+def threads_option(command):
+    """Add --threads N: worker processes for the per-neuron MILPs."""
+    return click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+                        metavar="N",
+                        help="Worker processes for the per-neuron MILPs (the fallback for the "
+                             "last stubborn neurons and the per-neuron methods); bounds, "
+                             "witnesses and the single MILP run in the main process.")(command)

@@ -14,7 +14,7 @@ from ..onnx_io import load
 from ..stability import DEFAULT_TIME_LIMIT, METHODS, analyse_stability
 from ..stability_result import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, StabilityResult
 from .app import console, err_console, main
-from .options import domain_from_options, domain_options
+from .options import domain_from_options, domain_options, threads_option
 
 NO_DOMAIN = "stability needs an input domain: give --box LO HI, --bounds FILE or --vnnlib FILE"
 EVIDENCE = ("bounds", "witness", "milp", "per-neuron")
@@ -62,9 +62,10 @@ def render(result: StabilityResult) -> None:
                    "witnesses only; milp: auto without the fallback; per-neuron: our bounds, then "
                    "two MILPs per neuron; per-neuron-plain/-tight: the published per-neuron "
                    "method from interval bounds (benchmark baselines, see docs/stability.md).")
+@threads_option
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, metavar="OUT",
               help="Write the result as JSON (model, domain, time_s, complete, layers...).")
-def stability(model, box, bounds, vnnlib, time_limit, method, json_out):
+def stability(model, box, bounds, vnnlib, time_limit, method, threads, json_out):
     """Prove which ReLU neurons of MODEL never change phase on the input domain.
 
     Every neuron is stably active, stably inactive, unstable (witness inputs on both sides) or
@@ -90,7 +91,7 @@ def stability(model, box, bounds, vnnlib, time_limit, method, json_out):
                        detail=f"{detail} | {info['total'] - info['decided']} left")
 
         result = analyse_stability(network, domain, time_limit=time_limit, method=method,
-                                   progress=progress)
+                                   progress=progress, threads=threads)
     render(result)
     if json_out is not None:
         data = result.to_json(model)
