@@ -20,59 +20,18 @@ for a 784-10-10 MNIST network); only the LPs and the box checks see all inputs.
 
 from __future__ import annotations
 
-from itertools import product
 from typing import Callable
 
 import numpy as np
 
-from .certify import IDENTITY, centred_point, flat_witness
-from .frame import Frame
+from .certify import centred_point, flat_witness
+from .faces import count_faces
+from .frame import IDENTITY, Frame
 from .lp import CellLP
 from .outer import OuterLP
+from .signpoints import DEGENERATE, INDEPENDENT, flat_step, sign_points, signs
 
-DEGENERATE = 1e-9  # a trace whose normal is shorter than this is parallel to the flat
-INDEPENDENT = 1e-6  # smallest singular value of unit normals for the fast path
 DEEP_CAP = 0.05  # margin cap (times the box size) of the LP that centres the witnesses
-
-
-def signs(n: int) -> np.ndarray:
-    """All 2^n sign vectors (2^n, n)."""
-    return np.array(list(product((1.0, -1.0), repeat=n))).reshape(2 ** n, n)
-
-
-def sign_points(point, normals, offsets, lo, hi, rows, rhs, others=None,
-                frame: Frame = IDENTITY) -> np.ndarray | None:
-    """Points next to `point` on every side of the hyperplanes normals @ u = offsets, inside the
-    box and the cell rows @ u <= rhs (rows unit norm), on the same side as `point` of the other
-    hyperplanes others = (normals, offsets) that miss it; None when the point has no margin or the
-    normals are dependent. Row i of the result has sign signs(n)[i] on the hyperplanes. Normals
-    and rows in `frame` coordinates, points in input space."""
-    n = normals.shape[0]
-    if n == 0:
-        return point[None, :]
-    step = _step(point, normals, offsets, lo, hi, rows, rhs, others, frame)
-    if step is None:
-        return None
-    p, pinv, eps = step
-    return p + eps * frame.lift(signs(n) @ pinv.T)
-
-
-def _step(point, normals, offsets, lo, hi, rows, rhs, others, frame):
-    """(point projected on the flat, pseudo-inverse of the normals, eps) for sign_points."""
-    n = normals.shape[0]
-    if n > normals.shape[1]:
-        return None
-    pinv = np.linalg.pinv(normals)
-    p = point - frame.lift(pinv @ (normals @ frame.coords(point) - offsets))
-    y = frame.coords(p)
-    gaps = np.abs(others[0] @ y - others[1]) if others is not None else np.zeros(0)
-    margin = min(np.min(p - lo, initial=np.inf), np.min(hi - p, initial=np.inf),
-                 np.min(rhs - rows @ y, initial=np.inf) if rows.size else np.inf,
-                 np.min(gaps[gaps > DEGENERATE], initial=np.inf))
-    sv = np.linalg.svd(normals, compute_uv=False)
-    if not margin > 0.0 or sv[-1] < INDEPENDENT:
-        return None
-    return p, pinv, 0.5 * margin * sv[-1] / np.sqrt(n)
 
 
 class ArrangementCounter:
@@ -102,6 +61,9 @@ class ArrangementCounter:
         normals = self._f.coords(normals)
         d = normals.shape[1]
         keep = self._distinct(normals, offsets, np.zeros((d, 0)), point)
+        n = count_faces(self, keep, normals, offsets, point)
+        if n is not None:
+            return n
         return self._node([], list(keep), normals, offsets, point, np.zeros((d, 0)))
 
     def _in_frame(self, vectors) -> bool:
@@ -162,8 +124,14 @@ class ArrangementCounter:
                 u = self._off(point, idx, big, normals, offsets)
                 if u is not None:
                     return u
-        if self._outer is not None and self._outer.misses(normals[idx], offsets[idx]):
-            self._miss.append(mask)
+        return self._ask(idx, mask, normals, offsets)
+
+    def _ask(self, idx, mask, normals, offsets):
+        """The flat question without caches: the outer LP (no), the LP-free witness (yes), the
+        cell LP; the answer is recorded in the caches."""
+        needed = self._outer.misses(normals[idx], offsets[idx]) if self._outer is not None else None
+        if needed is not None:
+            self._miss.append(sum(1 << j for j, use in zip(idx, needed) if use))
             return None
         u = flat_witness(self._centre, normals[idx], offsets[idx], self.lo, self.hi, *self._rows,
                          self.tol, self._f)
@@ -189,7 +157,7 @@ class ArrangementCounter:
         if not extra:
             return point
         order = list(idx) + extra
-        step = _step(point, normals[order], offsets[order], self.lo, self.hi, *self._rows, None,
+        step = flat_step(point, normals[order], offsets[order], self.lo, self.hi, *self._rows, None,
                      self._f)
         if step is None:
             return None

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .frame import Frame
-
-IDENTITY = Frame(None)
+from .frame import IDENTITY, Frame
 SAFETY = 2.0  # witnesses need slack > SAFETY * tol
 WITNESS_ROUNDS = 6
 CENTRE_KEEP = 0.5  # the centred point keeps at least this share of the point's slack on every row

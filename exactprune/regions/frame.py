@@ -42,3 +42,6 @@ class Frame:
         if self.basis is None:
             return (vectors * weight) @ vectors.T
         return vectors @ ((self.basis.T * weight) @ self.basis) @ vectors.T
+
+
+IDENTITY = Frame(None)

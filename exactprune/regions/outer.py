@@ -10,6 +10,10 @@ tol / 2, or infeasibility, answers "no" for the cell LP. Anything else goes to t
 Cuts: the coordinate bounds of Y, and the aggregated row direction of every cell LP that answered
 "no" (the reduced costs of its inputs). With that cut the outer LP's optimum equals the cell LP's
 for that question, so its neighbours (same cell, nearby flats) are mostly answered here.
+A "no" is re-proved in float64 from HiGHS's multipliers (the row duals of the optimum, or its
+dual ray when infeasible): a combination of the rows that no point of the variable box with
+t in [MISS_SHARE * tol, cap] satisfies. Flat rows whose multiplier is (nearly) zero are left out of the combination
+when it still proves the "no": then every flat of the remaining hyperplanes misses the cell too.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import numpy as np
 from .frame import Frame
 
 MAX_CUTS = 48  # cuts kept in the LP of a cell (the most recent ones)
-ROUND = 1e-12  # relative round-up of the support values
+ROUND = 1e-12  # relative round-up of the support values and of the proofs' sums
+NOISE = 1e-9  # flat rows with smaller multipliers (relative) are tried without
+MISS_SHARE = 0.5  # a "no" proves that no point of the flat has margin >= MISS_SHARE * tol
 
 
 class OuterLP:
@@ -52,6 +58,7 @@ class OuterLP:
         h.addVars(r + 1, np.r_[self.lower, -highspy.kHighsInf], np.r_[self.upper, self.cap])
         h.changeColCost(r, -1.0)
         self.highs, self.base = h, 0
+        self._a, self._low, self._high = np.zeros((0, r + 1)), np.zeros(0), np.zeros(0)
         self._rows(np.hstack([rows, np.ones((rows.shape[0], 1))]), np.full(rows.shape[0], -np.inf), rhs)
         for a, value in self.cuts[-MAX_CUTS:]:
             self._rows(np.r_[a, 0.0][None, :], np.array([-np.inf]), np.array([value]))
@@ -62,6 +69,8 @@ class OuterLP:
         starts = np.arange(0, k * width, width, dtype=np.int32)
         self.highs.addRows(k, low, high, k * width, starts, index, rows.ravel())
         self.base += k
+        self._a = np.vstack([self._a, rows])
+        self._low, self._high = np.r_[self._low, low], np.r_[self._high, high]
 
     def add_cut(self, direction: np.ndarray) -> None:
         """Cuts along +-direction (input space, in the frame's span) for this and later cells."""
@@ -75,19 +84,56 @@ class OuterLP:
             if self.highs is not None:
                 self._rows(np.r_[row, 0.0][None, :], np.array([-np.inf]), np.array([value]))
 
-    def misses(self, normals: np.ndarray, offsets: np.ndarray) -> bool:
-        """True when the flat normals @ y = offsets (frame coordinates) provably has no point of
-        the cell with margin above tol; False means no conclusion."""
+    def misses(self, normals: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
+        """When the flat normals @ y = offsets (frame coordinates) provably has no point of the
+        cell with margin MISS_SHARE * tol: which of its rows the proof needs (bool per row, so
+        the flat of those rows alone misses as well); None means no conclusion."""
         k = normals.shape[0]
-        rows = np.hstack([normals, np.zeros((k, 1))])
         base = self.base
-        self._rows(rows, offsets, offsets)
+        self.highs.addRows(k, offsets, offsets, k * normals.shape[1],
+                           np.arange(0, k * normals.shape[1], normals.shape[1], dtype=np.int32),
+                           np.tile(np.arange(normals.shape[1], dtype=np.int32), k), normals.ravel())
         self.highs.run()
         self.solves += 1
         status = self.highs.getModelStatus()
-        missed = status == highspy.HighsModelStatus.kInfeasible or (
-            status == highspy.HighsModelStatus.kOptimal
-            and -self.highs.getInfo().objective_function_value <= 0.5 * self.tol)
+        if status == highspy.HighsModelStatus.kInfeasible:
+            has_ray, ray = self.highs.getDualRay()[1:]
+            multipliers = [np.asarray(ray)] if has_ray else []
+        elif (status == highspy.HighsModelStatus.kOptimal
+              and -self.highs.getInfo().objective_function_value <= MISS_SHARE * self.tol):
+            multipliers = [np.asarray(self.highs.getSolution().row_dual)]
+        else:
+            multipliers = []
         self.highs.deleteRows(k, np.arange(base, base + k, dtype=np.int32))
-        self.base = base
-        return bool(missed)
+        a = np.vstack([self._a, np.hstack([normals, np.zeros((k, 1))])])
+        low, high = np.r_[self._low, offsets], np.r_[self._high, offsets]
+        for duals in multipliers:
+            for sign in (1.0, -1.0):
+                pi = sign * duals
+                if not self._proves(a, low, high, pi):
+                    continue
+                flat = pi[self.base:self.base + k]
+                needed = np.abs(flat) > NOISE * np.abs(pi).max()
+                if needed.any() and not needed.all():
+                    lean = pi.copy()
+                    lean[self.base:self.base + k][~needed] = 0.0
+                    if not self._proves(a, low, high, lean):
+                        needed[:] = True
+                return needed if needed.any() else np.ones(k, dtype=bool)
+        return None
+
+    def _proves(self, a: np.ndarray, low: np.ndarray, high: np.ndarray, pi: np.ndarray) -> bool:
+        """Whether the combination pi of the rows low <= a v <= high proves them infeasible over
+        the variable box: max over the box of (pi a) v < the combined bound (float64, rounded).
+        Multipliers of the wrong sign for a one-sided row (solver noise) are dropped."""
+        bound = np.where(pi > 0.0, low, np.where(pi < 0.0, high, 0.0))
+        pi = np.where(np.isfinite(bound), pi, 0.0)  # a row bounded on the other side only
+        terms = np.where(pi != 0.0, pi * np.where(np.isfinite(bound), bound, 0.0), 0.0)
+        g = pi @ a
+        vlo, vhi = np.r_[self.lower, MISS_SHARE * self.tol], np.r_[self.upper, self.cap]
+        with np.errstate(invalid="ignore"):
+            top = np.where(g > 0.0, g * vhi, np.where(g < 0.0, g * vlo, 0.0))
+        if not np.all(np.isfinite(top)):
+            return False
+        slack = ROUND * (np.abs(terms).sum() + np.abs(top).sum() + 1.0)
+        return bool(top.sum() + slack < terms.sum())

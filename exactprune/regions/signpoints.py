@@ -1,0 +1,53 @@
+"""Points next to a flat on every side of its hyperplanes (the witnesses of arrangement.py and
+faces.py, and the 2^k split of enumerate.py)."""
+
+from __future__ import annotations
+
+from itertools import product
+
+import numpy as np
+
+from .frame import IDENTITY, Frame
+
+DEGENERATE = 1e-9  # a trace whose normal is shorter than this is parallel to the flat
+INDEPENDENT = 1e-6  # smallest singular value of unit normals for the fast path
+
+
+def signs(n: int) -> np.ndarray:
+    """All 2^n sign vectors (2^n, n)."""
+    return np.array(list(product((1.0, -1.0), repeat=n))).reshape(2 ** n, n)
+
+
+def sign_points(point, normals, offsets, lo, hi, rows, rhs, others=None,
+                frame: Frame = IDENTITY) -> np.ndarray | None:
+    """Points next to `point` on every side of the hyperplanes normals @ u = offsets, inside the
+    box and the cell rows @ u <= rhs (rows unit norm), on the same side as `point` of the other
+    hyperplanes others = (normals, offsets) that miss it; None when the point has no margin or the
+    normals are dependent. Row i of the result has sign signs(n)[i] on the hyperplanes. Normals
+    and rows in `frame` coordinates, points in input space."""
+    n = normals.shape[0]
+    if n == 0:
+        return point[None, :]
+    step = flat_step(point, normals, offsets, lo, hi, rows, rhs, others, frame)
+    if step is None:
+        return None
+    p, pinv, eps = step
+    return p + eps * frame.lift(signs(n) @ pinv.T)
+
+
+def flat_step(point, normals, offsets, lo, hi, rows, rhs, others, frame):
+    """(point projected on the flat, pseudo-inverse of the normals, eps) for sign_points."""
+    n = normals.shape[0]
+    if n > normals.shape[1]:
+        return None
+    pinv = np.linalg.pinv(normals)
+    p = point - frame.lift(pinv @ (normals @ frame.coords(point) - offsets))
+    y = frame.coords(p)
+    gaps = np.abs(others[0] @ y - others[1]) if others is not None else np.zeros(0)
+    margin = min(np.min(p - lo, initial=np.inf), np.min(hi - p, initial=np.inf),
+                 np.min(rhs - rows @ y, initial=np.inf) if rows.size else np.inf,
+                 np.min(gaps[gaps > DEGENERATE], initial=np.inf))
+    sv = np.linalg.svd(normals, compute_uv=False)
+    if not margin > 0.0 or sv[-1] < INDEPENDENT:
+        return None
+    return p, pinv, 0.5 * margin * sv[-1] / np.sqrt(n)
