@@ -37,7 +37,7 @@ def centred_point(point: np.ndarray, lo: np.ndarray, hi: np.ndarray, rows: np.nd
 
 def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, lo: np.ndarray,
                  hi: np.ndarray, rows: np.ndarray, rhs: np.ndarray, tol: float,
-                 frame: Frame = IDENTITY) -> np.ndarray | None:
+                 frame: Frame = IDENTITY, rounds: int = WITNESS_ROUNDS) -> np.ndarray | None:
     """A point of the flat inside the cell with margin > SAFETY * tol and strictly inside the box
     [lo + tol, hi - tol], or None (no conclusion). A few rounds: each coordinate may move by its
     room toward the side the previous round moved it; cell rows the previous round crossed are
@@ -46,7 +46,7 @@ def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, l
     weight = np.minimum(up, down)
     held = np.zeros(rows.shape[0], dtype=bool)
     y = frame.coords(centre)
-    for _ in range(WITNESS_ROUNDS):
+    for _ in range(rounds):
         eq = np.vstack([normals, rows[held]])
         target = np.concatenate([offsets, rhs[held] - 0.5 * (rhs[held] - rows[held] @ y)])
         try:

@@ -9,21 +9,26 @@ first hyperplanes known, S + {h} is asked only when all its facets are faces (so
 is a minimal non-face), smallest S first. Many "yes" need no question: when two known points of
 D on the flat of S lie on opposite sides of h, the point where their segment crosses h is on the
 flat of S + {h} and inside D (D, the box and the flat are convex), checked in float64; the same
-is tried with every other facet of S + {h} in the role of S.
+is tried with every other facet of S + {h} in the role of S. Failing that, the question is asked:
+the outer LP (no), the LP-free witness of certify.py from the known point nearest to its
+hyperplane and from the cell's centre (yes), the cell LP.
 
 Witnesses: a maximal face's flat meets no other hyperplane inside D, so every region whose closure
 reaches that flat lies next to any of its points; the closure of every region reaches some
-maximal face (the faces of its closure form a complex too). So the sign points (arrangement.
-sign_points) around one point of every maximal face meet every region.
+maximal face (the faces of its closure form a complex too). So the sign points (signpoints.py)
+around one point of every maximal face meet every region; one point per sign pattern of the
+hyperplanes (in frame coordinates) is passed on to the float64 re-check.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .certify import SAFETY
 from .signpoints import INDEPENDENT, sign_points
 
-SAFETY = 2.0  # a crossing point must clear the cell rows by SAFETY * tol, like certify.flat_witness
+
+MAX_HYPERPLANES = 62  # faces are int64 bitmasks
 
 
 def count_faces(counter, cand: list[int], normals: np.ndarray, offsets: np.ndarray,
@@ -31,48 +36,68 @@ def count_faces(counter, cand: list[int], normals: np.ndarray, offsets: np.ndarr
     """#faces of the hyperplanes cand (rows of normals, frame coordinates) in the counter's cell,
     witnesses emitted; None when a face has dependent normals, a maximal face has no sign points
     or the clock ran out (the caller falls back to deletion-restriction)."""
+    if cand and max(cand) >= MAX_HYPERPLANES:
+        return None
     frame = counter._f
     rows, rhs = counter._rows
-    faces = {0: (point, frame.coords(point))}  # mask -> a point of D on its flat, its coordinates
+    known = _Known(point, frame.coords(point))
     inner = set()  # faces that are facets of another face
     for j in cand:
         bit = 1 << j
-        for mask in sorted(faces, key=int.bit_count):
+        for mask in sorted(known.index, key=int.bit_count):
             if mask & bit:
                 continue
             sub = mask | bit
-            if any(sub & ~(1 << i) not in faces for i in _bits(mask)):
+            if any(sub & ~(1 << i) not in known.index for i in _bits(mask)):
                 continue
             idx = [i for i in cand if sub >> i & 1]
-            found = None
-            for g in idx:
-                found = _crossing(counter, sub & ~(1 << g), g, faces, normals, offsets, idx, rows, rhs)
-                if found is not None:
-                    break
+            found, anchor = _crossing(counter, known, sub, idx, normals, offsets, rows, rhs)
             if found is None:
                 if counter.stop():
                     return None
-                u = counter._ask(idx, sub, normals, offsets)
+                u = counter._ask(idx, sub, normals, offsets, () if anchor is None else (anchor,))
                 if u is None:
                     continue
                 found = _onto(frame, u, normals[idx], offsets[idx])
             if np.linalg.svd(normals[idx], compute_uv=False)[-1] < INDEPENDENT:
                 return None
-            faces[sub] = found
+            known.add(sub, *found)
             inner.update(sub & ~(1 << i) for i in idx)
     pts = []
-    for mask, (u, _) in faces.items():
+    for mask, row in known.index.items():
         if mask in inner:
             continue
         idx = [i for i in cand if mask >> i & 1]
         rest = [i for i in cand if not mask >> i & 1]
-        got = sign_points(u, normals[idx], offsets[idx], counter.lo, counter.hi, rows, rhs,
-                          (normals[rest], offsets[rest]), frame)
+        got = sign_points(known.points[row], normals[idx], offsets[idx], counter.lo, counter.hi,
+                          rows, rhs, (normals[rest], offsets[rest]), frame)
         if got is None:
             return None
         pts.append(got)
-    counter.emit(np.vstack(pts))
-    return len(faces)
+    pts = np.vstack(pts)
+    sides = frame.coords(pts) @ normals[cand].T > offsets[cand]
+    counter.emit(pts[np.sort(np.unique(sides, axis=0, return_index=True)[1])])
+    return len(known.index)
+
+
+class _Known:
+    """The faces found so far: bitmask -> row of their points (input space) and coordinates."""
+
+    def __init__(self, point: np.ndarray, y: np.ndarray):
+        self.index = {0: 0}
+        self.masks = np.zeros(16, dtype=np.int64)
+        self.points = np.zeros((16, point.size))
+        self.ys = np.zeros((16, y.size))
+        self.points[0], self.ys[0] = point, y
+
+    def add(self, mask: int, point: np.ndarray, y: np.ndarray) -> None:
+        n = len(self.index)
+        if n == self.masks.size:
+            self.masks = np.r_[self.masks, np.zeros(n, dtype=np.int64)]
+            self.points = np.vstack([self.points, np.zeros_like(self.points)])
+            self.ys = np.vstack([self.ys, np.zeros_like(self.ys)])
+        self.index[mask] = n
+        self.masks[n], self.points[n], self.ys[n] = mask, point, y
 
 
 def _onto(frame, u, normals, offsets):
@@ -91,22 +116,28 @@ def _bits(mask: int):
         i += 1
 
 
-def _crossing(counter, mask, j, faces, normals, offsets, idx, rows, rhs):
-    """A point of D on the flat of mask + {j} where a segment between two known points on the
-    flat of mask crosses hyperplane j, or None."""
-    known = [pt for m, pt in faces.items() if m & mask == mask]
-    ys = np.array([y for _, y in known])
-    side = ys @ normals[j] - offsets[j]
-    a, b = int(np.argmin(side)), int(np.argmax(side))
-    if not (side[a] < 0.0 < side[b]):
-        return None
-    alpha = side[a] / (side[a] - side[b])
-    u = known[a][0] + alpha * (known[b][0] - known[a][0])
-    y = counter._f.coords(u)
+def _crossing(counter, known, sub, idx, normals, offsets, rows, rhs):
+    """(A point of D on the flat of sub where a segment between two known points on the flat of a
+    facet sub - {g} crosses hyperplane g, or None; the known point nearest to the hyperplane of
+    its facet, as an anchor for the witness)."""
+    n = len(known.index)
+    facets = np.array([sub & ~(1 << g) for g in idx], dtype=np.int64)
+    on = (known.masks[None, :n] & facets[:, None]) == facets[:, None]  # (k, n): point on facet
+    side = known.ys[:n] @ normals[idx].T - offsets[idx]  # (n, k)
+    low = np.where(on.T, side, np.inf).min(axis=0)
+    high = np.where(on.T, side, -np.inf).max(axis=0)
     tol = counter.tol
-    slack = rhs - rows @ y if rows.size else np.zeros(0)
-    if (np.all(np.abs(normals[idx] @ y - offsets[idx]) <= 1e-12 * (1.0 + np.abs(offsets[idx])))
-            and np.all(u > counter.lo + tol) and np.all(u < counter.hi - tol)
-            and np.all(slack > SAFETY * tol)):
-        return u, y
-    return None
+    for g in np.flatnonzero((low < 0.0) & (high > 0.0)):
+        a = int(np.argmin(np.where(on[g], side[:, g], np.inf)))
+        b = int(np.argmax(np.where(on[g], side[:, g], -np.inf)))
+        alpha = side[a, g] / (side[a, g] - side[b, g])
+        u = known.points[a] + alpha * (known.points[b] - known.points[a])
+        y = counter._f.coords(u)
+        slack = rhs - rows @ y if rows.size else np.zeros(0)
+        if (np.all(np.abs(normals[idx] @ y - offsets[idx]) <= 1e-12 * (1.0 + np.abs(offsets[idx])))
+                and np.all(u > counter.lo + tol) and np.all(u < counter.hi - tol)
+                and np.all(slack > SAFETY * tol)):
+            return (u, y), None
+    dist = np.where(on.T, np.abs(side), np.inf)
+    row, _ = np.unravel_index(np.argmin(dist), dist.shape)
+    return None, known.points[row] if np.isfinite(dist[row]).any() else None
