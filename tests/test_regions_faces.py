@@ -1,0 +1,100 @@
+"""Wide-input region counting: frame coordinates, the outer LP's proven misses, and the face count
+of a cell's last layer against deletion-restriction and SCIP's count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from exactprune.domain import Box
+from exactprune.ir import Dense, InputMap, Network
+from exactprune.regions import count_regions, count_regions_milp
+from exactprune.regions import faces
+from exactprune.regions.frame import Frame
+from exactprune.regions.outer import MISS_SHARE, OuterLP
+
+
+def wide_net(d, widths, rng, dead=0) -> Network:
+    """A ReLU network with d inputs (more than the first layer's width); `dead` first-layer
+    neurons have zero weights (as in a trained MNIST network)."""
+    sizes = [d, *widths]
+    layers = []
+    for i in range(len(widths)):
+        w = rng.normal(size=(sizes[i + 1], sizes[i]))
+        if i == 0 and dead:
+            w[:dead] = 0.0
+        layers.append(Dense(w, rng.normal(size=sizes[i + 1]) * 0.5))
+    layers.append(Dense(rng.normal(size=(1, widths[-1])), np.zeros(1), activation="identity"))
+    return Network(tuple(layers), InputMap.identity(d))
+
+
+def test_frame_keeps_products_and_norms_of_vectors_in_the_span():
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(3, 20))
+    frame = Frame.spanning(np.vstack([rows, np.zeros((1, 20))]))
+    assert frame.basis.shape == (20, 3)
+    v = rng.normal(size=(2, 3)) @ rows
+    u = rng.uniform(-1, 1, size=20)
+    assert np.allclose(frame.coords(v) @ frame.coords(u), v @ u)
+    assert np.allclose(np.linalg.norm(frame.coords(v), axis=1), np.linalg.norm(v, axis=1))
+    assert np.allclose(frame.lift(frame.coords(v)), v)
+    w = rng.uniform(0.1, 1.0, size=20)
+    assert np.allclose(frame.weighted(frame.coords(v), w), (v * w) @ v.T)
+    assert Frame.spanning(rng.normal(size=(5, 4))).basis is None  # spans everything
+
+
+def test_outer_lp_proves_a_flat_outside_the_domain_and_never_one_inside():
+    rng = np.random.default_rng(2)
+    d = 15
+    frame = Frame.spanning(rng.normal(size=(3, d)))
+    lo, hi = np.zeros(d), np.ones(d)
+    outer = OuterLP(frame, lo, hi, cap=1e-3, tol=1e-7)
+    outer.set_cell(np.zeros((0, 3)), np.zeros(0))
+    inside = frame.coords(rng.uniform(0.2, 0.8, size=d))
+    normals = rng.normal(size=(2, 3))
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    assert outer.misses(normals, normals @ inside) is None
+    reach = outer.support(normals[:1])[0]
+    needed = outer.misses(normals, np.r_[reach + 1.0, normals[1] @ inside])
+    assert needed is not None and needed[0]
+    # y_0 >= top + 1 is infeasible over the variable box; combinations that prove nothing fail
+    a, top = np.array([[1.0, 0.0, 0.0, 0.0]]), outer.upper[0]
+    assert outer._proves(a, np.array([top + 1.0]), np.array([np.inf]), np.array([1.0]))
+    assert not outer._proves(a, np.array([top + 1.0]), np.array([np.inf]), np.array([-1.0]))
+    assert not outer._proves(a, np.array([top - 0.5]), np.array([np.inf]), np.array([1.0]))
+    assert MISS_SHARE < 1.0
+
+
+@pytest.mark.parametrize("seed,widths,dead", [(3, (4, 5), 0), (4, (5, 6), 1), (5, (4, 4, 3), 0)])
+def test_face_count_equals_deletion_restriction_and_scip(seed, widths, dead, monkeypatch):
+    rng = np.random.default_rng(seed)
+    net = wide_net(12, widths, rng, dead)
+    box = Box(np.zeros(12), np.ones(12))
+    fast = count_regions(net, box, vertices=False)
+    monkeypatch.setattr("exactprune.regions.arrangement.count_faces", lambda *args: None)
+    slow = count_regions(net, box, vertices=False)
+    milp = count_regions_milp(net, box)
+    assert fast.exact and fast.verified and slow.exact and slow.verified and milp.exact
+    assert fast.regions == slow.regions == milp.regions > len(widths)
+
+
+def test_dependent_normals_fall_back_to_deletion_restriction(monkeypatch):
+    rng = np.random.default_rng(7)
+    net = wide_net(10, (4, 4), rng)
+    w2 = net.layers[1].weight.copy()
+    b2 = net.layers[1].bias.copy()
+    w2[3], b2[3] = w2[0] + w2[1], b2[0] + b2[1]  # g3 = g0 + g1: a pencil of three hyperplanes
+    net = Network((net.layers[0], Dense(w2, b2), net.layers[2]), net.input_map)
+    box = Box(np.zeros(10), np.ones(10))
+    calls = []
+    original = faces.count_faces
+
+    def spy(*args):
+        result = original(*args)
+        calls.append(result)
+        return result
+
+    monkeypatch.setattr("exactprune.regions.arrangement.count_faces", spy)
+    result = count_regions(net, box, vertices=False)
+    assert None in calls  # a cell where the pencil's axis lies: deletion-restriction counted it
+    assert result.exact and result.verified and result.regions == count_regions_milp(net, box).regions
