@@ -13,6 +13,7 @@ want tight bounds pass a relative gap. Workers ignore Ctrl-C; the parent stops t
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import signal
 import time
@@ -23,6 +24,8 @@ import numpy as np
 from .domain import Box
 from .ir import Network
 from .milp import FLIP_MARGIN, NetworkMILP
+
+_KEYS = itertools.count()
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,7 +39,7 @@ class LayerModel:
     layer: int
     targets: tuple[int, ...]
     gap: float | None = None  # relative gap to solve each side to; None: stop at the first solution
-    key: int = field(default_factory=lambda: time.monotonic_ns())
+    key: int = field(default_factory=lambda: next(_KEYS))  # workers rebuild when it changes
 
 
 @dataclass
