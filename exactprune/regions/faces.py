@@ -6,7 +6,8 @@ boolean lattice (no other hyperplane contains a face's flat, else a dependent fa
 so Zaslavsky's sum over flats meeting D of |mu| is the number of faces: r(A, D) = #faces. Faces
 are closed under subsets, so they are found hyperplane by hyperplane: with the faces among the
 first hyperplanes known, S + {h} is asked only when all its facets are faces (so every "no" asked
-is a minimal non-face), smallest S first. Many "yes" need no question: when two known points of
+is a minimal non-face), smallest S first; more hyperplanes than the rank of A are a "no" without
+a question when their equations are inconsistent (least squares). Many "yes" need no question: when two known points of
 D on the flat of S lie on opposite sides of h, the point where their segment crosses h is on the
 flat of S + {h} and inside D (D, the box and the flat are convex), checked in float64; the same
 is tried with every other facet of S + {h} in the role of S. Failing that, the question is asked:
@@ -29,6 +30,7 @@ from .signpoints import INDEPENDENT, sign_points
 
 
 MAX_HYPERPLANES = 62  # faces are int64 bitmasks
+INCONSISTENT = 1e-9  # least-squares residual (relative) of equations without a common solution
 
 
 def count_faces(counter, cand: list[int], normals: np.ndarray, offsets: np.ndarray,
@@ -39,6 +41,7 @@ def count_faces(counter, cand: list[int], normals: np.ndarray, offsets: np.ndarr
     if cand and max(cand) >= MAX_HYPERPLANES:
         return None
     frame = counter._f
+    rank = np.linalg.matrix_rank(normals[cand]) if cand else 0
     rows, rhs = counter._rows
     known = _Known(point, frame.coords(point))
     inner = set()  # faces that are facets of another face
@@ -51,6 +54,8 @@ def count_faces(counter, cand: list[int], normals: np.ndarray, offsets: np.ndarr
             if any(sub & ~(1 << i) not in known.index for i in _bits(mask)):
                 continue
             idx = [i for i in cand if sub >> i & 1]
+            if len(idx) > rank and _inconsistent(normals[idx], offsets[idx]):
+                continue
             found, anchor = _crossing(counter, known, sub, idx, normals, offsets, rows, rhs)
             if found is None:
                 if counter.stop():
@@ -105,6 +110,12 @@ def _onto(frame, u, normals, offsets):
     y = frame.coords(u)
     u = u - frame.lift(np.linalg.pinv(normals) @ (normals @ y - offsets))
     return u, frame.coords(u)
+
+
+def _inconsistent(normals, offsets) -> bool:
+    """Whether the equations normals @ y = offsets (more than their rank) have no solution."""
+    residual = normals @ (np.linalg.pinv(normals) @ offsets) - offsets
+    return bool(np.linalg.norm(residual) > INCONSISTENT * (1.0 + np.linalg.norm(offsets)))
 
 
 def _bits(mask: int):

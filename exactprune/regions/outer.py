@@ -105,6 +105,8 @@ class OuterLP:
         else:
             multipliers = []
         self.highs.deleteRows(k, np.arange(base, base + k, dtype=np.int32))
+        if not multipliers:
+            return None
         a = np.vstack([self._a, np.hstack([normals, np.zeros((k, 1))])])
         low, high = np.r_[self._low, offsets], np.r_[self._high, offsets]
         for duals in multipliers:
