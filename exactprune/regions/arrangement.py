@@ -126,19 +126,23 @@ class ArrangementCounter:
                     return u
         return self._ask(idx, mask, normals, offsets)
 
-    def _ask(self, idx, mask, normals, offsets, anchors=()):
+    def _ask(self, idx, mask, normals, offsets, anchors=(), likely=False):
         """The flat question without caches: the outer LP (no), the LP-free witness (yes) from
-        each anchor and from the cell's centre, the cell LP; the answer is recorded in the caches."""
-        needed = self._outer.misses(normals[idx], offsets[idx]) if self._outer is not None else None
-        if needed is not None:
-            self._miss.append(sum(1 << j for j, use in zip(idx, needed) if use))
-            return None
-        for anchor in (*anchors, self._centre):
-            u = flat_witness(anchor, normals[idx], offsets[idx], self.lo, self.hi, *self._rows,
-                             self.tol, self._f)
-            if u is not None:
-                self._hit.append((mask, list(idx), u))
-                return u
+        each anchor and from the cell's centre (before the outer LP when a "yes" is `likely`),
+        the cell LP; the answer is recorded in the caches."""
+        for first in (likely, not likely):
+            if first:
+                for anchor in (*anchors, self._centre):
+                    u = flat_witness(anchor, normals[idx], offsets[idx], self.lo, self.hi,
+                                     *self._rows, self.tol, self._f)
+                    if u is not None:
+                        self._hit.append((mask, list(idx), u))
+                        return u
+            elif self._outer is not None:
+                needed = self._outer.misses(normals[idx], offsets[idx])
+                if needed is not None:
+                    self._miss.append(sum(1 << j for j, use in zip(idx, needed) if use))
+                    return None
         margin, u = self.lp.on_flat(self._inputs[idx], offsets[idx])
         if np.isnan(margin):
             self.trouble += 1
