@@ -1,13 +1,14 @@
 """Benchmark: exact region enumeration vs SCIP's solution counting, measured in the same run.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/regions.py [--milp-limit S] [--exact-limit S]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/regions.py [--milp-limit S] [--exact-limit S] [--only TEXT]
     OMP_NUM_THREADS=1 .venv/bin/python bench/regions.py --crossover
     OMP_NUM_THREADS=1 .venv/bin/python bench/regions.py --agreement N
 
 
 Prints a markdown table: network, regions, the enumeration's path (vertices for input dimension
 <= VERTEX_MAX_DIM, else LPs) and time, the LP enumeration's time on the same network (low
-dimension only), SCIP's count and time, the ratio SCIP / enumeration, bounds.
+dimension only), SCIP's count and time, the ratio SCIP / enumeration, bounds. "LPs" are the
+cell LPs over all inputs, "(outer)" the small LPs in frame coordinates (outer.py).
 Networks: random 2-input and 5-input ReLU networks of growing size on [-1, 1]^d, and MNIST
 784-input networks from sample_models/ on [0, 1]^784 when they exist. A count stopped by its
 time limit is marked ">=" (a lower bound) and its time "> limit".
@@ -110,6 +111,7 @@ def main() -> None:
     parser.add_argument("--milp-limit", type=float, default=300.0)
     parser.add_argument("--crossover", action="store_true")
     parser.add_argument("--agreement", type=int, default=0, metavar="N")
+    parser.add_argument("--only", default="", metavar="TEXT", help="only the networks whose name contains TEXT")
     args = parser.parse_args()
     if args.agreement:
         agreement(args.agreement)
@@ -117,10 +119,12 @@ def main() -> None:
     if args.crossover:
         crossover(args.exact_limit)
         return
-    print("| network | regions (enumeration) | path | enumeration s | LPs | LP path s "
+    print("| network | regions (enumeration) | path | enumeration s | LPs (outer) | LP path s "
           "| regions (SCIP count) | SCIP count s | SCIP / enumeration | Theorem 1 | Th. 1 rank | product | 2^N |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, net, box in cases():
+        if args.only not in name:
+            continue
         vertex = net.n_inputs <= VERTEX_MAX_DIM
         exact = count_regions(net, box, time_limit=args.exact_limit)
         lp_s = "-"
@@ -135,7 +139,8 @@ def main() -> None:
         ratio_text = (">= " if not milp.exact and exact.exact else "") + f"{ratio:.1f}x"
         mt = f"{milp.time_s:.2f}" if milp.exact else f"> {args.milp_limit:g}"
         et = f"{exact.time_s:.2f}" if exact.exact else f"> {args.exact_limit:g}"
-        print(f"| {name} | {fmt(exact)} | {'vertices' if vertex else 'LP'} | {et} | {exact.lps:,} | {lp_s} "
+        lps = f"{exact.lps:,}" + (f" ({exact.outer_lps:,})" if exact.outer_lps else "")
+        print(f"| {name} | {fmt(exact)} | {'vertices' if vertex else 'LP'} | {et} | {lps} | {lp_s} "
               f"| {fmt(milp)} | {mt} | {ratio_text} "
               f"| {b['theorem1']:,} | {b['theorem1_rank']:,} | {b['product']:,} | {b['2^N']:,} |")
         sys.stdout.flush()

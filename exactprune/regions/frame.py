@@ -19,6 +19,9 @@ RANK_TOL = 1e-12  # singular values below this times the largest one span nothin
 class Frame:
     def __init__(self, basis: np.ndarray | None):
         self.basis = basis  # (dim, r) orthonormal columns, or None for the identity
+        if basis is not None:  # inputs no hyperplane depends on (dead pixels) weigh nothing
+            self._live = np.flatnonzero(np.any(basis != 0.0, axis=1))
+            self._live_basis = basis[self._live]
 
     @classmethod
     def spanning(cls, rows: np.ndarray) -> Frame:
@@ -41,7 +44,8 @@ class Frame:
         """V diag(weight) V^T in input space for vectors V given in frame coordinates (n, r)."""
         if self.basis is None:
             return (vectors * weight) @ vectors.T
-        return vectors @ ((self.basis.T * weight) @ self.basis) @ vectors.T
+        live = self._live_basis
+        return vectors @ ((live.T * weight[self._live]) @ live) @ vectors.T
 
 
 IDENTITY = Frame(None)
