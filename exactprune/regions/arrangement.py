@@ -128,21 +128,25 @@ class ArrangementCounter:
 
     def _ask(self, idx, mask, normals, offsets, anchors=(), likely=False):
         """The flat question without caches: the outer LP (no), the LP-free witness (yes) from
-        each anchor and from the cell's centre (before the outer LP when a "yes" is `likely`),
+        each anchor (before the outer LP when a "yes" is `likely`) and from the cell's centre,
         the cell LP; the answer is recorded in the caches."""
-        for first in (likely, not likely):
-            if first:
-                for anchor in (*anchors, self._centre):
-                    u = flat_witness(anchor, normals[idx], offsets[idx], self.lo, self.hi,
-                                     *self._rows, self.tol, self._f)
-                    if u is not None:
-                        self._hit.append((mask, list(idx), u))
-                        return u
-            elif self._outer is not None:
+        steps = ((anchors, "outer", (self._centre,)) if likely
+                 else ("outer", (*anchors, self._centre)))
+        for step in steps:
+            if step == "outer":
+                if self._outer is None:
+                    continue
                 needed = self._outer.misses(normals[idx], offsets[idx])
                 if needed is not None:
                     self._miss.append(sum(1 << j for j, use in zip(idx, needed) if use))
                     return None
+                continue
+            for anchor in step:
+                u = flat_witness(anchor, normals[idx], offsets[idx], self.lo, self.hi,
+                                 *self._rows, self.tol, self._f)
+                if u is not None:
+                    self._hit.append((mask, list(idx), u))
+                    return u
         margin, u = self.lp.on_flat(self._inputs[idx], offsets[idx])
         if np.isnan(margin):
             self.trouble += 1
