@@ -141,14 +141,18 @@ def _crossing(counter, known, sub, idx, normals, offsets, rows, rhs):
     n = len(known.index)
     facets = np.array([sub & ~(1 << g) for g in idx], dtype=np.int64)
     on = (known.masks[None, :n] & facets[:, None]) == facets[:, None]  # (k, n): point on facet
-    side = known.ys[:n] @ normals[idx].T - offsets[idx]  # (n, k)
+    rows_on = np.flatnonzero(on.any(axis=0))
+    if not rows_on.size:
+        return None, None, np.inf
+    on = on[:, rows_on]
+    side = known.ys[rows_on] @ normals[idx].T - offsets[idx]  # (m, k)
     low = np.where(on.T, side, np.inf).min(axis=0)
     high = np.where(on.T, side, -np.inf).max(axis=0)
     tol = counter.tol
     for g in np.flatnonzero((low < 0.0) & (high > 0.0)):
-        a = int(np.argmin(np.where(on[g], side[:, g], np.inf)))
-        b = int(np.argmax(np.where(on[g], side[:, g], -np.inf)))
-        alpha = side[a, g] / (side[a, g] - side[b, g])
+        a = rows_on[int(np.argmin(np.where(on[g], side[:, g], np.inf)))]
+        b = rows_on[int(np.argmax(np.where(on[g], side[:, g], -np.inf)))]
+        alpha = low[g] / (low[g] - high[g])
         u = known.points[a] + alpha * (known.points[b] - known.points[a])
         y = counter._f.coords(u)
         slack = rhs - rows @ y if rows.size else np.zeros(0)
@@ -158,6 +162,4 @@ def _crossing(counter, known, sub, idx, normals, offsets, rows, rhs):
             return (u, y), None, 0.0
     dist = np.where(on.T, np.abs(side), np.inf)
     row, _ = np.unravel_index(np.argmin(dist), dist.shape)
-    if not np.isfinite(dist[row]).any():
-        return None, None, np.inf
-    return None, known.points[row], float(dist[row].min())
+    return None, known.points[rows_on[row]], float(dist[row].min())
