@@ -1,7 +1,7 @@
 """Benchmark of the stability pipeline against per-neuron MILP baselines, in the same run.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/stability.py [--baselines B,..]
-        [--baseline-limit S] [--only NAME] [--threads N]
+        [--baseline-limit S] [--only NAME] [--threads N] [--parts K]
 
 Prints one markdown row per model/spec: neurons, decided by bounds / witnesses / MILP (single MILP
 and per-neuron fallback), unknown, wall time of the pipeline (method auto, default time limit),
@@ -10,7 +10,8 @@ pipeline and whether it agrees with the pipeline on every neuron it decided. Bas
 of analyse_stability): per-neuron-plain (the published per-neuron method from interval bounds,
 early termination; the ratio target), per-neuron (two MILPs per neuron after our symbolic
 bounds), per-neuron-tight (the published method solved to a gap, its bounds tightening later
-layers: the complete independent check). Models: the FC networks of ../shared/models with their
+layers), and per-neuron-parts (per-neuron on a grid of K^d input cells, merged; only for
+d <= 8 inputs: the check that completes on ACAS Xu prop_1/2). Models: the FC networks of ../shared/models with their
 VNN-LIB specs and sample_models/*.onnx on their stored domain.
 """
 
@@ -21,13 +22,17 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # BLAS threads only fight on a shared box
 
 import argparse  # noqa: E402
+import itertools  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from exactprune.domain import load_vnnlib  # noqa: E402
+import numpy as np  # noqa: E402
+
+from exactprune.domain import Box, load_vnnlib  # noqa: E402
 from exactprune.onnx_io import load  # noqa: E402
 from exactprune.stability import DEFAULT_TIME_LIMIT, analyse_stability  # noqa: E402
-from exactprune.stability_result import UNKNOWN, UNSTABLE  # noqa: E402
+from exactprune.stability_result import (  # noqa: E402
+    ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, StabilityResult)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "models"
@@ -46,6 +51,33 @@ def cases():
         net = load(path)
         if net.metadata.get("domain") is not None:
             yield f"{path.name} / stored", net, net.metadata["domain"]
+
+
+def per_neuron_on_parts(net, box, parts: int, time_limit: float, threads: int) -> StabilityResult:
+    """Baseline "per-neuron-parts": method per-neuron on each cell of a grid of `parts` slices
+    per input dimension, merged: stable if stable with the same phase on every cell, unstable
+    if unstable on a cell or active on one and inactive on another. Each MILP sees a smaller box
+    (smaller big-M), so this per-neuron method completes where the one on the whole box does
+    not (ACAS Xu prop_1); it shares only the symbolic bounds with the pipeline."""
+    edges = [np.linspace(lo, hi, parts + 1) for lo, hi in zip(box.lo, box.hi)]
+    deadline = time.monotonic() + time_limit
+    results = []
+    for cell in itertools.product(range(parts), repeat=box.size):
+        lo = np.array([edges[d][c] for d, c in enumerate(cell)])
+        hi = np.array([edges[d][c + 1] for d, c in enumerate(cell)])
+        results.append(analyse_stability(net, Box(lo, hi, f"cell {cell}"), method="per-neuron",
+                                         time_limit=max(deadline - time.monotonic(), 0.0),
+                                         threads=threads))
+    layers = []
+    for k, layer in enumerate(results[0].layers):
+        st = np.stack([r.layers[k].status for r in results])
+        mixed = (st == UNSTABLE).any(0) | ((st == ACTIVE).any(0) & (st == INACTIVE).any(0))
+        status = np.where(mixed, UNSTABLE, np.where((st == ACTIVE).all(0), ACTIVE,
+                          np.where((st == INACTIVE).all(0), INACTIVE, UNKNOWN))).astype(np.int8)
+        layers.append(type(layer)(layer.layer, layer.node, status, ["per-neuron"] * status.size,
+                                  layer.lower, layer.upper, layer.origin))
+    return StabilityResult(layers, box, time_limit, all(r.complete for r in results),
+                           method="per-neuron-parts")
 
 
 def decided_by(result) -> dict[str, int]:
@@ -80,6 +112,8 @@ def main() -> None:
     parser.add_argument("--baseline-limit", type=float, default=3600.0,
                         help="time limit of each baseline run (s)")
     parser.add_argument("--only", default="", help="run only cases whose label contains this")
+    parser.add_argument("--parts", type=int, default=2,
+                        help="slices per input dimension of the per-neuron-parts baseline")
     parser.add_argument("--threads", type=int, default=1,
                         help="worker processes for the per-neuron MILPs, pipeline and baselines")
     args = parser.parse_args()
@@ -102,8 +136,14 @@ def main() -> None:
                str(fast.counts()["unknown"]), f"{t_fast:.2f}"]
         for method in baselines:
             t = time.monotonic()
-            base = analyse_stability(net, box, time_limit=args.baseline_limit, method=method,
-                                     threads=args.threads)
+            if method == "per-neuron-parts":
+                if box.size > 8:
+                    row += ["-", "", ""]
+                    continue
+                base = per_neuron_on_parts(net, box, args.parts, args.baseline_limit, args.threads)
+            else:
+                base = analyse_stability(net, box, time_limit=args.baseline_limit, method=method,
+                                         threads=args.threads)
             t_base = time.monotonic() - t
             note = "" if base.complete else f" (incomplete, {base.counts()['unknown']} unknown)"
             row += [f"{t_base:.2f}{note}", f"{'>' if note else ''}{t_base / max(t_fast, 1e-9):.1f}x",
