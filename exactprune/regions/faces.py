@@ -71,10 +71,10 @@ def count_faces(counter, cand: list[int], normals: np.ndarray, offsets: np.ndarr
                 if u is None:
                     continue
                 found = _onto(frame, u, normals[idx], offsets[idx])
-            if np.linalg.svd(normals[idx], compute_uv=False)[-1] < INDEPENDENT:
-                return None
             known.add(sub, *found)
             inner.update(sub & ~(1 << i) for i in idx)
+    if not _independent(known.index, cand, normals, rank):
+        return None
     pts = []
     for mask, row in known.index.items():
         if mask in inner:
@@ -117,6 +117,21 @@ def _onto(frame, u, normals, offsets):
     y = frame.coords(u)
     u = u - frame.lift(np.linalg.pinv(normals) @ (normals @ y - offsets))
     return u, frame.coords(u)
+
+
+def _independent(masks, cand, normals, rank) -> bool:
+    """Whether every face has independent normals (smallest singular value >= INDEPENDENT),
+    checked in one batch per face size."""
+    by_size: dict[int, list[list[int]]] = {}
+    for mask in masks:
+        if mask:
+            by_size.setdefault(mask.bit_count(), []).append([i for i in cand if mask >> i & 1])
+    for size, faces in by_size.items():
+        if size > rank:
+            return False
+        if np.linalg.svd(normals[np.array(faces)], compute_uv=False)[:, -1].min() < INDEPENDENT:
+            return False
+    return True
 
 
 def _inconsistent(normals, offsets) -> bool:
