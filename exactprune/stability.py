@@ -348,13 +348,8 @@ def _per_neuron(state: _Analysis, pool: NeuronMILPs, todo: list[tuple[int, int]]
                 share: bool) -> None:
     """Two MILPs per neuron (can g > FLIP_MARGIN? can g < -FLIP_MARGIN?), stopping early.
 
-    share=False is the literature baseline: a solution only answers its own neuron.
+    share=False: a solution only answers its own neuron (as in the published method).
     """
-    if not todo:
-        return
-    last = max(state.layers[k] for k, _ in todo)
-    spec = LayerModel(state.network, state.box, state.bounds, state.phases(), last,
-                      tuple(j for k, j in todo if state.layers[k] == last))
     for k in range(len(state.layers)):
         jobs = []
         for kk, j in todo:
@@ -364,10 +359,11 @@ def _per_neuron(state: _Analysis, pool: NeuronMILPs, todo: list[tuple[int, int]]
             sides = (1, -1) if up[j] < -lo[j] else (-1, 1)
             seen = (state.signs.pos, state.signs.neg)
             jobs.append((j, tuple(s for s in sides if not seen[s < 0][k][j])))
-        layer_spec = spec if state.layers[k] == last else LayerModel(
-            state.network, state.box, state.bounds, state.phases(), state.layers[k],
-            tuple(j for j, _ in jobs))
-        for answer in pool.answers(layer_spec, jobs, state.deadline):
+        if not jobs:
+            continue
+        spec = LayerModel(state.network, state.box, state.bounds, state.phases(), state.layers[k],
+                          tuple(j for j, _ in jobs))
+        for answer in pool.answers(spec, jobs, state.deadline):
             _apply_answer(state, k, answer, share)
 
 
