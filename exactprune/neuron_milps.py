@@ -8,7 +8,8 @@ side is one SCIP solve with objective sign * g and objective limit FLIP_MARGIN:
             checks it too, only to decide whether the second side is worth solving);
   "open"    nothing proven or found in the time left.
 The dual bound of a side that did not end "stable" is a valid bound on sign * g; callers that
-want tight bounds pass a relative gap. Workers ignore Ctrl-C; the parent stops them.
+want tight bounds pass a relative gap. Workers ignore Ctrl-C; the parent stops them. Neurons a
+worker does not answer (it died, or hung past the deadline) are simply not answered: unknown.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .ir import Network
 from .milp import FLIP_MARGIN, NetworkMILP
 
 _KEYS = itertools.count()
+GRACE_S = 10.0  # how long past the deadline a worker may take to return its last answers
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,5 +162,11 @@ class NeuronMILPs:
             self.pool = context.Pool(self.threads, initializer=_ignore_ctrl_c)
         chunks = np.array_split(np.arange(len(jobs)), min(len(jobs), 4 * self.threads))
         tasks = [(spec, [jobs[t] for t in chunk], deadline) for chunk in chunks]
-        for batch in self.pool.imap_unordered(_work, tasks):
+        results = self.pool.imap_unordered(_work, tasks)
+        for _ in tasks:
+            try:  # a worker that died never answers: give up on its chunk after the deadline
+                batch = results.next(timeout=max(deadline - time.monotonic(), 0.0) + GRACE_S)
+            except multiprocessing.TimeoutError:
+                self.close(abort=True)  # its neurons stay unanswered, i.e. unknown
+                return
             yield from batch

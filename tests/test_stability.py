@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 from pathlib import Path
 
 import numpy as np
@@ -234,6 +235,24 @@ def test_an_interrupt_with_worker_processes_stops_them_and_keeps_what_they_prove
 
     result = analyse_stability(net, box, method="per-neuron", progress=interrupt, threads=2)
     assert result.interrupted and not result.complete
+    for layer, expected in zip(result.layers, want):
+        decided = layer.status != UNKNOWN
+        assert (layer.status[decided] == np.array(expected)[decided]).all()
+    assert multiprocessing.active_children() == []
+
+
+def _die(task):
+    os._exit(1)
+
+
+def test_a_worker_that_dies_leaves_its_neurons_unknown(monkeypatch):
+    from exactprune import neuron_milps
+
+    net, box, want = planted(20, seed=6)
+    monkeypatch.setattr(neuron_milps, "GRACE_S", 0.0)
+    monkeypatch.setattr(neuron_milps, "_work", _die)
+    result = analyse_stability(net, box, time_limit=3, method="per-neuron", threads=2)
+    assert not result.complete and result.counts()["unknown"] >= 1
     for layer, expected in zip(result.layers, want):
         decided = layer.status != UNKNOWN
         assert (layer.status[decided] == np.array(expected)[decided]).all()
