@@ -1,5 +1,8 @@
 """The regions of one layer's hyperplane arrangement inside a cell, counted without materialising them.
 
+count() first counts faces (faces.py: generic cells, the usual case); this module's
+deletion-restriction takes over when a face has dependent normals.
+
 A cell D is an open polytope (the cell rows of enumerate.py inside the open domain box); the
 layer's undecided neurons give hyperplanes a . u = c (unit normals a). Deletion-restriction
 (Zaslavsky) on one hyperplane H:

@@ -15,8 +15,10 @@ When the time limit stops the search, every cell not yet explored counts as one 
 full-dimensional, so it contains at least one): the count is then a lower bound (exact=False).
 Two shortcuts (arrangement.py): when a layer's k undecided hyperplanes have independent normals
 and one LP finds a point of the cell on all of them, the cell splits into all 2^k sub-cells at
-once; and the last splitting layer (when k <= dim) is counted by deletion-restriction without
-materialising its regions, its witnesses checked for distinct patterns only.
+once; and the last splitting layer (when k <= dim) is counted without materialising its regions,
+as the faces of a simplicial complex (faces.py) or by deletion-restriction, its witnesses checked
+for distinct patterns only. With many inputs the linear algebra runs in the span of the first
+layer's rows (frame.py) and most "no" answers come from a small LP there (outer.py).
 For input dimension <= VERTEX_MAX_DIM count_problem uses the LP-free vertex enumeration of
 vertex.py instead (same result type, same witness re-check).
 """
