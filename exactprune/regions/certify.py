@@ -46,9 +46,11 @@ def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, l
     weight = np.minimum(up, down)
     held = np.zeros(rows.shape[0], dtype=bool)
     y = frame.coords(centre)
+    low, high, close = lo + tol, hi - tol, 1e-12 * (1.0 + np.abs(offsets))
     for _ in range(rounds):
-        eq = np.vstack([normals, rows[held]])
-        target = np.concatenate([offsets, rhs[held] - 0.5 * (rhs[held] - rows[held] @ y)])
+        kept = rows[held]
+        eq = np.vstack([normals, kept])
+        target = np.concatenate([offsets, rhs[held] - 0.5 * (rhs[held] - kept @ y)])
         try:
             step = np.linalg.solve(frame.weighted(eq, weight), target - eq @ y)
         except np.linalg.LinAlgError:
@@ -57,8 +59,8 @@ def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, l
         u = centre + move
         yu = frame.coords(u)
         slack = rhs - rows @ yu if rows.size else np.zeros(0)
-        if (np.all(np.abs(normals @ yu - offsets) <= 1e-12 * (1.0 + np.abs(offsets)))
-                and np.all(u > lo + tol) and np.all(u < hi - tol) and np.all(slack > SAFETY * tol)):
+        if (np.all(np.abs(normals @ yu - offsets) <= close) and np.all((u > low) & (u < high))
+                and np.all(slack > SAFETY * tol)):
             return u
         weight = np.where(move > 0.0, up, down)
         held |= slack <= SAFETY * tol
