@@ -1,7 +1,7 @@
 """Benchmark of the stability pipeline against per-neuron MILP baselines, in the same run.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/stability.py [--baselines B,..]
-        [--baseline-limit S] [--only NAME] [--threads N] [--parts K]
+        [--baseline-limit S] [--only NAME] [--threads N] [--parts K] [--cell-limit S]
 
 Prints one markdown row per model/spec: neurons, decided by bounds / witnesses / MILP (single MILP
 and per-neuron fallback), unknown, wall time of the pipeline (method auto, default time limit),
@@ -10,8 +10,8 @@ pipeline and whether it agrees with the pipeline on every neuron it decided. Bas
 of analyse_stability): per-neuron-plain (the published per-neuron method from interval bounds,
 early termination; the ratio target), per-neuron (two MILPs per neuron after our symbolic
 bounds), per-neuron-tight (the published method solved to a gap, its bounds tightening later
-layers), and per-neuron-parts (per-neuron on a grid of K^d input cells, merged; only for
-d <= 8 inputs: the check that completes on ACAS Xu prop_1/2). Models: the FC networks of ../shared/models with their
+layers), and per-neuron-parts (per-neuron on a grid of K^d input cells, cells bisected while
+undecided, merged; only for d <= 8 inputs: the check that completes on ACAS Xu prop_1/2). Models: the FC networks of ../shared/models with their
 VNN-LIB specs and sample_models/*.onnx on their stored domain.
 """
 
@@ -23,6 +23,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # BLAS threads only fight on
 
 import argparse  # noqa: E402
 import itertools  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -53,31 +54,46 @@ def cases():
             yield f"{path.name} / stored", net, net.metadata["domain"]
 
 
-def per_neuron_on_parts(net, box, parts: int, time_limit: float, threads: int) -> StabilityResult:
-    """Baseline "per-neuron-parts": method per-neuron on each cell of a grid of `parts` slices
-    per input dimension, merged: stable if stable with the same phase on every cell, unstable
-    if unstable on a cell or active on one and inactive on another. Each MILP sees a smaller box
-    (smaller big-M), so this per-neuron method completes where the one on the whole box does
-    not (ACAS Xu prop_1); it shares only the symbolic bounds with the pipeline."""
+def per_neuron_on_parts(net, box, parts: int, cell_limit: float, time_limit: float,
+                        threads: int) -> StabilityResult:
+    """Baseline "per-neuron-parts": method per-neuron on the cells of a grid of `parts` slices per
+    input dimension; a cell still undecided after `cell_limit` seconds is bisected along its
+    widest dimension (relative to the box) and its halves are analysed again. The leaves are
+    merged: stable if stable with the same phase on every leaf, unstable if unstable on one or
+    active on one and inactive on another. Smaller cells mean smaller big-M constants, so this
+    per-neuron method completes where the one on the whole box does not (ACAS Xu prop_1); it
+    shares only the symbolic bounds with the pipeline."""
     edges = [np.linspace(lo, hi, parts + 1) for lo, hi in zip(box.lo, box.hi)]
     deadline = time.monotonic() + time_limit
-    results = []
-    for cell in itertools.product(range(parts), repeat=box.size):
-        lo = np.array([edges[d][c] for d, c in enumerate(cell)])
-        hi = np.array([edges[d][c + 1] for d, c in enumerate(cell)])
-        results.append(analyse_stability(net, Box(lo, hi, f"cell {cell}"), method="per-neuron",
-                                         time_limit=max(deadline - time.monotonic(), 0.0),
-                                         threads=threads))
+    todo = [(np.array([edges[d][c] for d, c in enumerate(cell)]),
+             np.array([edges[d][c + 1] for d, c in enumerate(cell)]))
+            for cell in itertools.product(range(parts), repeat=box.size)]
+    leaves = []
+    while todo and time.monotonic() < deadline:
+        lo, hi = todo.pop()
+        limit = min(cell_limit, deadline - time.monotonic())
+        result = analyse_stability(net, Box(lo, hi, "cell"), method="per-neuron",
+                                   time_limit=limit, threads=threads)
+        if result.complete or result.interrupted:
+            leaves.append(result)
+            continue
+        d = int(np.argmax((hi - lo) / (box.hi - box.lo)))
+        mid = 0.5 * (lo[d] + hi[d])
+        todo += [(lo, np.where(np.arange(lo.size) == d, mid, hi)),
+                 (np.where(np.arange(lo.size) == d, mid, lo), hi)]
     layers = []
-    for k, layer in enumerate(results[0].layers):
-        st = np.stack([r.layers[k].status for r in results])
+    for k, layer in enumerate(leaves[0].layers):
+        st = np.stack([r.layers[k].status for r in leaves])
         mixed = (st == UNSTABLE).any(0) | ((st == ACTIVE).any(0) & (st == INACTIVE).any(0))
         status = np.where(mixed, UNSTABLE, np.where((st == ACTIVE).all(0), ACTIVE,
                           np.where((st == INACTIVE).all(0), INACTIVE, UNKNOWN))).astype(np.int8)
+        if todo:  # cells never analysed: nothing is stable for sure
+            status[status != UNSTABLE] = UNKNOWN
         layers.append(type(layer)(layer.layer, layer.node, status, ["per-neuron"] * status.size,
                                   layer.lower, layer.upper, layer.origin))
-    return StabilityResult(layers, box, time_limit, all(r.complete for r in results),
-                           method="per-neuron-parts")
+    print(f"per-neuron-parts: {len(leaves)} cells, {len(todo)} left", file=sys.stderr, flush=True)
+    return StabilityResult(layers, box, time_limit,
+                           not todo and all(r.complete for r in leaves), method="per-neuron-parts")
 
 
 def decided_by(result) -> dict[str, int]:
@@ -114,6 +130,8 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run only cases whose label contains this")
     parser.add_argument("--parts", type=int, default=2,
                         help="slices per input dimension of the per-neuron-parts baseline")
+    parser.add_argument("--cell-limit", type=float, default=60.0,
+                        help="seconds per cell of per-neuron-parts before the cell is bisected")
     parser.add_argument("--threads", type=int, default=1,
                         help="worker processes for the per-neuron MILPs, pipeline and baselines")
     args = parser.parse_args()
@@ -140,7 +158,8 @@ def main() -> None:
                 if box.size > 8:
                     row += ["-", "", ""]
                     continue
-                base = per_neuron_on_parts(net, box, args.parts, args.baseline_limit, args.threads)
+                base = per_neuron_on_parts(net, box, args.parts, args.cell_limit,
+                                           args.baseline_limit, args.threads)
             else:
                 base = analyse_stability(net, box, time_limit=args.baseline_limit, method=method,
                                          threads=args.threads)
