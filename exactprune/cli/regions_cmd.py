@@ -85,9 +85,13 @@ def _render(result: dict) -> None:
                    "as such, \"exact\": false in --json).")
 @click.option("--samples", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Uniform samples for --method sample.")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes for --method exact (the cells after the first layer are "
+                   "independent); 1 counts in this process.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, metavar="OUT",
               help="Also write the result as JSON.")
-def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, samples, json_path):
+def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, samples, threads,
+            json_path):
     """Count the linear (activation) regions of MODEL on its input domain, with upper bounds."""
     network = load(model)
     check_distinct(model, json_path, plot_path)
@@ -113,7 +117,7 @@ def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, sa
         elif method == "exact":
             stab = analyse_stability(network, domain, method="bounds")
             result = count_regions(network, domain, time_limit=time_limit, stability=stab,
-                                   progress=progress)
+                                   progress=progress, threads=threads)
         elif method == "milp":
             result = count_regions_milp(network, domain, time_limit=time_limit)
         elif method == "sample":

@@ -36,6 +36,7 @@ from .arrangement import INDEPENDENT, ArrangementCounter, sign_points, signs
 from .frame import Frame
 from .lp import CellLP
 from .outer import OuterLP
+from .parallel import run_tasks
 from .problem import Problem, box_problem
 from .search import Cell, RegionCount, Search
 from .vertex import VERTEX_MAX_DIM, VertexEnumerator
@@ -75,6 +76,8 @@ class _Enumerator(Search):
         self.arrangement = ArrangementCounter(self.lp, problem.lo, problem.hi, self.tol,
                                               self._cell_rows, self.check.add_free, self._out_of_time,
                                               frame, outer)
+        self.tasks: list | None = None
+        self.worker_lps = self.worker_outer = 0  # when a list, layer-1 cells are collected here, not counted
         rng = np.random.default_rng(seed)
         u = rng.uniform(problem.lo, problem.hi, size=(samples, problem.dim))
         self.root = np.vstack([(problem.lo + problem.hi) / 2.0, u])
@@ -239,6 +242,10 @@ class _Enumerator(Search):
         self._finish_layer(k, G, g0, phase, pts, pres, patterns)
 
     def _finish_layer(self, k, G, g0, phase, pts, pres, patterns) -> None:
+        if self.tasks is not None and k == 0 and len(self.p.layers) > 1:
+            extra = slice(self.p.rhs.size, None)
+            self.tasks.append((self.rows[extra], self.rhs[extra], G, g0, phase, pts, pres))
+            return
         layer = self.p.layers[k]
         self.cells_per_layer[k] += 1
         if layer.slope is not None:
@@ -262,39 +269,109 @@ class _Enumerator(Search):
                                    np.array(self.rhs), pts[0].copy(), pattern))
 
 
+    # worker processes (parallel.py) ------------------------------------------------------------
+    def run_threaded(self, threads: int) -> None:
+        """run(), with the cells after the first layer counted by `threads` worker processes."""
+        self.tasks = []
+        self.run()
+        tasks, self.tasks = self.tasks, None
+        if not tasks:
+            return
+        self.check.flush()
+        left = set(range(len(tasks)))
+        try:
+            lost = run_tasks(len(tasks), threads, lambda: self._worker(tasks), self._merge,
+                             self.deadline, self._out_of_time)
+            if lost and not self.stopped:
+                self.stopped = "a worker process that died or hung"
+            left = set(lost)
+        finally:  # unexplored cells are full-dimensional: one region each at least
+            self.regions += len(left)
+            self.cells_per_layer[0] += len(left)
+
+    def _worker(self, tasks):
+        """In a worker process: a fresh enumerator with the domain rows, counting tasks by index."""
+        state = _Enumerator(self.p, self.network, None, 0, 0, self.keep_cells, None)
+        state.deadline = self.deadline
+        for row, rhs in zip(self.p.rows, self.p.rhs):
+            state._push(row, rhs)
+        return lambda index: state._task(tasks[index])
+
+    def _task(self, task) -> dict:
+        rows, rhs, G, g0, phase, pts, pres = task
+        before = self._tally()
+        for row, value in zip(rows, rhs):
+            self._push(row, value)
+        try:
+            self._finish_layer(0, G, g0, phase.copy(), pts, pres, ())
+        finally:
+            for _ in rows:
+                self._pop()
+        out = {key: value - before[key] for key, value in self._tally().items()}
+        out.update(cells_per_layer=self.cells_per_layer, stopped=self.stopped,
+                   check=self.check.take(), cells=self.cells)
+        self.cells_per_layer, self.cells = [0] * len(self.p.layers), []
+        return out
+
+    def _tally(self) -> dict:
+        outer = self.arrangement.outer
+        return {"regions": self.regions, "trouble": self.trouble + self.arrangement.trouble,
+                "lps": self.lp.solves, "outer": outer.solves if outer is not None else 0,
+                "point_splits": self.point_splits}
+
+    def _merge(self, out: dict) -> None:
+        """Add a worker's task result."""
+        self.regions += out["regions"]
+        self.trouble += out["trouble"]
+        self.worker_lps += out["lps"]
+        self.worker_outer += out["outer"]
+        self.point_splits += out["point_splits"]
+        self.cells_per_layer = [a + b for a, b in zip(self.cells_per_layer, out["cells_per_layer"])]
+        self.check.merge(out["check"])
+        self.cells.extend(out["cells"])
+        if out["stopped"] and not self.stopped:
+            self.stopped = out["stopped"]
+
+
 def count_problem(problem: Problem, network: Network, time_limit: float | None = None,
                   samples: int = 256, seed: int = 0, keep_cells: bool = False,
                   progress: Callable[[int, float], None] | None = None,
-                  vertices: bool | None = None) -> RegionCount:
+                  vertices: bool | None = None, threads: int = 1) -> RegionCount:
     """Enumerate the regions of a Problem (see problem.py).
 
     vertices: split vertex-represented cells without LPs (vertex.py); None: when the input
     dimension is at most VERTEX_MAX_DIM.
+    threads: > 1 counts the cells after the first layer in that many forked worker processes
+    (LP path only).
     """
     if vertices if vertices is not None else problem.dim <= VERTEX_MAX_DIM:
         state = VertexEnumerator(problem, network, time_limit, keep_cells, progress)
     else:
         state = _Enumerator(problem, network, time_limit, samples, seed, keep_cells, progress)
     try:
-        state.run()
+        if threads > 1 and isinstance(state, _Enumerator):
+            state.run_threaded(threads)
+        else:
+            state.run()
     except KeyboardInterrupt:
         state.stopped = "interrupted"
     if isinstance(state, VertexEnumerator):
         return state.result(0, state.trouble, "vertex")
     outer = state.arrangement.outer
-    return state.result(state.lp.solves, state.trouble + state.arrangement.trouble, "lp",
-                        outer.solves if outer is not None else 0)
+    return state.result(state.lp.solves + state.worker_lps, state.trouble + state.arrangement.trouble,
+                        "lp", (outer.solves if outer is not None else 0) + state.worker_outer)
 
 
 def count_regions(network: Network, box: Box, time_limit: float | None = None,
                   stability: StabilityResult | None = None, samples: int = 256, seed: int = 0,
                   progress: Callable[[int, float], None] | None = None,
-                  vertices: bool | None = None) -> RegionCount:
+                  vertices: bool | None = None, threads: int = 1) -> RegionCount:
     """Count the activation regions of `network` on `box` exactly (a lower bound if stopped).
 
     stability: optional proven phases (neurons stable on the box never split anything).
     progress: called about twice a second with (regions so far, elapsed seconds).
     vertices: force (True) or forbid (False) the LP-free vertex path; None: by input dimension.
+    threads: worker processes for the cells after the first layer (LP path; 1 = this process).
     """
     return count_problem(box_problem(network, box, stability), network, time_limit, samples,
-                         seed, progress=progress, vertices=vertices)
+                         seed, progress=progress, vertices=vertices, threads=threads)

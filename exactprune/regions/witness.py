@@ -69,6 +69,20 @@ class WitnessCheck:
         self.free.clear()
         self.pending = 0
 
+    def take(self) -> tuple[int, int, set[bytes]]:
+        """(mismatches, points outside, patterns seen) so far, then start afresh (a worker
+        process hands them to the parent's check)."""
+        self.flush()
+        out = (self.mismatch, self.outside, self.seen)
+        self.mismatch, self.outside, self.seen = 0, 0, set()
+        return out
+
+    def merge(self, taken: tuple[int, int, set[bytes]]) -> None:
+        """Add what another check took."""
+        self.mismatch += taken[0]
+        self.outside += taken[1]
+        self.seen |= taken[2]
+
     def verified(self, regions: int, finished: bool) -> bool:
         self.flush()
         return self.mismatch == 0 and self.outside == 0 and (not finished or len(self.seen) == regions)
