@@ -164,17 +164,24 @@ def _crossing(counter, known, sub, idx, normals, offsets, rows, rhs):
     low = np.where(on.T, side, np.inf).min(axis=0)
     high = np.where(on.T, side, -np.inf).max(axis=0)
     tol = counter.tol
-    for g in np.flatnonzero((low < 0.0) & (high > 0.0)):
-        a = rows_on[int(np.argmin(np.where(on[g], side[:, g], np.inf)))]
-        b = rows_on[int(np.argmax(np.where(on[g], side[:, g], -np.inf)))]
-        alpha = low[g] / (low[g] - high[g])
-        u = known.points[a] + alpha * (known.points[b] - known.points[a])
-        y = counter._f.coords(u)
-        slack = rhs - rows @ y if rows.size else np.zeros(0)
-        if (np.all(np.abs(normals[idx] @ y - offsets[idx]) <= 1e-12 * (1.0 + np.abs(offsets[idx])))
-                and np.all(u > counter.lo + tol) and np.all(u < counter.hi - tol)
-                and np.all(slack > SAFETY * tol)):
-            return (u, y), None, 0.0
+    cross = np.flatnonzero((low < 0.0) & (high > 0.0))
+    if cross.size:  # crossing points in frame coordinates first (linear in the end points)
+        a = rows_on[np.argmin(np.where(on[cross], side[:, cross].T, np.inf), axis=1)]
+        b = rows_on[np.argmax(np.where(on[cross], side[:, cross].T, -np.inf), axis=1)]
+        alpha = (low[cross] / (low[cross] - high[cross]))[:, None]
+        ys = known.ys[a] + alpha * (known.ys[b] - known.ys[a])
+        good = np.all(np.abs(ys @ normals[idx].T - offsets[idx])
+                      <= 1e-12 * (1.0 + np.abs(offsets[idx])), axis=1)
+        if rows.size:
+            good &= np.all(ys @ rows.T < rhs - SAFETY * tol, axis=1)
+        for c in np.flatnonzero(good):
+            u = known.points[a[c]] + alpha[c, 0] * (known.points[b[c]] - known.points[a[c]])
+            y = counter._f.coords(u)
+            slack = rhs - rows @ y if rows.size else np.zeros(0)
+            if (np.all(np.abs(normals[idx] @ y - offsets[idx]) <= 1e-12 * (1.0 + np.abs(offsets[idx])))
+                    and np.all(u > counter.lo + tol) and np.all(u < counter.hi - tol)
+                    and np.all(slack > SAFETY * tol)):
+                return (u, y), None, 0.0
     dist = np.where(on.T, np.abs(side), np.inf)
     row, _ = np.unravel_index(np.argmin(dist), dist.shape)
     return None, known.points[rows_on[row]], float(dist[row].min())
