@@ -1,6 +1,7 @@
 """Benchmark: exact region enumeration vs SCIP's solution counting, measured in the same run.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/regions.py [--milp-limit S] [--exact-limit S] [--only TEXT]
+        [--threads N]
     OMP_NUM_THREADS=1 .venv/bin/python bench/regions.py --crossover
     OMP_NUM_THREADS=1 .venv/bin/python bench/regions.py --agreement N
 
@@ -12,6 +13,8 @@ cell LPs over all inputs, "(outer)" the small LPs in frame coordinates (outer.py
 Networks: random 2-input and 5-input ReLU networks of growing size on [-1, 1]^d, and MNIST
 784-input networks from sample_models/ on [0, 1]^784 when they exist. A count stopped by its
 time limit is marked ">=" (a lower bound) and its time "> limit".
+--threads N (N > 1) also times the LP-path enumeration with N worker processes, printed in a
+second table; the headline ratio is the single-process one (SCIP's count is single-threaded).
 --crossover instead times the vertex and the LP enumeration on random networks with 5 to 8
 inputs (where VERTEX_MAX_DIM should lie). --agreement N counts N random networks (1-7 inputs,
 1-3 layers of 2-8 neurons, asymmetric boxes) on both paths and lists the ones that differ, with
@@ -111,6 +114,8 @@ def main() -> None:
     parser.add_argument("--milp-limit", type=float, default=300.0)
     parser.add_argument("--crossover", action="store_true")
     parser.add_argument("--agreement", type=int, default=0, metavar="N")
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="also time the LP-path enumeration with N worker processes")
     parser.add_argument("--only", default="", metavar="TEXT", help="only the networks whose name contains TEXT")
     args = parser.parse_args()
     if args.agreement:
@@ -122,6 +127,7 @@ def main() -> None:
     print("| network | regions (enumeration) | path | enumeration s | LPs (outer) | LP path s "
           "| regions (SCIP count) | SCIP count s | SCIP / enumeration | Theorem 1 | Th. 1 rank | product | 2^N |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    threaded = []
     for name, net, box in cases():
         if args.only not in name:
             continue
@@ -134,6 +140,9 @@ def main() -> None:
             if lp.exact and exact.exact and lp.regions != exact.regions:
                 lp_s += f" ({lp.regions:,} regions)"
         milp = count_regions_milp(net, box, time_limit=args.milp_limit)
+        if args.threads > 1 and not vertex:
+            par = count_regions(net, box, time_limit=args.exact_limit, threads=args.threads)
+            threaded.append((name, exact, par, milp))
         b = region_bounds(net)
         ratio = milp.time_s / exact.time_s
         ratio_text = (">= " if not milp.exact and exact.exact else "") + f"{ratio:.1f}x"
@@ -144,6 +153,16 @@ def main() -> None:
               f"| {fmt(milp)} | {mt} | {ratio_text} "
               f"| {b['theorem1']:,} | {b['theorem1_rank']:,} | {b['product']:,} | {b['2^N']:,} |")
         sys.stdout.flush()
+    if threaded:
+        print(f"\nLP-path enumeration with {args.threads} worker processes (same run; SCIP's count "
+              "is single-threaded):\n")
+        print("| network | regions (1 process) | 1 process s | regions (threads) | threads s "
+              "| speed-up | SCIP count s | SCIP / threads |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name, exact, par, milp in threaded:
+            print(f"| {name} | {fmt(exact)} | {exact.time_s:.2f} | {fmt(par)} | {par.time_s:.2f} "
+                  f"| {exact.time_s / par.time_s:.2f}x | {milp.time_s:.2f} "
+                  f"| {milp.time_s / par.time_s:.1f}x |")
 
 
 if __name__ == "__main__":
