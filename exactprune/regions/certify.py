@@ -42,26 +42,35 @@ def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, l
     [lo + tol, hi - tol], or None (no conclusion). A few rounds: each coordinate may move by its
     room toward the side the previous round moved it; cell rows the previous round crossed are
     held at half the centre's slack. Normals and rows in `frame` coordinates."""
-    up, down = np.maximum(hi - centre - tol, 0.0), np.maximum(centre - lo - tol, 0.0)
+    live = slice(None) if frame.live is None else frame.live
+    if frame.live is not None:  # inputs outside the frame's span never move: check them once
+        rest = np.ones(centre.size, dtype=bool)
+        rest[live] = False
+        if not np.all((centre[rest] > lo[rest] + tol) & (centre[rest] < hi[rest] - tol)):
+            return None
+    start, lo, hi = centre[live], lo[live], hi[live]
+    up, down = np.maximum(hi - start - tol, 0.0), np.maximum(start - lo - tol, 0.0)
     weight = np.minimum(up, down)
     held = np.zeros(rows.shape[0], dtype=bool)
-    y = frame.coords(centre)
+    y = frame.coords_live(start)
     low, high, close = lo + tol, hi - tol, 1e-12 * (1.0 + np.abs(offsets))
     for _ in range(rounds):
         kept = rows[held]
         eq = np.vstack([normals, kept])
         target = np.concatenate([offsets, rhs[held] - 0.5 * (rhs[held] - kept @ y)])
         try:
-            step = np.linalg.solve(frame.weighted(eq, weight), target - eq @ y)
+            step = np.linalg.solve(frame.weighted_live(eq, weight), target - eq @ y)
         except np.linalg.LinAlgError:
             return None
-        move = weight * frame.lift(step @ eq)
-        u = centre + move
-        yu = frame.coords(u)
+        move = weight * frame.lift_live(step @ eq)
+        u = start + move
+        yu = frame.coords_live(u)
         slack = rhs - rows @ yu if rows.size else np.zeros(0)
         if (np.all(np.abs(normals @ yu - offsets) <= close) and np.all((u > low) & (u < high))
                 and np.all(slack > SAFETY * tol)):
-            return u
+            out = centre.copy()
+            out[live] = u
+            return out
         weight = np.where(move > 0.0, up, down)
         held |= slack <= SAFETY * tol
     return None

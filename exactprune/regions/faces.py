@@ -115,7 +115,12 @@ class _Known:
 def _onto(frame, u, normals, offsets):
     """u moved onto the flat normals @ y = offsets (an LP point is on it only up to 1e-9)."""
     y = frame.coords(u)
-    u = u - frame.lift(np.linalg.pinv(normals) @ (normals @ y - offsets))
+    gap = normals @ y - offsets
+    try:
+        shift = np.linalg.solve(normals @ normals.T, gap) @ normals
+    except np.linalg.LinAlgError:  # dependent normals (the count falls back to deletion-restriction)
+        shift = np.linalg.pinv(normals) @ gap
+    u = u - frame.lift(shift)
     return u, frame.coords(u)
 
 

@@ -19,9 +19,10 @@ RANK_TOL = 1e-12  # singular values below this times the largest one span nothin
 class Frame:
     def __init__(self, basis: np.ndarray | None):
         self.basis = basis  # (dim, r) orthonormal columns, or None for the identity
+        self.live = self.live_basis = None  # None: every input counts
         if basis is not None:  # inputs no hyperplane depends on (dead pixels) weigh nothing
-            self._live = np.flatnonzero(np.any(basis != 0.0, axis=1))
-            self._live_basis = basis[self._live]
+            self.live = np.flatnonzero(np.any(basis != 0.0, axis=1))
+            self.live_basis = basis[self.live]
 
     @classmethod
     def spanning(cls, rows: np.ndarray) -> Frame:
@@ -44,8 +45,22 @@ class Frame:
         """V diag(weight) V^T in input space for vectors V given in frame coordinates (n, r)."""
         if self.basis is None:
             return (vectors * weight) @ vectors.T
-        live = self._live_basis
-        return vectors @ ((live.T * weight[self._live]) @ live) @ vectors.T
+        return self.weighted_live(vectors, weight[self.live])
+
+    def weighted_live(self, vectors: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """weighted() with the weights of the live inputs only."""
+        if self.basis is None:
+            return (vectors * weight) @ vectors.T
+        live = self.live_basis
+        return vectors @ ((live.T * weight) @ live) @ vectors.T
+
+    def lift_live(self, coords: np.ndarray) -> np.ndarray:
+        """lift() on the live inputs only (the others are zero)."""
+        return coords if self.basis is None else coords @ self.live_basis.T
+
+    def coords_live(self, vectors: np.ndarray) -> np.ndarray:
+        """coords() of vectors given on the live inputs only."""
+        return vectors if self.basis is None else vectors @ self.live_basis
 
 
 IDENTITY = Frame(None)
