@@ -23,7 +23,8 @@ import numpy as np
 
 from .frame import Frame
 
-MAX_CUTS = 48  # cuts kept in the LP of a cell (the most recent ones)
+MAX_CUTS = 48
+MAX_FLAT = 64  # more flat rows are not asked (faces.py stops at 62 hyperplanes)  # cuts kept in the LP of a cell (the most recent ones)
 ROUND = 1e-12  # relative round-up of the support values and of the proofs' sums
 NOISE = 1e-9  # flat rows with smaller multipliers (relative) are tried without
 MISS_SHARE = 0.5  # a "no" proves that no point of the flat has margin >= MISS_SHARE * tol
@@ -36,6 +37,9 @@ class OuterLP:
         r = frame.basis.shape[1]
         eye = np.eye(r)
         self.upper, self.lower = self.support(eye), -self.support(-eye)
+        self._vlo, self._vhi = np.r_[self.lower, MISS_SHARE * tol], np.r_[self.upper, cap]
+        self._starts = np.arange(MAX_FLAT, dtype=np.int32)  # sparse pattern of dense flat rows
+        self._index = np.tile(np.arange(r, dtype=np.int32), MAX_FLAT)
         self.cuts: list[tuple[np.ndarray, float]] = []
         self.highs: highspy.Highs | None = None
         self.base = 0  # rows of the current cell (cell rows and cuts)
@@ -88,27 +92,28 @@ class OuterLP:
         """When the flat normals @ y = offsets (frame coordinates) provably has no point of the
         cell with margin MISS_SHARE * tol: which of its rows the proof needs (bool per row, so
         the flat of those rows alone misses as well); None means no conclusion."""
-        k = normals.shape[0]
-        base = self.base
-        self.highs.addRows(k, offsets, offsets, k * normals.shape[1],
-                           np.arange(0, k * normals.shape[1], normals.shape[1], dtype=np.int32),
-                           np.tile(np.arange(normals.shape[1], dtype=np.int32), k), normals.ravel())
-        self.highs.run()
+        k, r = normals.shape
+        if k > MAX_FLAT:
+            return None
+        base, h = self.base, self.highs
+        h.addRows(k, offsets, offsets, k * r, self._starts[:k] * r, self._index[:k * r],
+                  normals.ravel())
+        h.run()
         self.solves += 1
-        status = self.highs.getModelStatus()
+        status = h.getModelStatus()
         if status == highspy.HighsModelStatus.kInfeasible:
-            has_ray, ray = self.highs.getDualRay()[1:]
+            has_ray, ray = h.getDualRay()[1:]
             multipliers = [np.asarray(ray)] if has_ray else []
         elif (status == highspy.HighsModelStatus.kOptimal
-              and -self.highs.getInfo().objective_function_value <= MISS_SHARE * self.tol):
-            multipliers = [np.asarray(self.highs.getSolution().row_dual)]
+              and -h.getObjectiveValue() <= MISS_SHARE * self.tol):
+            multipliers = [np.asarray(h.getSolution().row_dual)]
         else:
             multipliers = []
-        self.highs.deleteRows(k, np.arange(base, base + k, dtype=np.int32))
+        h.deleteRows(k, self._starts[:k] + base)
         if not multipliers:
             return None
         a = np.vstack([self._a, np.hstack([normals, np.zeros((k, 1))])])
-        low, high = np.r_[self._low, offsets], np.r_[self._high, offsets]
+        low, high = np.concatenate([self._low, offsets]), np.concatenate([self._high, offsets])
         for duals in multipliers:
             for sign in (1.0, -1.0):
                 pi = sign * duals
@@ -132,9 +137,8 @@ class OuterLP:
         pi = np.where(np.isfinite(bound), pi, 0.0)  # a row bounded on the other side only
         terms = np.where(pi != 0.0, pi * np.where(np.isfinite(bound), bound, 0.0), 0.0)
         g = pi @ a
-        vlo, vhi = np.r_[self.lower, MISS_SHARE * self.tol], np.r_[self.upper, self.cap]
         with np.errstate(invalid="ignore"):
-            top = np.where(g > 0.0, g * vhi, np.where(g < 0.0, g * vlo, 0.0))
+            top = np.where(g > 0.0, g * self._vhi, np.where(g < 0.0, g * self._vlo, 0.0))
         if not np.all(np.isfinite(top)):
             return False
         slack = ROUND * (np.abs(terms).sum() + np.abs(top).sum() + 1.0)
