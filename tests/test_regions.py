@@ -370,8 +370,9 @@ def test_vertex_enumeration_uses_proven_stable_neurons():
 def test_witness_check_rejects_a_wrong_pattern_and_a_point_outside():
     from exactprune.regions.problem import box_problem
     from exactprune.regions.witness import WitnessCheck
-    net = make_net([np.array([[1.0, 0.0]])], [np.zeros(1)])
+    net = make_net([np.array([[1.0, 1e-3]])], [np.zeros(1)])
     problem = box_problem(net, Box(-np.ones(2), np.ones(2)))
+    assert problem.dim == 2
     check = WitnessCheck(problem, net)
     check.add(np.array([[0.5, 0.0], [-0.5, 0.0]]), np.array([[True], [False]]))
     assert check.verified(2, finished=True)
@@ -380,6 +381,19 @@ def test_witness_check_rejects_a_wrong_pattern_and_a_point_outside():
     check = WitnessCheck(problem, net)
     check.add(np.array([[2.0, 0.0]]), np.array([[True]]))
     assert not check.verified(1, finished=True) and check.outside == 1
+
+
+def test_inputs_the_first_layer_never_reads_are_fixed_at_the_centre():
+    from exactprune.regions.problem import box_problem
+    w = np.array([[1.0, 0.0, -1.0], [0.5, 0.0, 1.0]])
+    net = make_net([w], [np.array([0.1, -0.2])])
+    box = Box(np.array([-1.0, 2.0, -1.0]), np.array([1.0, 4.0, 1.0]))
+    problem = box_problem(net, box)
+    assert problem.dim == 2 and list(problem.columns) == [0, 2]
+    assert np.allclose(problem.lift(np.array([[0.3, -0.4]])), [[0.3, 3.0, -0.4]])
+    for vertices in (True, False):  # two lines crossing inside the box
+        got = count_regions(net, box, vertices=vertices)
+        assert got.exact and got.verified and got.regions == 4 == count_regions_milp(net, box).regions
 
 
 # LPs the warm HiGHS solve leaves open (lp.py, fallback.py) ---------------------------------------

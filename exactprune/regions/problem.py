@@ -82,21 +82,25 @@ def hidden_layers(network: Network, stability: StabilityResult | None = None):
 
 
 def box_problem(network: Network, box: Box, stability: StabilityResult | None = None) -> Problem:
-    """The network over a box, fixed inputs (lo == hi) folded into the first layer."""
+    """The network over a box, fixed inputs (lo == hi) folded into the first layer; inputs the
+    first layer does not read (zero weight column, e.g. dead MNIST pixels) change no pattern, so
+    they are fixed at the box centre too (the regions are their products with those inputs)."""
     if box.size != network.n_inputs:
         raise DomainError(f"domain {box.source} has {box.size} inputs, the model has {network.n_inputs}")
     if not (np.isfinite(box.lo).all() and np.isfinite(box.hi).all()):
         raise DomainError(f"domain {box.source} is unbounded; counting regions needs finite bounds")
-    free = np.flatnonzero(box.lo < box.hi)
+    hidden = hidden_layers(network, stability)
+    read = np.any(hidden[0][0] != 0.0, axis=0)  # inputs the first layer reads at all
+    free = np.flatnonzero((box.lo < box.hi) & read)
+    offset = np.where(read, box.lo, 0.5 * (box.lo + box.hi))  # unread inputs: any value will do
     layers = []
-    for k, (weight, bias, slope, fixed) in enumerate(hidden_layers(network, stability)):
+    for k, (weight, bias, slope, fixed) in enumerate(hidden):
         if k == 0:
-            bias = bias + weight @ box.lo - weight[:, free] @ box.lo[free]
+            bias = bias + weight @ offset - weight[:, free] @ offset[free]
             weight = weight[:, free]
         layers.append(HiddenLayer(weight, bias, slope, fixed))
     basis = np.zeros((free.size, box.size))
     basis[np.arange(free.size), free] = 1.0
-    offset = box.lo.copy()
     offset[free] = 0.0
     return Problem(tuple(layers), box.lo[free].copy(), box.hi[free].copy(), offset, basis,
                    columns=free)
