@@ -48,7 +48,7 @@ def count_faces(counter, cand: list[int], normals: np.ndarray, offsets: np.ndarr
     rank = np.linalg.matrix_rank(normals[cand]) if cand else 0
     rows, rhs = counter._rows
     scale = float(np.max(counter.hi - counter.lo))
-    known = _Known(point, frame.coords(point))
+    known = _Known(point, frame.coords(point), normals, offsets)
     inner = set()  # faces that are facets of another face
     for j in cand:
         bit = 1 << j
@@ -56,9 +56,10 @@ def count_faces(counter, cand: list[int], normals: np.ndarray, offsets: np.ndarr
             if mask & bit:
                 continue
             sub = mask | bit
-            if any(sub & ~(1 << i) not in known.index for i in _bits(mask)):
+            members = known.members[mask]
+            if any(sub & ~(1 << i) not in known.index for i in members):
                 continue
-            idx = [i for i in cand if sub >> i & 1]
+            idx = members + [j]
             if len(idx) > rank and _inconsistent(normals[idx], offsets[idx]):
                 continue
             found, anchor, near = _crossing(counter, known, sub, idx, normals, offsets, rows, rhs)
@@ -71,7 +72,7 @@ def count_faces(counter, cand: list[int], normals: np.ndarray, offsets: np.ndarr
                 if u is None:
                     continue
                 found = _onto(frame, u, normals[idx], offsets[idx])
-            known.add(sub, *found)
+            known.add(sub, idx, *found)
             inner.update(sub & ~(1 << i) for i in idx)
     if not _independent(known.index, cand, normals, rank):
         return None
@@ -93,23 +94,30 @@ def count_faces(counter, cand: list[int], normals: np.ndarray, offsets: np.ndarr
 
 
 class _Known:
-    """The faces found so far: bitmask -> row of their points (input space) and coordinates."""
+    """The faces found so far: bitmask -> row of their points (input space), coordinates, the
+    signed distances of the points to every hyperplane, and the faces' hyperplanes."""
 
-    def __init__(self, point: np.ndarray, y: np.ndarray):
+    def __init__(self, point: np.ndarray, y: np.ndarray, normals: np.ndarray, offsets: np.ndarray):
+        self.normals, self.offsets = normals, offsets
         self.index = {0: 0}
+        self.members: dict[int, list[int]] = {0: []}
         self.masks = np.zeros(16, dtype=np.int64)
         self.points = np.zeros((16, point.size))
         self.ys = np.zeros((16, y.size))
-        self.points[0], self.ys[0] = point, y
+        self.sides = np.zeros((16, offsets.size))
+        self.points[0], self.ys[0], self.sides[0] = point, y, normals @ y - offsets
 
-    def add(self, mask: int, point: np.ndarray, y: np.ndarray) -> None:
+    def add(self, mask: int, members: list[int], point: np.ndarray, y: np.ndarray) -> None:
         n = len(self.index)
         if n == self.masks.size:
             self.masks = np.r_[self.masks, np.zeros(n, dtype=np.int64)]
             self.points = np.vstack([self.points, np.zeros_like(self.points)])
             self.ys = np.vstack([self.ys, np.zeros_like(self.ys)])
+            self.sides = np.vstack([self.sides, np.zeros_like(self.sides)])
         self.index[mask] = n
+        self.members[mask] = members
         self.masks[n], self.points[n], self.ys[n] = mask, point, y
+        self.sides[n] = self.normals @ y - self.offsets
 
 
 def _onto(frame, u, normals, offsets):
@@ -145,34 +153,26 @@ def _inconsistent(normals, offsets) -> bool:
     return bool(np.linalg.norm(residual) > INCONSISTENT * (1.0 + np.linalg.norm(offsets)))
 
 
-def _bits(mask: int):
-    i = 0
-    while mask:
-        if mask & 1:
-            yield i
-        mask >>= 1
-        i += 1
-
-
 def _crossing(counter, known, sub, idx, normals, offsets, rows, rhs):
     """(A point of D on the flat of sub where a segment between two known points on the flat of a
     facet sub - {g} crosses hyperplane g, or None; the known point nearest to the hyperplane of
     its facet, as an anchor for the witness, and its distance to that hyperplane)."""
     n = len(known.index)
-    facets = np.array([sub & ~(1 << g) for g in idx], dtype=np.int64)
-    on = (known.masks[None, :n] & facets[:, None]) == facets[:, None]  # (k, n): point on facet
-    rows_on = np.flatnonzero(on.any(axis=0))
+    facets = sub & ~(1 << np.array(idx, dtype=np.int64))
+    on = (known.masks[:n, None] & facets) == facets  # (n, k): point on facet
+    rows_on = np.flatnonzero(on.any(axis=1))
     if not rows_on.size:
         return None, None, np.inf
-    on = on[:, rows_on]
-    side = known.ys[rows_on] @ normals[idx].T - offsets[idx]  # (m, k)
-    low = np.where(on.T, side, np.inf).min(axis=0)
-    high = np.where(on.T, side, -np.inf).max(axis=0)
+    on = on[rows_on]
+    side = known.sides[rows_on][:, idx]  # (m, k)
+    lows, highs = np.where(on, side, np.inf), np.where(on, side, -np.inf)
+    ia, ib = lows.argmin(axis=0), highs.argmax(axis=0)
+    cols = np.arange(len(idx))
+    low, high = lows[ia, cols], highs[ib, cols]
     tol = counter.tol
     cross = np.flatnonzero((low < 0.0) & (high > 0.0))
     if cross.size:  # crossing points in frame coordinates first (linear in the end points)
-        a = rows_on[np.argmin(np.where(on[cross], side[:, cross].T, np.inf), axis=1)]
-        b = rows_on[np.argmax(np.where(on[cross], side[:, cross].T, -np.inf), axis=1)]
+        a, b = rows_on[ia[cross]], rows_on[ib[cross]]
         alpha = (low[cross] / (low[cross] - high[cross]))[:, None]
         ys = known.ys[a] + alpha * (known.ys[b] - known.ys[a])
         good = np.all(np.abs(ys @ normals[idx].T - offsets[idx])
@@ -187,6 +187,6 @@ def _crossing(counter, known, sub, idx, normals, offsets, rows, rhs):
                     and np.all(u > counter.lo + tol) and np.all(u < counter.hi - tol)
                     and np.all(slack > SAFETY * tol)):
                 return (u, y), None, 0.0
-    dist = np.where(on.T, np.abs(side), np.inf)
-    row, _ = np.unravel_index(np.argmin(dist), dist.shape)
+    dist = np.where(on, np.abs(side), np.inf)
+    row = np.argmin(dist) // len(idx)
     return None, known.points[rows_on[row]], float(dist[row].min())
