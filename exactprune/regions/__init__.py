@@ -1,7 +1,8 @@
 """Linear regions of a ReLU network on a domain: exact enumeration, SCIP count, bounds, slices.
 
 Public API:
-    count_regions(network, box, time_limit=None, stability=None, vertices=None) -> RegionCount
+    count_regions(network, box, time_limit=None, stability=None, vertices=None, threads=1)
+        -> RegionCount
     count_regions_milp(network, box, time_limit=None) -> RegionCount               (SCIP count)
     sample_regions(network, box, samples=100_000) -> RegionCount                   (lower bound)
     region_bounds(network) -> {name: int}                                          (upper bounds)
