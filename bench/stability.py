@@ -33,7 +33,7 @@ from exactprune.domain import Box, load_vnnlib  # noqa: E402
 from exactprune.onnx_io import load  # noqa: E402
 from exactprune.stability import DEFAULT_TIME_LIMIT, analyse_stability  # noqa: E402
 from exactprune.stability_result import (  # noqa: E402
-    ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, StabilityResult)
+    ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, LayerStability, StabilityResult)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "models"
@@ -89,8 +89,8 @@ def per_neuron_on_parts(net, box, parts: int, cell_limit: float, time_limit: flo
                           np.where((st == INACTIVE).all(0), INACTIVE, UNKNOWN))).astype(np.int8)
         if todo:  # cells never analysed: nothing is stable for sure
             status[status != UNSTABLE] = UNKNOWN
-        layers.append(type(layer)(layer.layer, layer.node, status, ["per-neuron"] * status.size,
-                                  layer.lower, layer.upper, layer.origin))
+        layers.append(LayerStability(layer.layer, layer.node, status, ["per-neuron"] * status.size,
+                                     layer.lower, layer.upper, layer.origin))
     print(f"per-neuron-parts: {len(leaves)} cells, {len(todo)} left", file=sys.stderr, flush=True)
     return StabilityResult(layers, box, time_limit,
                            not todo and all(r.complete for r in leaves), method="per-neuron-parts")

@@ -206,9 +206,7 @@ def folded_first_layer(network: Network) -> tuple[np.ndarray, np.ndarray]:
     """Weight and bias of layer 0 acting on the flat original input (input map folded in)."""
     imap = network.input_map
     first = network.layers[0]
-    weight = np.zeros((first.n_out, network.n_inputs))
-    np.add.at(weight.T, imap.perm, (first.weight * imap.scale).T)
-    return weight, first.bias + first.weight @ imap.shift
+    return imap.pull_back(first.weight, network.n_inputs), first.bias + first.weight @ imap.shift
 
 
 def prove_by_splitting(network: Network, box: Box, inactive: dict, active: dict,

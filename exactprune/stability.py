@@ -350,14 +350,14 @@ def _per_neuron(state: _Analysis, pool: NeuronMILPs, todo: list[tuple[int, int]]
 
     share=False: a solution only answers its own neuron (as in the published method).
     """
+    seen = (state.signs.pos, state.signs.neg)
     for k in range(len(state.layers)):
+        lo, up = state.bounds[state.layers[k]]
         jobs = []
         for kk, j in todo:
             if kk != k or state.status[k][j] != UNKNOWN:
                 continue
-            lo, up = state.bounds[state.layers[k]]
             sides = (1, -1) if up[j] < -lo[j] else (-1, 1)
-            seen = (state.signs.pos, state.signs.neg)
             jobs.append((j, tuple(s for s in sides if not seen[s < 0][k][j])))
         if not jobs:
             continue

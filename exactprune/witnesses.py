@@ -100,10 +100,10 @@ def relaxation_corners(network: Network, box: Box, bounds, evidence: SignEvidenc
 
 
 def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.ndarray,
-                 todo=None, iterations: int = 6, max_targets: int = 2000) -> int:
+                 todo: list[np.ndarray], iterations: int = 6, max_targets: int = 2000) -> int:
     """Push inputs toward flipping undecided neurons; return the number of new signs proved.
 
-    todo: per tracked layer a bool mask of the neurons worth targeting (default: all). For each
+    todo: per tracked layer a bool mask of the neurons worth targeting. For each
     of them still missing a sign, start from the seen input whose g is closest to that
     sign, follow the gradient of g (through the current activation pattern) toward the box corner
     in the wanted direction, trying several step lengths, keep the best point and repeat.
@@ -113,9 +113,8 @@ def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.
     new = 0
     targets = []
     for k, i in enumerate(evidence.layers):
-        wanted = np.ones_like(evidence.pos[k]) if todo is None else todo[k]
         for want, seen in ((1.0, evidence.pos[k]), (-1.0, evidence.neg[k])):
-            for j in np.flatnonzero(~seen & wanted):
+            for j in np.flatnonzero(~seen & todo[k]):
                 targets.append((i, j, want))
     if not targets:
         return 0
@@ -145,11 +144,12 @@ def find_witnesses(network: Network, box: Box, evidence: SignEvidence, seed: int
                    todo=None, bounds=None, n_uniform: int = 2000, n_vertices: int = 1000) -> int:
     """Samples, vertices, the relaxation corners (given `bounds`) and local search, aimed at the
     `todo` neurons (per tracked layer a bool mask; default all); return the new signs proved."""
+    if todo is None:
+        todo = [np.ones_like(pos) for pos in evidence.pos]
     rng = np.random.default_rng(seed)
     points = sample_points(box, n_uniform, n_vertices, rng)
     if bounds is not None:
-        masks = todo if todo is not None else [np.ones_like(p) for p in evidence.pos]
-        points = np.vstack([points, relaxation_corners(network, box, bounds, evidence, masks)])
+        points = np.vstack([points, relaxation_corners(network, box, bounds, evidence, todo)])
     new = evidence.observe(points)
     new += local_search(network, box, evidence, points, todo)
     return new
