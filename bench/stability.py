@@ -31,7 +31,9 @@ import numpy as np  # noqa: E402
 
 from exactprune.domain import Box, load_vnnlib  # noqa: E402
 from exactprune.onnx_io import load  # noqa: E402
-from exactprune.stability import DEFAULT_TIME_LIMIT, analyse_stability  # noqa: E402
+from exactprune.neuron_milps import NeuronMILPs  # noqa: E402
+from exactprune.stability import (  # noqa: E402
+    DEFAULT_TIME_LIMIT, _Analysis, _per_neuron, analyse_stability)
 from exactprune.stability_result import (  # noqa: E402
     ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, LayerStability, StabilityResult)
 
@@ -56,44 +58,77 @@ def cases():
 
 def per_neuron_on_parts(net, box, parts: int, cell_limit: float, time_limit: float,
                         threads: int) -> StabilityResult:
-    """Baseline "per-neuron-parts": method per-neuron on the cells of a grid of `parts` slices per
-    input dimension; a cell still undecided after `cell_limit` seconds is bisected along its
-    widest dimension (relative to the box) and its halves are analysed again. The leaves are
-    merged: stable if stable with the same phase on every leaf, unstable if unstable on one or
-    active on one and inactive on another. Smaller cells mean smaller big-M constants, so this
-    per-neuron method completes where the one on the whole box does not (ACAS Xu prop_1); it
-    shares only the symbolic bounds with the pipeline."""
+    """Baseline "per-neuron-parts": the per-neuron method (our symbolic bounds, then two MILPs per
+    open neuron, a solution answering its own neuron only) on the cells of a grid of `parts`
+    slices per input dimension. Smaller cells mean smaller big-M constants, so it completes where
+    the per-neuron method on the whole box does not (ACAS Xu prop_1/2); it shares only the
+    symbolic bounds with the pipeline.
+
+    Knowledge moves between cells, so that each question is asked where it is needed: a neuron
+    seen unstable in one cell (or active in one and inactive in another) is not asked again; a
+    cell that leaves neurons open after `cell_limit` s is bisected along its widest dimension and
+    only those neurons are asked on the halves, the parent's stable phases fixed. The merged
+    result: unstable as above, stable when proven with one phase on every cell, else unknown.
+    """
+    sizes = [net.layers[i].n_out for i in range(len(net.layers)) if net.layers[i].is_piecewise]
+    phases = [np.zeros((n, 2), bool) for n in sizes]  # proven INACTIVE / ACTIVE on some cell
+    unstable = [np.zeros(n, bool) for n in sizes]
     edges = [np.linspace(lo, hi, parts + 1) for lo, hi in zip(box.lo, box.hi)]
-    deadline = time.monotonic() + time_limit
-    todo = [(np.array([edges[d][c] for d, c in enumerate(cell)]),
-             np.array([edges[d][c + 1] for d, c in enumerate(cell)]))
-            for cell in itertools.product(range(parts), repeat=box.size)]
-    leaves = []
-    while todo and time.monotonic() < deadline:
-        lo, hi = todo.pop()
-        limit = min(cell_limit, deadline - time.monotonic())
-        result = analyse_stability(net, Box(lo, hi, "cell"), method="per-neuron",
-                                   time_limit=limit, threads=threads)
-        if result.complete or result.interrupted:
-            leaves.append(result)
-            continue
-        d = int(np.argmax((hi - lo) / (box.hi - box.lo)))
-        mid = 0.5 * (lo[d] + hi[d])
-        todo += [(lo, np.where(np.arange(lo.size) == d, mid, hi)),
-                 (np.where(np.arange(lo.size) == d, mid, lo), hi)]
+    everything = [np.ones(n, bool) for n in sizes]
+    queue = [(np.array([edges[d][c] for d, c in enumerate(cell)]),
+              np.array([edges[d][c + 1] for d, c in enumerate(cell)]), everything, None)
+             for cell in itertools.product(range(parts), repeat=box.size)]
+    span = np.where(box.hi > box.lo, box.hi - box.lo, np.inf)  # fixed inputs are never split
+    start = time.monotonic()
+    deadline = start + time_limit
+    done = 0
+    with NeuronMILPs(threads) as pool:
+        while queue and time.monotonic() < deadline:
+            lo, hi, ask, fixed = queue.pop()
+            ask = [a & ~u for a, u in zip(ask, unstable)]
+            if not any(a.any() for a in ask):
+                done += 1
+                continue
+            state = _Analysis(net, Box(lo, hi, "cell"),
+                              min(cell_limit, deadline - time.monotonic()), None)
+            if fixed is not None:
+                for k, status in enumerate(fixed):
+                    for j in np.flatnonzero((status == ACTIVE) | (status == INACTIVE)):
+                        state.set(k, j, status[j], "parent")
+                state.tighten_bounds()
+            state.apply_bounds()
+            _per_neuron(state, pool, [(k, j) for k, j in state.undecided() if ask[k][j]],
+                        share=False)
+            left = []
+            for k, status in enumerate(state.status):
+                unstable[k] |= ask[k] & (status == UNSTABLE)
+                phases[k][:, 0] |= ask[k] & (status == INACTIVE)
+                phases[k][:, 1] |= ask[k] & (status == ACTIVE)
+                unstable[k] |= phases[k].all(1)
+                left.append(ask[k] & (status == UNKNOWN))
+            done += 1
+            n_left = sum(int(a.sum()) for a in left)
+            print(f"per-neuron-parts: cell {done} (width {np.max((hi - lo) / span):.4f}), "
+                  f"{sum(int(a.sum()) for a in ask)} asked, {n_left} open, "
+                  f"{len(queue)} queued, {time.monotonic() - start:.0f} s", file=sys.stderr, flush=True)
+            if n_left:
+                d = int(np.argmax((hi - lo) / span))
+                mid = 0.5 * (lo[d] + hi[d])
+                split = np.arange(lo.size) == d
+                queue += [(lo, np.where(split, mid, hi), left, state.status),
+                          (np.where(split, mid, lo), hi, left, state.status)]
     layers = []
-    for k, layer in enumerate(leaves[0].layers):
-        st = np.stack([r.layers[k].status for r in leaves])
-        mixed = (st == UNSTABLE).any(0) | ((st == ACTIVE).any(0) & (st == INACTIVE).any(0))
-        status = np.where(mixed, UNSTABLE, np.where((st == ACTIVE).all(0), ACTIVE,
-                          np.where((st == INACTIVE).all(0), INACTIVE, UNKNOWN))).astype(np.int8)
-        if todo:  # cells never analysed: nothing is stable for sure
+    for k, i in enumerate(i for i, layer in enumerate(net.layers) if layer.is_piecewise):
+        status = np.where(unstable[k], UNSTABLE, np.where(phases[k][:, 1], ACTIVE, INACTIVE))
+        status[~unstable[k] & ~phases[k].any(1)] = UNKNOWN
+        if queue:  # cells never analysed: nothing is stable for sure
             status[status != UNSTABLE] = UNKNOWN
-        layers.append(LayerStability(layer.layer, layer.node, status, ["per-neuron"] * status.size,
-                                     layer.lower, layer.upper, layer.origin))
-    print(f"per-neuron-parts: {len(leaves)} cells, {len(todo)} left", file=sys.stderr, flush=True)
-    return StabilityResult(layers, box, time_limit,
-                           not todo and all(r.complete for r in leaves), method="per-neuron-parts")
+        layer = net.layers[i]
+        layers.append(LayerStability(i, layer.act_node, status.astype(np.int8),
+                                     ["per-neuron"] * status.size, np.full(status.size, -np.inf),
+                                     np.full(status.size, np.inf), layer.origin))
+    return StabilityResult(layers, box, time.monotonic() - start, not queue,
+                           method="per-neuron-parts")
 
 
 def decided_by(result) -> dict[str, int]:
