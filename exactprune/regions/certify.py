@@ -42,36 +42,42 @@ def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, l
     [lo + tol, hi - tol], or None (no conclusion). A few rounds: each coordinate may move by its
     room toward the side the previous round moved it; cell rows the previous round crossed are
     held at half the centre's slack. Normals and rows in `frame` coordinates."""
-    live = slice(None) if frame.live is None else frame.live
-    if frame.live is not None:  # inputs outside the frame's span never move: check them once
+    full, live = centre, None if frame.live is None or frame.live.size == centre.size else frame.live
+    if live is not None:  # inputs outside the frame's span never move: check them once
         rest = np.ones(centre.size, dtype=bool)
         rest[live] = False
         if not np.all((centre[rest] > lo[rest] + tol) & (centre[rest] < hi[rest] - tol)):
             return None
-    start, lo, hi = centre[live], lo[live], hi[live]
-    up, down = np.maximum(hi - start - tol, 0.0), np.maximum(start - lo - tol, 0.0)
+        centre, lo, hi = centre[live], lo[live], hi[live]
+    up, down = np.maximum(hi - centre - tol, 0.0), np.maximum(centre - lo - tol, 0.0)
     weight = np.minimum(up, down)
     held = np.zeros(rows.shape[0], dtype=bool)
-    y = frame.coords_live(start)
-    low, high, close = lo + tol, hi - tol, 1e-12 * (1.0 + np.abs(offsets))
+    y = frame.coords_live(centre)
+    low, high, close, need = lo + tol, hi - tol, 1e-12 * (1.0 + np.abs(offsets)), SAFETY * tol
+    eq, gap = normals, offsets - normals @ y
+    lifted = frame.lifted_live(eq)  # (equations, live inputs): a step s moves u by weight * s @ lifted
     for _ in range(rounds):
-        kept = rows[held]
-        eq = np.vstack([normals, kept])
-        target = np.concatenate([offsets, rhs[held] - 0.5 * (rhs[held] - kept @ y)])
         try:
-            step = np.linalg.solve(frame.weighted_live(eq, weight), target - eq @ y)
+            step = np.linalg.solve((lifted * weight) @ lifted.T, gap)
         except np.linalg.LinAlgError:
             return None
-        move = weight * frame.lift_live(step @ eq)
-        u = start + move
+        move = weight * (step @ lifted)
+        u = centre + move
         yu = frame.coords_live(u)
         slack = rhs - rows @ yu if rows.size else np.zeros(0)
-        if (np.all(np.abs(normals @ yu - offsets) <= close) and np.all((u > low) & (u < high))
-                and np.all(slack > SAFETY * tol)):
-            out = centre.copy()
+        if ((slack > need).all() and (u > low).all() and (u < high).all()
+                and (np.abs(normals @ yu - offsets) <= close).all()):
+            if live is None:
+                return u
+            out = full.copy()
             out[live] = u
             return out
         weight = np.where(move > 0.0, up, down)
-        held |= slack <= SAFETY * tol
+        crossed = slack <= need
+        if (crossed & ~held).any():
+            held |= crossed
+            kept = rows[held]
+            eq = np.vstack([normals, kept])
+            gap = np.concatenate([offsets, rhs[held] - 0.5 * (rhs[held] - kept @ y)]) - eq @ y
+            lifted = frame.lifted_live(eq)
     return None
-

@@ -43,20 +43,13 @@ class Frame:
 
     def weighted(self, vectors: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """V diag(weight) V^T in input space for vectors V given in frame coordinates (n, r)."""
-        if self.basis is None:
-            return (vectors * weight) @ vectors.T
-        return self.weighted_live(vectors, weight[self.live])
+        lifted = self.lifted_live(vectors)
+        w = weight if self.live is None else weight[self.live]
+        return (lifted * w) @ lifted.T
 
-    def weighted_live(self, vectors: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """weighted() with the weights of the live inputs only."""
-        if self.basis is None:
-            return (vectors * weight) @ vectors.T
-        live = self.live_basis
-        return vectors @ ((live.T * weight) @ live) @ vectors.T
-
-    def lift_live(self, coords: np.ndarray) -> np.ndarray:
-        """lift() on the live inputs only (the others are zero)."""
-        return coords if self.basis is None else coords @ self.live_basis.T
+    def lifted_live(self, vectors: np.ndarray) -> np.ndarray:
+        """lift() of vectors (k, r) on the live inputs only (the others are zero)."""
+        return vectors if self.basis is None else vectors @ self.live_basis.T
 
     def coords_live(self, vectors: np.ndarray) -> np.ndarray:
         """coords() of vectors given on the live inputs only."""
