@@ -157,22 +157,18 @@ def _crossing(counter, known, sub, idx, normals, offsets, rows, rhs):
     """(A point of D on the flat of sub where a segment between two known points on the flat of a
     facet sub - {g} crosses hyperplane g, or None; the known point nearest to the hyperplane of
     its facet, as an anchor for the witness, and its distance to that hyperplane)."""
-    n = len(known.index)
+    n, k = len(known.index), len(idx)
     facets = sub & ~(1 << np.array(idx, dtype=np.int64))
     on = (known.masks[:n, None] & facets) == facets  # (n, k): point on facet
-    rows_on = np.flatnonzero(on.any(axis=1))
-    if not rows_on.size:
-        return None, None, np.inf
-    on = on[rows_on]
-    side = known.sides[rows_on][:, idx]  # (m, k)
+    side = known.sides[:n, idx]  # (n, k)
     lows, highs = np.where(on, side, np.inf), np.where(on, side, -np.inf)
     ia, ib = lows.argmin(axis=0), highs.argmax(axis=0)
-    cols = np.arange(len(idx))
+    cols = np.arange(k)
     low, high = lows[ia, cols], highs[ib, cols]
     tol = counter.tol
     cross = np.flatnonzero((low < 0.0) & (high > 0.0))
     if cross.size:  # crossing points in frame coordinates first (linear in the end points)
-        a, b = rows_on[ia[cross]], rows_on[ib[cross]]
+        a, b = ia[cross], ib[cross]
         alpha = (low[cross] / (low[cross] - high[cross]))[:, None]
         ys = known.ys[a] + alpha * (known.ys[b] - known.ys[a])
         good = np.all(np.abs(ys @ normals[idx].T - offsets[idx])
@@ -188,5 +184,6 @@ def _crossing(counter, known, sub, idx, normals, offsets, rows, rhs):
                     and np.all(slack > SAFETY * tol)):
                 return (u, y), None, 0.0
     dist = np.where(on, np.abs(side), np.inf)
-    row = np.argmin(dist) // len(idx)
-    return None, known.points[rows_on[row]], float(dist[row].min())
+    row = np.argmin(dist) // k
+    near = float(dist[row].min())
+    return None, (known.points[row] if near < np.inf else None), near
