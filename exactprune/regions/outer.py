@@ -59,6 +59,7 @@ class OuterLP:
         h.setOptionValue("output_flag", False)
         h.setOptionValue("primal_feasibility_tolerance", 1e-9)
         h.setOptionValue("dual_feasibility_tolerance", 1e-9)
+        h.setOptionValue("simplex_strategy", 4)
         h.addVars(r + 1, np.r_[self.lower, -highspy.kHighsInf], np.r_[self.upper, self.cap])
         h.changeColCost(r, -1.0)
         self.highs, self.base = h, 0
