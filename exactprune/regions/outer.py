@@ -65,8 +65,10 @@ class OuterLP:
         self.highs, self.base = h, 0
         self._a, self._low, self._high = np.zeros((0, r + 1)), np.zeros(0), np.zeros(0)
         self._rows(np.hstack([rows, np.ones((rows.shape[0], 1))]), np.full(rows.shape[0], -np.inf), rhs)
-        for a, value in self.cuts[-MAX_CUTS:]:
-            self._rows(np.r_[a, 0.0][None, :], np.array([-np.inf]), np.array([value]))
+        if self.cuts:
+            recent = self.cuts[-MAX_CUTS:]
+            self._rows(np.hstack([np.array([a for a, _ in recent]), np.zeros((len(recent), 1))]),
+                       np.full(len(recent), -np.inf), np.array([value for _, value in recent]))
 
     def _rows(self, rows: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
         k, width = rows.shape
