@@ -10,7 +10,9 @@ is a minimal non-face), smallest S first; more hyperplanes than the rank of A ar
 a question when their equations are inconsistent (least squares). Many "yes" need no question: when two known points of
 D on the flat of S lie on opposite sides of h, the point where their segment crosses h is on the
 flat of S + {h} and inside D (D, the box and the flat are convex), checked in float64; the same
-is tried with every other facet of S + {h} in the role of S. Failing that, the question is asked:
+is tried with every other facet of S + {h} in the role of S. Each face keeps, per hyperplane, the
+extreme signed distances of the known points on its flat (updated when a point is added to it or
+a superset), so the test is a lookup per facet. Failing that, the question is asked:
 the outer LP (no), the LP-free witness of certify.py from the known point nearest to its
 hyperplane (first when a "yes" is likely: that point is within LIKELY_NEAR x LIKELY_GROWTH^m of
 the hyperplane, m the new flat's dimension within the span of A; on the MNIST model such
@@ -94,30 +96,46 @@ def count_faces(counter, cand: list[int], normals: np.ndarray, offsets: np.ndarr
 
 
 class _Known:
-    """The faces found so far: bitmask -> row of their points (input space), coordinates, the
-    signed distances of the points to every hyperplane, and the faces' hyperplanes."""
+    """The faces found so far: bitmask -> row of their points (input space), coordinates and the
+    faces' hyperplanes; and per face
+    and hyperplane, over the known points on the face's flat (the points of the face and of its
+    supersets): the lowest signed distance, minus the highest and the smallest absolute one
+    (`extremes`, face x (3 x hyperplanes)), each with the row of its point (`at`), kept up to
+    date as points are added."""
 
     def __init__(self, point: np.ndarray, y: np.ndarray, normals: np.ndarray, offsets: np.ndarray):
         self.normals, self.offsets = normals, offsets
         self.index = {0: 0}
         self.members: dict[int, list[int]] = {0: []}
-        self.masks = np.zeros(16, dtype=np.int64)
-        self.points = np.zeros((16, point.size))
-        self.ys = np.zeros((16, y.size))
-        self.sides = np.zeros((16, offsets.size))
-        self.points[0], self.ys[0], self.sides[0] = point, y, normals @ y - offsets
+        h = offsets.size
+        self.points, self.ys = np.zeros((16, point.size)), np.zeros((16, y.size))
+        self.extremes, self.at = np.full((16, 3 * h), np.inf), np.zeros((16, 3 * h), dtype=np.intp)
+        self._put(0, [0], point, y)
 
     def add(self, mask: int, members: list[int], point: np.ndarray, y: np.ndarray) -> None:
         n = len(self.index)
-        if n == self.masks.size:
-            self.masks = np.r_[self.masks, np.zeros(n, dtype=np.int64)]
-            self.points = np.vstack([self.points, np.zeros_like(self.points)])
-            self.ys = np.vstack([self.ys, np.zeros_like(self.ys)])
-            self.sides = np.vstack([self.sides, np.zeros_like(self.sides)])
+        if n == self.points.shape[0]:
+            self.points, self.ys, self.at = (
+                np.concatenate([a, np.zeros_like(a)]) for a in (self.points, self.ys, self.at))
+            self.extremes = np.concatenate([self.extremes, np.full_like(self.extremes, np.inf)])
         self.index[mask] = n
         self.members[mask] = members
-        self.masks[n], self.points[n], self.ys[n] = mask, point, y
-        self.sides[n] = self.normals @ y - self.offsets
+        sub, faces = mask, []  # every face whose flat holds the point: the subsets of mask
+        while True:
+            faces.append(self.index[sub])
+            if not sub:
+                break
+            sub = (sub - 1) & mask
+        self._put(n, faces, point, y)
+
+    def _put(self, n: int, faces: list[int], point: np.ndarray, y: np.ndarray) -> None:
+        self.points[n], self.ys[n] = point, y
+        side = self.normals @ y - self.offsets
+        rows = np.array(faces)
+        value = np.concatenate([side, -side, np.abs(side)])
+        old = self.extremes.take(rows, axis=0)
+        self.extremes[rows] = np.minimum(old, value)
+        self.at[rows] = np.where(value < old, n, self.at.take(rows, axis=0))
 
 
 def _onto(frame, u, normals, offsets):
@@ -157,18 +175,14 @@ def _crossing(counter, known, sub, idx, normals, offsets, rows, rhs):
     """(A point of D on the flat of sub where a segment between two known points on the flat of a
     facet sub - {g} crosses hyperplane g, or None; the known point nearest to the hyperplane of
     its facet, as an anchor for the witness, and its distance to that hyperplane)."""
-    n, k = len(known.index), len(idx)
-    facets = sub & ~(1 << np.array(idx, dtype=np.int64))
-    on = (known.masks[:n, None] & facets) == facets  # (n, k): point on facet
-    side = known.sides[:n, idx]  # (n, k)
-    lows, highs = np.where(on, side, np.inf), np.where(on, side, -np.inf)
-    ia, ib = lows.argmin(axis=0), highs.argmax(axis=0)
-    cols = np.arange(k)
-    low, high = lows[ia, cols], highs[ib, cols]
+    facet = np.array([known.index[sub & ~(1 << i)] for i in idx])
+    cols = np.array(idx)
+    h = offsets.size
+    low, high = known.extremes[facet, cols], -known.extremes[facet, h + cols]
     tol = counter.tol
     cross = np.flatnonzero((low < 0.0) & (high > 0.0))
     if cross.size:  # crossing points in frame coordinates first (linear in the end points)
-        a, b = ia[cross], ib[cross]
+        a, b = known.at[facet[cross], cols[cross]], known.at[facet[cross], h + cols[cross]]
         alpha = (low[cross] / (low[cross] - high[cross]))[:, None]
         ys = known.ys[a] + alpha * (known.ys[b] - known.ys[a])
         good = np.all(np.abs(ys @ normals[idx].T - offsets[idx])
@@ -183,7 +197,6 @@ def _crossing(counter, known, sub, idx, normals, offsets, rows, rhs):
                     and np.all(u > counter.lo + tol) and np.all(u < counter.hi - tol)
                     and np.all(slack > SAFETY * tol)):
                 return (u, y), None, 0.0
-    dist = np.where(on, np.abs(side), np.inf)
-    row = np.argmin(dist) // k
-    near = float(dist[row].min())
-    return None, (known.points[row] if near < np.inf else None), near
+    near = known.extremes[facet, 2 * h + cols]
+    best = int(np.argmin(near))
+    return None, known.points[known.at[facet[best], 2 * h + cols[best]]], float(near[best])
