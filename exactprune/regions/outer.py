@@ -52,17 +52,20 @@ class OuterLP:
         return top.sum(axis=1) + ROUND * (np.abs(top).sum(axis=1) + 1.0)
 
     def set_cell(self, rows: np.ndarray, rhs: np.ndarray) -> None:
-        """A fresh LP for the cell rows @ y + t <= rhs (frame coordinates, unit rows) and the
-        recent cuts."""
+        """The LP for the cell rows @ y + t <= rhs (frame coordinates, unit rows) and the recent
+        cuts (the previous cell's rows are replaced; the instance and its basis are kept)."""
         r = self.upper.size
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("primal_feasibility_tolerance", 1e-9)
-        h.setOptionValue("dual_feasibility_tolerance", 1e-9)
-        h.setOptionValue("simplex_strategy", 4)
-        h.addVars(r + 1, np.r_[self.lower, -highspy.kHighsInf], np.r_[self.upper, self.cap])
-        h.changeColCost(r, -1.0)
-        self.highs, self.base = h, 0
+        if self.highs is None:
+            h = self.highs = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+            h.setOptionValue("primal_feasibility_tolerance", 1e-9)
+            h.setOptionValue("dual_feasibility_tolerance", 1e-9)
+            h.setOptionValue("simplex_strategy", 4)
+            h.addVars(r + 1, np.r_[self.lower, -highspy.kHighsInf], np.r_[self.upper, self.cap])
+            h.changeColCost(r, -1.0)
+        elif self.base:
+            self.highs.deleteRows(self.base, np.arange(self.base, dtype=np.int32))
+        self.base = 0
         self._a, self._low, self._high = np.zeros((0, r + 1)), np.zeros(0), np.zeros(0)
         self._rows(np.hstack([rows, np.ones((rows.shape[0], 1))]), np.full(rows.shape[0], -np.inf), rhs)
         if self.cuts:
