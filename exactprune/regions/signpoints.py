@@ -40,14 +40,16 @@ def flat_step(point, normals, offsets, lo, hi, rows, rhs, others, frame):
     n = normals.shape[0]
     if n > normals.shape[1]:
         return None
-    pinv = np.linalg.pinv(normals)
+    u, sv, vt = np.linalg.svd(normals, full_matrices=False)
+    if sv[-1] < INDEPENDENT:
+        return None
+    pinv = (vt.T / sv) @ u.T
     p = point - frame.lift(pinv @ (normals @ frame.coords(point) - offsets))
     y = frame.coords(p)
     gaps = np.abs(others[0] @ y - others[1]) if others is not None else np.zeros(0)
     margin = min(np.min(p - lo, initial=np.inf), np.min(hi - p, initial=np.inf),
                  np.min(rhs - rows @ y, initial=np.inf) if rows.size else np.inf,
                  np.min(gaps[gaps > DEGENERATE], initial=np.inf))
-    sv = np.linalg.svd(normals, compute_uv=False)
-    if not margin > 0.0 or sv[-1] < INDEPENDENT:
+    if not margin > 0.0:
         return None
     return p, pinv, 0.5 * margin * sv[-1] / np.sqrt(n)
