@@ -55,7 +55,7 @@ def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, l
     y = frame.coords_live(centre)
     low, high, close, need = lo + tol, hi - tol, 1e-12 * (1.0 + np.abs(offsets)), SAFETY * tol
     eq, gap = normals, offsets - normals @ y
-    lifted = frame.lifted_live(eq)  # (equations, live inputs): a step s moves u by weight * s @ lifted
+    lifted = frame.lift_live(eq)  # (equations, live inputs): a step s moves u by weight * s @ lifted
     for _ in range(rounds):
         try:
             step = np.linalg.solve((lifted * weight) @ lifted.T, gap)
@@ -79,5 +79,5 @@ def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, l
             kept = rows[held]
             eq = np.vstack([normals, kept])
             gap = np.concatenate([offsets, rhs[held] - 0.5 * (rhs[held] - kept @ y)]) - eq @ y
-            lifted = frame.lifted_live(eq)
+            lifted = frame.lift_live(eq)
     return None

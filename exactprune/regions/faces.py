@@ -97,11 +97,10 @@ def count_faces(counter, cand: list[int], normals: np.ndarray, offsets: np.ndarr
 
 class _Known:
     """The faces found so far: bitmask -> row of their points (input space), coordinates and the
-    faces' hyperplanes; and per face
-    and hyperplane, over the known points on the face's flat (the points of the face and of its
-    supersets): the lowest signed distance, minus the highest and the smallest absolute one
-    (`extremes`, face x (3 x hyperplanes)), each with the row of its point (`at`), kept up to
-    date as points are added."""
+    faces' hyperplanes; and per face and hyperplane, over the known points on the face's flat (the
+    points of the face and of its supersets): the lowest signed distance, minus the highest and
+    the smallest absolute one (`extremes`, face x (3 x hyperplanes)), each with the row of its
+    point (`at`), kept up to date as points are added."""
 
     def __init__(self, point: np.ndarray, y: np.ndarray, normals: np.ndarray, offsets: np.ndarray):
         self.normals, self.offsets = normals, offsets

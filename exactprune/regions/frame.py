@@ -43,11 +43,11 @@ class Frame:
 
     def weighted(self, vectors: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """V diag(weight) V^T in input space for vectors V given in frame coordinates (n, r)."""
-        lifted = self.lifted_live(vectors)
+        lifted = self.lift_live(vectors)
         w = weight if self.live is None else weight[self.live]
         return (lifted * w) @ lifted.T
 
-    def lifted_live(self, vectors: np.ndarray) -> np.ndarray:
+    def lift_live(self, vectors: np.ndarray) -> np.ndarray:
         """lift() of vectors (k, r) on the live inputs only (the others are zero)."""
         return vectors if self.basis is None else vectors @ self.live_basis.T
 
