@@ -59,7 +59,8 @@ def cases():
 def per_neuron_on_parts(net, box, parts: int, cell_limit: float, time_limit: float,
                         threads: int) -> StabilityResult:
     """Baseline "per-neuron-parts": the per-neuron method (our symbolic bounds, then two MILPs per
-    open neuron, a solution answering its own neuron only) on the cells of a grid of `parts`
+    open neuron; the float64 forward pass of every MILP solution answers every neuron it shows
+    on both sides, as in the pipeline's fallback) on the cells of a grid of `parts`
     slices per input dimension. Smaller cells mean smaller big-M constants, so it completes where
     the per-neuron method on the whole box does not (ACAS Xu prop_1/2); it shares only the
     symbolic bounds with the pipeline.
@@ -98,7 +99,7 @@ def per_neuron_on_parts(net, box, parts: int, cell_limit: float, time_limit: flo
                 state.tighten_bounds()
             state.apply_bounds()
             _per_neuron(state, pool, [(k, j) for k, j in state.undecided() if ask[k][j]],
-                        share=False)
+                        share=True)
             left = []
             for k, status in enumerate(state.status):
                 unstable[k] |= ask[k] & (status == UNSTABLE)
