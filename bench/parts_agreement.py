@@ -1,0 +1,92 @@
+"""Agreement of the pipeline with the per-neuron-parts baseline run to completion, the box cut
+into halves that run in parallel processes (one per core).
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/parts_agreement.py MODEL.onnx SPEC.vnnlib
+        [--halves N] [--cell-limit S] [--time-limit S]
+
+The box is cut into N slabs along its widest input; each slab runs bench/stability.py's
+per_neuron_on_parts (2 slices per input, cells bisected while undecided) in its own process.
+Merged: a neuron is unstable if unstable on some slab (or active on one, inactive on another),
+stable if proven with one phase on every slab. Prints one markdown row: neurons, pipeline
+stable / unstable, baseline stable / unstable / unknown, wall time, agreement.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import multiprocessing  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from exactprune.domain import Box, load_vnnlib  # noqa: E402
+from exactprune.onnx_io import load  # noqa: E402
+from exactprune.stability import analyse_stability  # noqa: E402
+from exactprune.stability_result import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("bench_stability",
+                                               Path(__file__).with_name("stability.py"))
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+def _slab(args):
+    model, lo, hi, cell_limit, time_limit = args
+    result = bench.per_neuron_on_parts(load(model), Box(lo, hi, "slab"), 2, cell_limit,
+                                       time_limit, threads=1)
+    return [layer.status for layer in result.layers], result.complete
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("spec")
+    parser.add_argument("--halves", type=int, default=2, help="slabs, one process each")
+    parser.add_argument("--cell-limit", type=float, default=5.0)
+    parser.add_argument("--time-limit", type=float, default=7200.0)
+    args = parser.parse_args()
+    net = load(args.model)
+    box = load_vnnlib(args.spec, net.n_inputs)
+    fast = analyse_stability(net, box)
+    d = int(np.argmax(box.hi - box.lo))
+    edges = np.linspace(box.lo[d], box.hi[d], args.halves + 1)
+    jobs = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        lo, hi = box.lo.copy(), box.hi.copy()
+        lo[d], hi[d] = a, b
+        jobs.append((args.model, lo, hi, args.cell_limit, args.time_limit))
+    t = time.monotonic()
+    with multiprocessing.get_context("fork").Pool(args.halves) as pool:
+        slabs = pool.map(_slab, jobs)
+    elapsed = time.monotonic() - t
+    complete = all(done for _, done in slabs)
+    merged = []
+    for k in range(len(fast.layers)):
+        st = np.stack([statuses[k] for statuses, _ in slabs])
+        mixed = (st == UNSTABLE).any(0) | ((st == ACTIVE).any(0) & (st == INACTIVE).any(0))
+        status = np.where(mixed, UNSTABLE, np.where((st == ACTIVE).all(0), ACTIVE,
+                          np.where((st == INACTIVE).all(0), INACTIVE, UNKNOWN)))
+        merged.append(status)
+    mine = np.concatenate([layer.status for layer in fast.layers])
+    base = np.concatenate(merged)
+    stable = lambda s: np.isin(s, (ACTIVE, INACTIVE))  # noqa: E731
+    decided = (base != UNKNOWN) & (mine != UNKNOWN)
+    bad = int(np.sum(decided & (base != mine)))
+    print("| model / domain | neurons | pipeline stable / unstable | baseline stable / unstable / "
+          "unknown | baseline s (complete) | disagreements |")
+    print("|---|---|---|---|---|---|")
+    print(f"| {Path(args.model).stem} / {Path(args.spec).stem} | {mine.size} | "
+          f"{int(stable(mine).sum())} / {int((mine == UNSTABLE).sum())} | "
+          f"{int(stable(base).sum())} / {int((base == UNSTABLE).sum())} / "
+          f"{int((base == UNKNOWN).sum())} | {elapsed:.0f} ({'yes' if complete else 'no'}) | "
+          f"{bad} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
