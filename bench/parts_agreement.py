@@ -2,10 +2,12 @@
 into halves that run in parallel processes (one per core).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/parts_agreement.py MODEL.onnx SPEC.vnnlib
-        [--halves N] [--cell-limit S] [--time-limit S]
+        [--halves N] [--processes P] [--cell-limit S] [--time-limit S]
 
 The box is cut into N slabs along its widest input; each slab runs bench/stability.py's
-per_neuron_on_parts (2 slices per input, cells bisected while undecided) in its own process.
+per_neuron_on_parts (2 slices per input, cells bisected while undecided), P slabs at a time in
+worker processes. As each slab ends, a line on stderr checks the pipeline's stable neurons on it
+(they must be proven with the same phase there).
 Merged: a neuron is unstable if unstable on some slab (or active on one, inactive on another),
 stable if proven with one phase on every slab. Prints one markdown row: neurons, pipeline
 stable / unstable, baseline stable / unstable / unknown, wall time, agreement.
@@ -20,6 +22,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
 import multiprocessing  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -36,18 +39,19 @@ bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)
 
 
-def _slab(args):
-    model, lo, hi, cell_limit, time_limit = args
+def _slab(job):
+    i, (model, lo, hi, cell_limit, time_limit) = job
     result = bench.per_neuron_on_parts(load(model), Box(lo, hi, "slab"), 2, cell_limit,
                                        time_limit, threads=1)
-    return [layer.status for layer in result.layers], result.complete
+    return i, [layer.status for layer in result.layers], result.complete
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
     parser.add_argument("spec")
-    parser.add_argument("--halves", type=int, default=2, help="slabs, one process each")
+    parser.add_argument("--halves", type=int, default=2, help="slabs along the widest input")
+    parser.add_argument("--processes", type=int, default=2, help="slabs analysed at once")
     parser.add_argument("--cell-limit", type=float, default=5.0)
     parser.add_argument("--time-limit", type=float, default=7200.0)
     args = parser.parse_args()
@@ -62,8 +66,18 @@ def main() -> None:
         lo[d], hi[d] = a, b
         jobs.append((args.model, lo, hi, args.cell_limit, args.time_limit))
     t = time.monotonic()
-    with multiprocessing.get_context("fork").Pool(args.halves) as pool:
-        slabs = pool.map(_slab, jobs)
+    mine = np.concatenate([layer.status for layer in fast.layers])
+    slabs = []
+    with multiprocessing.get_context("fork").Pool(args.processes) as pool:
+        proven = np.isin(mine, (ACTIVE, INACTIVE))
+        for i, statuses, done in pool.imap_unordered(_slab, enumerate(jobs)):
+            slabs.append((statuses, done))
+            got = np.concatenate(statuses)
+            print(f"slab {i + 1}/{len(jobs)} ({'complete' if done else 'incomplete'}, "
+                  f"{time.monotonic() - t:.0f} s): of the pipeline's {int(proven.sum())} stable "
+                  f"neurons {int(np.sum(proven & (got == mine)))} proven with the same phase, "
+                  f"{int(np.sum(proven & (got == UNSTABLE)))} seen unstable, "
+                  f"{int(np.sum(proven & (got == UNKNOWN)))} unknown", file=sys.stderr, flush=True)
     elapsed = time.monotonic() - t
     complete = all(done for _, done in slabs)
     merged = []
@@ -73,7 +87,6 @@ def main() -> None:
         status = np.where(mixed, UNSTABLE, np.where((st == ACTIVE).all(0), ACTIVE,
                           np.where((st == INACTIVE).all(0), INACTIVE, UNKNOWN)))
         merged.append(status)
-    mine = np.concatenate([layer.status for layer in fast.layers])
     base = np.concatenate(merged)
     stable = lambda s: np.isin(s, (ACTIVE, INACTIVE))  # noqa: E731
     decided = (base != UNKNOWN) & (mine != UNKNOWN)
