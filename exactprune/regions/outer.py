@@ -23,8 +23,8 @@ import numpy as np
 
 from .frame import Frame
 
-MAX_CUTS = 48
-MAX_FLAT = 64  # more flat rows are not asked (faces.py stops at 62 hyperplanes)  # cuts kept in the LP of a cell (the most recent ones)
+MAX_CUTS = 48  # cuts kept in the LP of a cell (the most recent ones)
+MAX_FLAT = 64  # more flat rows are not asked (faces.py stops at 62 hyperplanes)
 ROUND = 1e-12  # relative round-up of the support values and of the proofs' sums
 NOISE = 1e-9  # flat rows with smaller multipliers (relative) are tried without
 MISS_SHARE = 0.5  # a "no" proves that no point of the flat has margin >= MISS_SHARE * tol
