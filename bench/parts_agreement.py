@@ -8,8 +8,7 @@ The box is cut into N slabs along its widest input; each slab runs bench/stabili
 per_neuron_on_parts (2 slices per input, cells bisected while undecided), P slabs at a time in
 worker processes. As each slab ends, a line on stderr checks the pipeline's stable neurons on it
 (they must be proven with the same phase there).
-Merged: a neuron is unstable if unstable on some slab (or active on one, inactive on another),
-stable if proven with one phase on every slab. Prints one markdown row: neurons, pipeline
+Merged by bench/stability.py's PhaseTally. Prints one markdown row: neurons, pipeline
 stable / unstable, baseline stable / unstable / unknown, wall time, agreement.
 """
 
@@ -67,11 +66,14 @@ def main() -> None:
         jobs.append((args.model, lo, hi, args.cell_limit, args.time_limit))
     t = time.monotonic()
     mine = np.concatenate([layer.status for layer in fast.layers])
-    slabs = []
+    proven = np.isin(mine, (ACTIVE, INACTIVE))
+    tally = bench.PhaseTally(net)
+    everything = [np.ones_like(u) for u in tally.unstable]
+    complete = True
     with multiprocessing.get_context("fork").Pool(args.processes) as pool:
-        proven = np.isin(mine, (ACTIVE, INACTIVE))
         for i, statuses, done in pool.imap_unordered(_slab, enumerate(jobs)):
-            slabs.append((statuses, done))
+            tally.add(statuses, everything)
+            complete &= done
             got = np.concatenate(statuses)
             print(f"slab {i + 1}/{len(jobs)} ({'complete' if done else 'incomplete'}, "
                   f"{time.monotonic() - t:.0f} s): of the pipeline's {int(proven.sum())} stable "
@@ -79,24 +81,16 @@ def main() -> None:
                   f"{int(np.sum(proven & (got == UNSTABLE)))} seen unstable, "
                   f"{int(np.sum(proven & (got == UNKNOWN)))} unknown", file=sys.stderr, flush=True)
     elapsed = time.monotonic() - t
-    complete = all(done for _, done in slabs)
-    merged = []
-    for k in range(len(fast.layers)):
-        st = np.stack([statuses[k] for statuses, _ in slabs])
-        mixed = (st == UNSTABLE).any(0) | ((st == ACTIVE).any(0) & (st == INACTIVE).any(0))
-        status = np.where(mixed, UNSTABLE, np.where((st == ACTIVE).all(0), ACTIVE,
-                          np.where((st == INACTIVE).all(0), INACTIVE, UNKNOWN)))
-        merged.append(status)
-    base = np.concatenate(merged)
-    stable = lambda s: np.isin(s, (ACTIVE, INACTIVE))  # noqa: E731
+    merged = tally.result(box, complete, elapsed, "per-neuron-parts")
+    base = np.concatenate([layer.status for layer in merged.layers])
     decided = (base != UNKNOWN) & (mine != UNKNOWN)
     bad = int(np.sum(decided & (base != mine)))
     print("| model / domain | neurons | pipeline stable / unstable | baseline stable / unstable / "
           "unknown | baseline s (complete) | disagreements |")
     print("|---|---|---|---|---|---|")
     print(f"| {Path(args.model).stem} / {Path(args.spec).stem} | {mine.size} | "
-          f"{int(stable(mine).sum())} / {int((mine == UNSTABLE).sum())} | "
-          f"{int(stable(base).sum())} / {int((base == UNSTABLE).sum())} / "
+          f"{int(proven.sum())} / {int((mine == UNSTABLE).sum())} | "
+          f"{int(np.isin(base, (ACTIVE, INACTIVE)).sum())} / {int((base == UNSTABLE).sum())} / "
           f"{int((base == UNKNOWN).sum())} | {elapsed:.0f} ({'yes' if complete else 'no'}) | "
           f"{bad} |", flush=True)
 

@@ -11,8 +11,8 @@ of analyse_stability): per-neuron-plain (the published per-neuron method from in
 early termination; the ratio target), per-neuron (two MILPs per neuron after our symbolic
 bounds), per-neuron-tight (the published method solved to a gap, its bounds tightening later
 layers), and per-neuron-parts (per-neuron on a grid of K^d input cells, cells bisected while
-undecided, merged; only for d <= 8 inputs: the check that completes on ACAS Xu prop_1/2). Models: the FC networks of ../shared/models with their
-VNN-LIB specs and sample_models/*.onnx on their stored domain.
+undecided, merged; only for d <= 8 inputs: the check that completes on ACAS Xu prop_1/2).
+Models: the FC networks of ../shared/models with their VNN-LIB specs and sample_models/*.onnx on their stored domain.
 """
 
 from __future__ import annotations
@@ -56,6 +56,42 @@ def cases():
             yield f"{path.name} / stored", net, net.metadata["domain"]
 
 
+class PhaseTally:
+    """Answers about one network's neurons gathered over parts of a box and merged: unstable if
+    seen unstable on a part, or proven active on one part and inactive on another; stable if
+    proven with one phase; with parts left unanalysed (complete=False) nothing is stable."""
+
+    def __init__(self, net):
+        self.net = net
+        self.piecewise = [i for i, layer in enumerate(net.layers) if layer.is_piecewise]
+        sizes = [net.layers[i].n_out for i in self.piecewise]
+        self.phases = [np.zeros((n, 2), bool) for n in sizes]  # proven INACTIVE / ACTIVE
+        self.unstable = [np.zeros(n, bool) for n in sizes]
+
+    def add(self, statuses, asked) -> list[np.ndarray]:
+        """Record the `asked` neurons' statuses on one part; return those it left UNKNOWN."""
+        left = []
+        for k, status in enumerate(statuses):
+            self.unstable[k] |= asked[k] & (status == UNSTABLE)
+            self.phases[k][:, 0] |= asked[k] & (status == INACTIVE)
+            self.phases[k][:, 1] |= asked[k] & (status == ACTIVE)
+            self.unstable[k] |= self.phases[k].all(1)
+            left.append(asked[k] & (status == UNKNOWN))
+        return left
+
+    def result(self, box, complete: bool, time_s: float, method: str) -> StabilityResult:
+        layers = []
+        for k, i in enumerate(self.piecewise):
+            unstable, phases = self.unstable[k], self.phases[k]
+            status = np.where(unstable, UNSTABLE, np.where(phases[:, 1], ACTIVE, INACTIVE))
+            status[~unstable & (~phases.any(1) | (not complete))] = UNKNOWN
+            layer = self.net.layers[i]
+            layers.append(LayerStability(i, layer.act_node, status.astype(np.int8),
+                                         [method] * status.size, np.full(status.size, -np.inf),
+                                         np.full(status.size, np.inf), layer.origin))
+        return StabilityResult(layers, box, time_s, complete, method=method)
+
+
 def per_neuron_on_parts(net, box, parts: int, cell_limit: float, time_limit: float,
                         threads: int) -> StabilityResult:
     """Baseline "per-neuron-parts": the per-neuron method (our symbolic bounds, then two MILPs per
@@ -68,14 +104,12 @@ def per_neuron_on_parts(net, box, parts: int, cell_limit: float, time_limit: flo
     Knowledge moves between cells, so that each question is asked where it is needed: a neuron
     seen unstable in one cell (or active in one and inactive in another) is not asked again; a
     cell that leaves neurons open after `cell_limit` s is bisected along its widest dimension and
-    only those neurons are asked on the halves, the parent's stable phases fixed. The merged
-    result: unstable as above, stable when proven with one phase on every cell, else unknown.
+    only those neurons are asked on the halves, the parent's stable phases fixed. Merged by
+    PhaseTally.
     """
-    sizes = [net.layers[i].n_out for i in range(len(net.layers)) if net.layers[i].is_piecewise]
-    phases = [np.zeros((n, 2), bool) for n in sizes]  # proven INACTIVE / ACTIVE on some cell
-    unstable = [np.zeros(n, bool) for n in sizes]
+    tally = PhaseTally(net)
     edges = [np.linspace(lo, hi, parts + 1) for lo, hi in zip(box.lo, box.hi)]
-    everything = [np.ones(n, bool) for n in sizes]
+    everything = [np.ones_like(u) for u in tally.unstable]
     queue = [(np.array([edges[d][c] for d, c in enumerate(cell)]),
               np.array([edges[d][c + 1] for d, c in enumerate(cell)]), everything, None)
              for cell in itertools.product(range(parts), repeat=box.size)]
@@ -86,9 +120,9 @@ def per_neuron_on_parts(net, box, parts: int, cell_limit: float, time_limit: flo
     with NeuronMILPs(threads) as pool:
         while queue and time.monotonic() < deadline:
             lo, hi, ask, fixed = queue.pop()
-            ask = [a & ~u for a, u in zip(ask, unstable)]
+            ask = [a & ~u for a, u in zip(ask, tally.unstable)]
+            done += 1
             if not any(a.any() for a in ask):
-                done += 1
                 continue
             state = _Analysis(net, Box(lo, hi, "cell"),
                               min(cell_limit, deadline - time.monotonic()), None)
@@ -100,14 +134,7 @@ def per_neuron_on_parts(net, box, parts: int, cell_limit: float, time_limit: flo
             state.apply_bounds()
             _per_neuron(state, pool, [(k, j) for k, j in state.undecided() if ask[k][j]],
                         share=True)
-            left = []
-            for k, status in enumerate(state.status):
-                unstable[k] |= ask[k] & (status == UNSTABLE)
-                phases[k][:, 0] |= ask[k] & (status == INACTIVE)
-                phases[k][:, 1] |= ask[k] & (status == ACTIVE)
-                unstable[k] |= phases[k].all(1)
-                left.append(ask[k] & (status == UNKNOWN))
-            done += 1
+            left = tally.add(state.status, ask)
             n_left = sum(int(a.sum()) for a in left)
             print(f"per-neuron-parts: cell {done} (width {np.max((hi - lo) / span):.4f}), "
                   f"{sum(int(a.sum()) for a in ask)} asked, {n_left} open, "
@@ -118,18 +145,7 @@ def per_neuron_on_parts(net, box, parts: int, cell_limit: float, time_limit: flo
                 split = np.arange(lo.size) == d
                 queue += [(lo, np.where(split, mid, hi), left, state.status),
                           (np.where(split, mid, lo), hi, left, state.status)]
-    layers = []
-    for k, i in enumerate(i for i, layer in enumerate(net.layers) if layer.is_piecewise):
-        status = np.where(unstable[k], UNSTABLE, np.where(phases[k][:, 1], ACTIVE, INACTIVE))
-        status[~unstable[k] & ~phases[k].any(1)] = UNKNOWN
-        if queue:  # cells never analysed: nothing is stable for sure
-            status[status != UNSTABLE] = UNKNOWN
-        layer = net.layers[i]
-        layers.append(LayerStability(i, layer.act_node, status.astype(np.int8),
-                                     ["per-neuron"] * status.size, np.full(status.size, -np.inf),
-                                     np.full(status.size, np.inf), layer.origin))
-    return StabilityResult(layers, box, time.monotonic() - start, not queue,
-                           method="per-neuron-parts")
+    return tally.result(box, not queue, time.monotonic() - start, "per-neuron-parts")
 
 
 def decided_by(result) -> dict[str, int]:
