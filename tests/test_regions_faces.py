@@ -11,6 +11,7 @@ from exactprune.ir import Dense, InputMap, Network
 from exactprune.regions import count_regions, count_regions_milp
 from exactprune.regions import faces
 from exactprune.regions.frame import Frame
+from exactprune.regions.lp import CellLP
 from exactprune.regions.outer import MISS_SHARE, OuterLP
 
 
@@ -43,20 +44,51 @@ def test_frame_keeps_products_and_norms_of_vectors_in_the_span():
     assert Frame.spanning(rng.normal(size=(5, 4))).basis is None  # spans everything
 
 
+def test_cell_lp_in_frame_coordinates_answers_as_over_all_inputs():
+    rng = np.random.default_rng(7)
+    d = 20
+    span = rng.normal(size=(3, d))
+    span[:, :4] = 0.0  # four inputs no row depends on
+    frame = Frame.spanning(span)
+    lo, hi = np.zeros(d), np.ones(d)
+    full, small = CellLP(lo, hi, cap=1e-2, inset=1e-7), CellLP(lo, hi, cap=1e-2, inset=1e-7, frame=frame)
+    assert small.fixed == 3  # rows y - u B = 0
+    rows = rng.normal(size=(4, 3)) @ span
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    centre = np.full(d, 0.5)
+    for lp in (full, small):
+        for row in rows:
+            lp.push(row, row @ centre + 0.05)
+    flat = rows[:2] * np.array([[1.0], [-1.0]])
+    for offsets in (flat @ centre + 0.01, flat @ centre + 50.0):  # a flat through the cell; one far off
+        want, got = full.on_flat(flat, offsets), small.on_flat(flat, offsets)
+        assert got[0] == pytest.approx(want[0], abs=1e-8)
+    margin, u = small.trial(rows[2], rows[2] @ centre - 0.2)
+    assert margin == pytest.approx(full.trial(rows[2], rows[2] @ centre - 0.2)[0], abs=1e-8)
+    assert np.all(rows[:2] @ u + margin <= rows[:2] @ centre + 0.05 + 1e-8)
+    dead = np.setdiff1d(np.arange(d), frame.live)
+    assert np.all((u > lo) & (u < hi)) and np.all(u[dead] == 0.5)  # inputs outside the span: centre
+    small.pop()
+    assert small.trial()[0] == pytest.approx(full.pop() or full.trial()[0], abs=1e-8)
+
+
 def test_outer_lp_proves_a_flat_outside_the_domain_and_never_one_inside():
     rng = np.random.default_rng(2)
     d = 15
     frame = Frame.spanning(rng.normal(size=(3, d)))
     lo, hi = np.zeros(d), np.ones(d)
     outer = OuterLP(frame, lo, hi, cap=1e-3, tol=1e-7)
-    outer.set_cell(np.zeros((0, 3)), np.zeros(0))
     inside = frame.coords(rng.uniform(0.2, 0.8, size=d))
     normals = rng.normal(size=(2, 3))
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
-    assert outer.misses(normals, normals @ inside) is None
     reach = outer.support(normals[:1])[0]
-    needed = outer.misses(normals, np.r_[reach + 1.0, normals[1] @ inside])
+    # hyperplanes 0, 1 through the inside point; 2 = hyperplane 0 moved beyond the domain's reach
+    outer.set_cell(np.zeros((0, 3)), np.zeros(0), np.vstack([normals, normals[:1]]),
+                   np.r_[normals @ inside, reach + 1.0])
+    assert outer.misses(np.array([0, 1])) is None
+    needed = outer.misses(np.array([2, 1]))
     assert needed is not None and needed[0]
+    assert outer.misses(np.array([0])) is None  # the question's bounds were released
     # y_0 >= top + 1 is infeasible over the variable box; combinations that prove nothing fail
     a, top = np.array([[1.0, 0.0, 0.0, 0.0]]), outer.upper[0]
     assert outer._proves(a, np.array([top + 1.0]), np.array([np.inf]), np.array([1.0]))

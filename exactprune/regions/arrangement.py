@@ -54,14 +54,14 @@ class ArrangementCounter:
         rows, rhs = self.cell_rows()
         self._f = self.frame if self._in_frame(np.vstack([normals, rows])) else IDENTITY
         self._rows = (self._f.coords(rows), rhs)
+        self._inputs = normals  # the LPs see input-space rows
+        normals = self._f.coords(normals)
         self._outer = self.outer if self._f is self.frame else None
         if self._outer is not None:
-            self._outer.set_cell(*self._rows)
-        self._inputs = normals  # the LPs see input-space rows
+            self._outer.set_cell(*self._rows, normals, offsets)
         self._miss: list[int] = []  # bitmasks of flats that miss D (so do all their supersets)
         self._hit: list[tuple[int, list[int], np.ndarray]] = []  # flats that meet D, with a point
         self._centre = self._deep_centre(point)
-        normals = self._f.coords(normals)
         d = normals.shape[1]
         keep = self._distinct(normals, offsets, np.zeros((d, 0)), point)
         n = count_faces(self, keep, normals, offsets, point)
@@ -139,7 +139,7 @@ class ArrangementCounter:
             if step == "outer":
                 if self._outer is None:
                     continue
-                needed = self._outer.misses(normals[idx], offsets[idx])
+                needed = self._outer.misses(np.array(idx))
                 if needed is not None:
                     self._miss.append(sum(1 << j for j, use in zip(idx, needed) if use))
                     return None

@@ -64,12 +64,12 @@ class _Enumerator(Search):
         super().__init__(problem, network, time_limit, keep_cells, progress)
         scale = max(1.0, float(np.max(problem.hi - problem.lo, initial=1.0)))
         self.tol = MARGIN_TOL * scale
-        self.lp = CellLP(problem.lo, problem.hi, MARGIN_CAP * scale, self.tol)
+        domain_rows = problem.rows.reshape(-1, problem.dim)
+        frame = Frame.spanning(np.vstack([problem.layers[0].weight, domain_rows]))
+        self.lp = CellLP(problem.lo, problem.hi, MARGIN_CAP * scale, self.tol, frame)
         self.rows: list[np.ndarray] = []
         self.boxes = [(problem.lo, problem.hi)]
         self.rhs: list[float] = []
-        domain_rows = problem.rows.reshape(-1, problem.dim)
-        frame = Frame.spanning(np.vstack([problem.layers[0].weight, domain_rows]))
         outer = None
         if frame.basis is not None:
             outer = OuterLP(frame, problem.lo, problem.hi, MARGIN_CAP * scale, self.tol)
