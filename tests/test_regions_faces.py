@@ -110,6 +110,25 @@ def test_face_count_equals_deletion_restriction_and_scip(seed, widths, dead, mon
     assert fast.regions == slow.regions == milp.regions > len(widths)
 
 
+@pytest.mark.parametrize("seed,widths", [(3, (4, 5)), (5, (4, 4, 3))])
+def test_faces_asserted_on_an_open_outer_lp_are_certified_or_dropped(seed, widths, monkeypatch):
+    """With an outer LP that never says "no" and no LP-free witness, every question is asserted as
+    a face; certification must drop those the cell LP refutes and keep the count exact."""
+    rng = np.random.default_rng(seed)
+    net = wide_net(12, widths, rng)
+    box = Box(np.zeros(12), np.ones(12))
+    want = count_regions(net, box, vertices=False)
+    monkeypatch.setattr(OuterLP, "misses", lambda self, idx: None)
+    monkeypatch.setattr("exactprune.regions.arrangement.flat_witness", lambda *args: None)
+    dropped, drop = [], faces._Known.drop
+    monkeypatch.setattr(faces._Known, "drop", lambda known, mask: (dropped.append(mask), drop(known, mask)))
+    monkeypatch.setattr("exactprune.regions.arrangement.ArrangementCounter._node",
+                        lambda *args: pytest.fail("the face count fell back to deletion-restriction"))
+    got = count_regions(net, box, vertices=False)
+    assert got.exact and got.verified and got.regions == want.regions
+    assert dropped  # refuted faces were asserted and then dropped
+
+
 def test_dependent_normals_fall_back_to_deletion_restriction(monkeypatch):
     rng = np.random.default_rng(7)
     net = wide_net(10, (4, 4), rng)

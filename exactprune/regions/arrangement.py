@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 from .certify import centred_point, flat_witness
-from .faces import count_faces
+from .faces import OPEN, count_faces
 from .frame import IDENTITY, Frame
 from .lp import CellLP
 from .outer import OuterLP
@@ -129,27 +129,33 @@ class ArrangementCounter:
                     return u
         return self._ask(idx, mask, normals, offsets)
 
-    def _ask(self, idx, mask, normals, offsets, anchors=(), likely=False):
+    def _ask(self, idx, mask, normals, offsets, anchors=(), likely=False, defer=False):
         """The flat question without caches: the outer LP (no), the LP-free witness (yes) from
         each anchor (before the outer LP when a "yes" is `likely`) and from the cell's centre,
-        the cell LP; the answer is recorded in the caches."""
-        steps = ((anchors, "outer", (self._centre,)) if likely
-                 else ("outer", (*anchors, self._centre)))
-        for step in steps:
-            if step == "outer":
-                if self._outer is None:
-                    continue
-                needed = self._outer.misses(np.array(idx))
-                if needed is not None:
-                    self._miss.append(sum(1 << j for j, use in zip(idx, needed) if use))
-                    return None
-                continue
-            for anchor in step:
-                u = flat_witness(anchor, normals[idx], offsets[idx], self.lo, self.hi,
-                                 *self._rows, self.tol, self._f)
-                if u is not None:
-                    self._hit.append((mask, list(idx), u))
-                    return u
+        the cell LP; the answer is recorded in the caches. With `defer`, a question left open by
+        the outer LP and the witnesses is answered OPEN (no cell LP): faces.py asserts the face
+        and certifies it later, when no point of a larger face does (find)."""
+        if likely:
+            u = self._witness(idx, mask, normals, offsets, anchors)
+            if u is not None:
+                return u
+        if self._outer is not None:
+            needed = self._outer.misses(np.array(idx))
+            if needed is not None:
+                self._miss.append(sum(1 << j for j, use in zip(idx, needed) if use))
+                return None
+        anchors = (*(() if likely else anchors), self._centre)
+        if defer and self._outer is not None:
+            u = self._witness(idx, mask, normals, offsets, anchors)
+            return OPEN if u is None else u
+        return self.find(idx, mask, normals, offsets, anchors)
+
+    def find(self, idx, mask, normals, offsets, anchors=()):
+        """A point of D on the flat of idx: the LP-free witness from each anchor, then the cell
+        LP; None when the cell LP says the flat misses D."""
+        u = self._witness(idx, mask, normals, offsets, anchors)
+        if u is not None:
+            return u
         margin, u = self.lp.on_flat(self._inputs[idx], offsets[idx])
         if np.isnan(margin):
             self.trouble += 1
@@ -161,6 +167,15 @@ class ArrangementCounter:
             direction = self.lp.reduced_costs()
             if self._outer is not None and direction is not None:
                 self._outer.add_cut(direction)
+        return None
+
+    def _witness(self, idx, mask, normals, offsets, anchors):
+        for anchor in anchors:
+            u = flat_witness(anchor, normals[idx], offsets[idx], self.lo, self.hi, *self._rows,
+                             self.tol, self._f)
+            if u is not None:
+                self._hit.append((mask, list(idx), u))
+                return u
         return None
 
     def _off(self, point, idx, big, normals, offsets):
