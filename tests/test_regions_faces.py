@@ -39,8 +39,6 @@ def test_frame_keeps_products_and_norms_of_vectors_in_the_span():
     assert np.allclose(frame.coords(v) @ frame.coords(u), v @ u)
     assert np.allclose(np.linalg.norm(frame.coords(v), axis=1), np.linalg.norm(v, axis=1))
     assert np.allclose(frame.lift(frame.coords(v)), v)
-    w = rng.uniform(0.1, 1.0, size=20)
-    assert np.allclose(frame.weighted(frame.coords(v), w), (v * w) @ v.T)
     assert Frame.spanning(rng.normal(size=(5, 4))).basis is None  # spans everything
 
 

@@ -43,29 +43,31 @@ def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, l
     room toward the side the previous round moved it; cell rows the previous round crossed are
     held at half the centre's slack. Normals and rows in `frame` coordinates."""
     full, live = centre, None if frame.live is None or frame.live.size == centre.size else frame.live
+    basis = frame.live_basis  # None for the identity frame
     if live is not None:  # inputs outside the frame's span never move: check them once
-        rest = np.ones(centre.size, dtype=bool)
-        rest[live] = False
-        if not np.all((centre[rest] > lo[rest] + tol) & (centre[rest] < hi[rest] - tol)):
+        dead = frame.dead
+        if not ((centre[dead] > lo[dead] + tol).all() and (centre[dead] < hi[dead] - tol).all()):
             return None
         centre, lo, hi = centre[live], lo[live], hi[live]
-    up, down = np.maximum(hi - centre - tol, 0.0), np.maximum(centre - lo - tol, 0.0)
+    low, high = lo + tol, hi - tol
+    up, down = np.maximum(high - centre, 0.0), np.maximum(centre - low, 0.0)
     weight = np.minimum(up, down)
     held = np.zeros(rows.shape[0], dtype=bool)
-    y = frame.coords_live(centre)
-    low, high, close, need = lo + tol, hi - tol, 1e-12 * (1.0 + np.abs(offsets)), SAFETY * tol
+    y = centre if basis is None else centre @ basis
+    close, need = 1e-12 * (1.0 + np.abs(offsets)), SAFETY * tol
     eq, gap = normals, offsets - normals @ y
-    lifted = frame.lift_live(eq)  # (equations, live inputs): a step s moves u by weight * s @ lifted
+    lifted = eq if basis is None else eq @ basis.T  # a step s moves u by s @ (lifted * weight)
     for _ in range(rounds):
+        lw = lifted * weight
         try:
-            step = np.linalg.solve((lifted * weight) @ lifted.T, gap)
+            step = np.linalg.solve(lw @ lifted.T, gap)
         except np.linalg.LinAlgError:
             return None
-        move = weight * (step @ lifted)
+        move = step @ lw
         u = centre + move
-        yu = frame.coords_live(u)
-        slack = rhs - rows @ yu if rows.size else np.zeros(0)
-        if ((slack > need).all() and (u > low).all() and (u < high).all()
+        yu = u if basis is None else u @ basis
+        crossed = rhs - rows @ yu <= need
+        if (not crossed.any() and (u > low).all() and (u < high).all()
                 and (np.abs(normals @ yu - offsets) <= close).all()):
             if live is None:
                 return u
@@ -73,11 +75,10 @@ def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, l
             out[live] = u
             return out
         weight = np.where(move > 0.0, up, down)
-        crossed = slack <= need
-        if (crossed & ~held).any():
+        if (crossed > held).any():
             held |= crossed
             kept = rows[held]
             eq = np.vstack([normals, kept])
             gap = np.concatenate([offsets, rhs[held] - 0.5 * (rhs[held] - kept @ y)]) - eq @ y
-            lifted = frame.lift_live(eq)
+            lifted = eq if basis is None else eq @ basis.T
     return None

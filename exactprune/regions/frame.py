@@ -19,9 +19,10 @@ RANK_TOL = 1e-12  # singular values below this times the largest one span nothin
 class Frame:
     def __init__(self, basis: np.ndarray | None):
         self.basis = basis  # (dim, r) orthonormal columns, or None for the identity
-        self.live = self.live_basis = None  # None: every input counts
+        self.live = self.live_basis = self.dead = None  # None: every input counts
         if basis is not None:  # inputs no hyperplane depends on (dead pixels) weigh nothing
-            self.live = np.flatnonzero(np.any(basis != 0.0, axis=1))
+            alive = np.any(basis != 0.0, axis=1)
+            self.live, self.dead = np.flatnonzero(alive), np.flatnonzero(~alive)
             self.live_basis = basis[self.live]
 
     @classmethod
@@ -40,20 +41,6 @@ class Frame:
     def lift(self, coords: np.ndarray) -> np.ndarray:
         """Input-space vectors (..., dim) of frame coordinates (..., r)."""
         return coords if self.basis is None else coords @ self.basis.T
-
-    def weighted(self, vectors: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """V diag(weight) V^T in input space for vectors V given in frame coordinates (n, r)."""
-        lifted = self.lift_live(vectors)
-        w = weight if self.live is None else weight[self.live]
-        return (lifted * w) @ lifted.T
-
-    def lift_live(self, vectors: np.ndarray) -> np.ndarray:
-        """lift() of vectors (k, r) on the live inputs only (the others are zero)."""
-        return vectors if self.basis is None else vectors @ self.live_basis.T
-
-    def coords_live(self, vectors: np.ndarray) -> np.ndarray:
-        """coords() of vectors given on the live inputs only."""
-        return vectors if self.basis is None else vectors @ self.live_basis
 
 
 IDENTITY = Frame(None)
