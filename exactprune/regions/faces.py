@@ -233,23 +233,21 @@ def _crossing(counter, known, sub, idx, normals, offsets, rows, rhs):
     cols = np.array(idx)
     h = offsets.size
     low, high = known.extremes[facet, cols], -known.extremes[facet, h + cols]
-    tol = counter.tol
     cross = np.flatnonzero((low < 0.0) & (high > 0.0))
     if cross.size:  # crossing points in frame coordinates first (linear in the end points)
+        tol, n, o = counter.tol, normals[cols], offsets[cols]
+        close = 1e-12 * (1.0 + np.abs(o))
         a, b = known.at[facet[cross], cols[cross]], known.at[facet[cross], h + cols[cross]]
         alpha = (low[cross] / (low[cross] - high[cross]))[:, None]
         ys = known.ys[a] + alpha * (known.ys[b] - known.ys[a])
-        good = np.all(np.abs(ys @ normals[idx].T - offsets[idx])
-                      <= 1e-12 * (1.0 + np.abs(offsets[idx])), axis=1)
+        good = (np.abs(ys @ n.T - o) <= close).all(axis=1)
         if rows.size:
-            good &= np.all(ys @ rows.T < rhs - SAFETY * tol, axis=1)
+            good &= (ys @ rows.T < rhs - SAFETY * tol).all(axis=1)
         for c in np.flatnonzero(good):
             u = known.points[a[c]] + alpha[c, 0] * (known.points[b[c]] - known.points[a[c]])
             y = counter._f.coords(u)
-            slack = rhs - rows @ y if rows.size else np.zeros(0)
-            if (np.all(np.abs(normals[idx] @ y - offsets[idx]) <= 1e-12 * (1.0 + np.abs(offsets[idx])))
-                    and np.all(u > counter.lo + tol) and np.all(u < counter.hi - tol)
-                    and np.all(slack > SAFETY * tol)):
+            if ((np.abs(n @ y - o) <= close).all() and (u > counter.lo + tol).all()
+                    and (u < counter.hi - tol).all() and (rhs - rows @ y > SAFETY * tol).all()):
                 return (u, y), None, 0.0
     near = known.extremes[facet, 2 * h + cols]
     best = int(np.argmin(near))

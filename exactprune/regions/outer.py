@@ -141,13 +141,11 @@ class OuterLP:
         """Whether the combination pi of the rows low <= a v <= high proves them infeasible over
         the variable box: max over the box of (pi a) v < the combined bound (float64, rounded).
         Multipliers of the wrong sign for a one-sided row (solver noise) are dropped."""
-        bound = np.where(pi > 0.0, low, np.where(pi < 0.0, high, 0.0))
-        pi = np.where(np.isfinite(bound), pi, 0.0)  # a row bounded on the other side only
-        terms = np.where(pi != 0.0, pi * np.where(np.isfinite(bound), bound, 0.0), 0.0)
-        g = pi @ a
-        with np.errstate(invalid="ignore"):
-            top = np.where(g > 0.0, g * self._vhi, np.where(g < 0.0, g * self._vlo, 0.0))
-        if not np.all(np.isfinite(top)):
-            return False
+        bound = np.where(pi > 0.0, low, high)
+        use = (pi != 0.0) & np.isfinite(bound)  # a row bounded on the other side only is dropped
+        terms = pi[use] * bound[use]
+        g = pi[use] @ a[use]
+        top = np.maximum(g * self._vhi, g * self._vlo)  # each term's maximum over the box
+        total, reach = terms.sum(), top.sum()
         slack = ROUND * (np.abs(terms).sum() + np.abs(top).sum() + 1.0)
-        return bool(top.sum() + slack < terms.sum())
+        return bool(np.isfinite(total + reach + slack) and reach + slack < total)
