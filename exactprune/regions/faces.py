@@ -103,8 +103,9 @@ def count_faces(counter, cand: list[int], normals: np.ndarray, offsets: np.ndarr
             return None
         pts.append(got)
     pts = np.vstack(pts)
-    sides = frame.coords(pts) @ normals[cand].T > offsets[cand]
-    counter.emit(pts[np.sort(np.unique(sides, axis=0, return_index=True)[1])])
+    sides = (frame.coords(pts) @ normals[cand].T > offsets[cand]).astype(np.int64)
+    keys = sides @ (np.int64(1) << np.arange(len(cand), dtype=np.int64))  # sign pattern as bits
+    counter.emit(pts[np.sort(np.unique(keys, return_index=True)[1])])
     return len(known.index)
 
 

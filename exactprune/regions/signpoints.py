@@ -3,6 +3,7 @@ faces.py, and the 2^k split of enumerate.py)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import product
 
 import numpy as np
@@ -13,9 +14,12 @@ DEGENERATE = 1e-9  # a trace whose normal is shorter than this is parallel to th
 INDEPENDENT = 1e-6  # smallest singular value of unit normals for the fast path
 
 
+@lru_cache(maxsize=None)
 def signs(n: int) -> np.ndarray:
-    """All 2^n sign vectors (2^n, n)."""
-    return np.array(list(product((1.0, -1.0), repeat=n))).reshape(2 ** n, n)
+    """All 2^n sign vectors (2^n, n), read-only (cached)."""
+    out = np.array(list(product((1.0, -1.0), repeat=n))).reshape(2 ** n, n)
+    out.flags.writeable = False
+    return out
 
 
 def sign_points(point, normals, offsets, lo, hi, rows, rhs, others=None,
