@@ -172,9 +172,12 @@ class _Known:
 
 
 def _onto(frame, u, normals, offsets):
-    """u moved onto the flat normals @ y = offsets (an LP point is on it only up to 1e-9)."""
+    """u moved onto the flat normals @ y = offsets (an LP point is on it only up to 1e-9; a
+    witness's is within 1e-12 already and stays)."""
     y = frame.coords(u)
     gap = normals @ y - offsets
+    if (np.abs(gap) <= 1e-12 * (1.0 + np.abs(offsets))).all():
+        return u, y
     try:
         shift = np.linalg.solve(normals @ normals.T, gap) @ normals
     except np.linalg.LinAlgError:  # dependent normals (the count falls back to deletion-restriction)
