@@ -16,6 +16,8 @@ import numpy as np
 from .frame import IDENTITY, Frame
 SAFETY = 2.0  # witnesses need slack > SAFETY * tol
 WITNESS_ROUNDS = 6
+GIVE_UP = 3  # from the second round on, this many crossed cell rows end the search (on the MNIST
+# model such searches found a point 96 times in 4,579, and cost 2.9 rounds more each)
 CENTRE_KEEP = 0.5  # the centred point keeps at least this share of the point's slack on every row
 
 
@@ -57,7 +59,7 @@ def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, l
     close, need = 1e-12 * (1.0 + np.abs(offsets)), SAFETY * tol
     eq, gap = normals, offsets - normals @ y
     lifted = eq if basis is None else eq @ basis.T  # a step s moves u by s @ (lifted * weight)
-    for _ in range(rounds):
+    for done in range(rounds):
         lw = lifted * weight
         try:
             step = np.linalg.solve(lw @ lifted.T, gap)
@@ -74,6 +76,8 @@ def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, l
             out = full.copy()
             out[live] = u
             return out
+        if done and np.count_nonzero(crossed) >= GIVE_UP:
+            return None
         weight = np.where(move > 0.0, up, down)
         if (crossed > held).any():
             held |= crossed
