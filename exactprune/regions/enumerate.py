@@ -161,11 +161,14 @@ class _Enumerator(Search):
     def _count_arrangement(self, k, normals, offsets, pts) -> None:
         """The last splitting layer: count its regions in the cell (arrangement.py). Used when
         the 2^k fast path is possible (k <= dim); in low dimension the depth-first split is faster."""
-        point = self._interior_point(pts)
-        if point is None:
-            self.trouble += 1
-            return
-        n = self.arrangement.count(normals, offsets, point)
+        if self._out_of_time():  # a full-dimensional cell: one region at least
+            n = 1
+        else:
+            point = self._interior_point(pts)
+            if point is None:
+                self.trouble += 1
+                return
+            n = self.arrangement.count(normals, offsets, point)
         self.regions += n
         for j in range(k, len(self.cells_per_layer)):
             self.cells_per_layer[j] += n
