@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
 from exactprune.cli import main
+from exactprune.compress import compress
 from exactprune.domain import Box
 from exactprune.errors import DomainError
 from exactprune.ir import Dense, InputMap, Network
@@ -141,6 +142,10 @@ def test_removing_planted_stable_neurons_keeps_the_count():
     assert np.allclose(planted.forward(x), compressed.forward(x))
     a, b = count_regions(planted, box), count_regions(compressed, box)
     assert a.exact and b.exact and a.regions == b.regions > 1
+    result = compress(planted, box)  # the real pipeline finds and removes them
+    assert result.report.verified and result.network.n_neurons <= compressed.n_neurons
+    c = count_regions(result.network, box)
+    assert c.exact and c.regions == a.regions
 
 
 def test_slice_of_a_two_input_network_matches_the_full_count():
