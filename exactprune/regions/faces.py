@@ -237,7 +237,7 @@ def _crossing(counter, known, sub, idx, normals, offsets, rows, rhs):
     cols = np.array(idx)
     h = offsets.size
     low, high = known.extremes[facet, cols], -known.extremes[facet, h + cols]
-    cross = np.flatnonzero((low < 0.0) & (high > 0.0))
+    cross = ((low < 0.0) & (high > 0.0)).nonzero()[0]
     if cross.size:  # crossing points in frame coordinates first (linear in the end points)
         tol, n, o = counter.tol, normals[cols], offsets[cols]
         close = 1e-12 * (1.0 + np.abs(o))
@@ -247,7 +247,7 @@ def _crossing(counter, known, sub, idx, normals, offsets, rows, rhs):
         good = (np.abs(ys @ n.T - o) <= close).all(axis=1)
         if rows.size:
             good &= (ys @ rows.T < rhs - SAFETY * tol).all(axis=1)
-        for c in np.flatnonzero(good):
+        for c in good.nonzero()[0]:
             u = known.points[a[c]] + alpha[c, 0] * (known.points[b[c]] - known.points[a[c]])
             y = counter._f.coords(u)
             if ((np.abs(n @ y - o) <= close).all() and (u > counter.lo + tol).all()

@@ -76,8 +76,8 @@ class OuterLP:
             self._rows(np.hstack([np.array([a for a, _ in recent]), np.zeros((len(recent), 1))]),
                        np.full(len(recent), -np.inf), np.array([value for _, value in recent]))
         self.flats, self.offsets = self._a.shape[0], offsets
-        free = np.full(offsets.size, np.inf)
-        self._rows(np.hstack([normals, np.zeros((normals.shape[0], 1))]), -free, free)
+        self._free = (np.full(offsets.size, -np.inf), np.full(offsets.size, np.inf))
+        self._rows(np.hstack([normals, np.zeros((normals.shape[0], 1))]), *self._free)
 
     def _rows(self, rows: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
         k, width = rows.shape
@@ -117,7 +117,7 @@ class OuterLP:
             multipliers = [np.asarray(h.getSolution().row_dual)]
         else:
             multipliers = []
-        h.changeRowsBounds(k, rows, np.full(k, -np.inf), np.full(k, np.inf))
+        h.changeRowsBounds(k, rows, self._free[0][:k], self._free[1][:k])
         if not multipliers:
             return None
         low, high = self._low.copy(), self._high.copy()
