@@ -403,6 +403,27 @@ def test_inputs_the_first_layer_never_reads_are_fixed_at_the_centre():
 
 # LPs the warm HiGHS solve leaves open (lp.py, fallback.py) ---------------------------------------
 
+def test_highs_instances_run_when_the_scheduler_has_another_thread_count():
+    import highspy
+    from exactprune.regions.highs import THREADS, quiet_highs, run
+    other = highspy.Highs()
+    other.setOptionValue("output_flag", False)
+    other.setOptionValue("threads", THREADS + 1)
+    highspy.Highs.resetGlobalScheduler(True)
+    try:
+        other.addVar(0.0, 1.0)
+        other.run()  # the process's scheduler now has THREADS + 1 threads
+        plain, guarded = quiet_highs(), quiet_highs()
+        for h in (plain, guarded):
+            h.addVar(0.0, 1.0)
+            h.changeColCost(0, -1.0)
+        assert plain.run() == highspy.HighsStatus.kError  # what run() guards against
+        run(guarded)
+        assert guarded.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    finally:
+        highspy.Highs.resetGlobalScheduler(True)
+
+
 def test_fallback_solvers_agree_with_highs():
     import highspy
     from exactprune.regions.fallback import RETRIES, solve_elsewhere, solve_highs, solve_scip

@@ -11,6 +11,8 @@ import highspy
 import numpy as np
 import pyscipopt
 
+from .highs import quiet_highs, run
+
 OPTIMAL, INFEASIBLE = "optimal", "infeasible"
 CONCLUSIVE = {highspy.HighsModelStatus.kOptimal: OPTIMAL,
               highspy.HighsModelStatus.kInfeasible: INFEASIBLE}
@@ -22,14 +24,11 @@ RETRIES = ({"presolve": "off"},
 
 def solve_highs(lp, options: dict) -> tuple[str, float, np.ndarray | None]:
     """A fresh HiGHS solve of `lp` with `options`: (status or "", objective, x)."""
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("primal_feasibility_tolerance", 1e-9)
-    h.setOptionValue("dual_feasibility_tolerance", 1e-9)
+    h = quiet_highs()
     for key, value in options.items():
         h.setOptionValue(key, value)
     h.passModel(lp)
-    h.run()
+    run(h)
     status = CONCLUSIVE.get(h.getModelStatus(), "")
     if status != OPTIMAL:
         return status, float("nan"), None

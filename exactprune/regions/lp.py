@@ -23,6 +23,7 @@ import numpy as np
 
 from .fallback import CONCLUSIVE, INFEASIBLE, OPTIMAL, solve_elsewhere
 from .frame import IDENTITY, Frame
+from .highs import quiet_highs, run
 
 
 class CellLP:
@@ -35,10 +36,7 @@ class CellLP:
         lo, hi = lo + inset, hi - inset
         self.frame, self.mid = frame, 0.5 * (lo + hi)
         inf = highspy.kHighsInf
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("primal_feasibility_tolerance", 1e-9)
-        h.setOptionValue("dual_feasibility_tolerance", 1e-9)
+        h = quiet_highs()
         if frame.basis is None:  # columns: the inputs, t
             self.inputs, self.fixed = self.n, 0
             h.addVars(self.n + 1, np.r_[lo, -inf], np.r_[hi, cap])
@@ -79,7 +77,7 @@ class CellLP:
                           np.r_[self._coeffs(row), 1.0])
 
     def _warm(self) -> str:
-        self.highs.run()
+        run(self.highs)
         self.solves += 1
         return CONCLUSIVE.get(self.highs.getModelStatus(), "")
 

@@ -25,6 +25,7 @@ import highspy
 import numpy as np
 
 from .frame import Frame
+from .highs import quiet_highs, run
 
 MAX_CUTS = 48  # cuts kept in the LP of a cell (the most recent ones)
 ROUND = 1e-12  # relative round-up of the support values and of the proofs' sums
@@ -60,10 +61,7 @@ class OuterLP:
         previous cell's rows are replaced; the instance and its basis are kept)."""
         r = self.upper.size
         if self.highs is None:
-            h = self.highs = highspy.Highs()
-            h.setOptionValue("output_flag", False)
-            h.setOptionValue("primal_feasibility_tolerance", 1e-9)
-            h.setOptionValue("dual_feasibility_tolerance", 1e-9)
+            h = self.highs = quiet_highs()
             h.setOptionValue("simplex_strategy", 4)
             h.addVars(r + 1, np.r_[self.lower, -highspy.kHighsInf], np.r_[self.upper, self.cap])
             h.changeColCost(r, -1.0)
@@ -106,7 +104,7 @@ class OuterLP:
         h, rows = self.highs, (self.flats + idx).astype(np.int32)
         k, offsets = idx.size, self.offsets[idx]
         h.changeRowsBounds(k, rows, offsets, offsets)
-        h.run()
+        run(h)
         self.solves += 1
         status = h.getModelStatus()
         if status == highspy.HighsModelStatus.kInfeasible:
