@@ -15,6 +15,7 @@ import numpy as np
 
 from .frame import IDENTITY, Frame
 SAFETY = 2.0  # witnesses need slack > SAFETY * tol
+ON_FLAT = 1e-12  # a point is on a flat when every residual is below ON_FLAT * (1 + |offset|)
 WITNESS_ROUNDS = 6
 GIVE_UP = 3  # from the second round on, this many crossed cell rows end the search (on the MNIST
 # model such searches found a point 96 times in 4,579, and cost 2.9 rounds more each)
@@ -56,7 +57,7 @@ def flat_witness(centre: np.ndarray, normals: np.ndarray, offsets: np.ndarray, l
     weight = np.minimum(up, down)
     held = np.zeros(rows.shape[0], dtype=bool)
     y = centre if basis is None else centre @ basis
-    close, need = 1e-12 * (1.0 + np.abs(offsets)), SAFETY * tol
+    close, need = ON_FLAT * (1.0 + np.abs(offsets)), SAFETY * tol
     eq, gap = normals, offsets - normals @ y
     lifted = eq if basis is None else eq @ basis.T  # a step s moves u by s @ (lifted * weight)
     for done in range(rounds):

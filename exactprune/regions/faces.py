@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .certify import SAFETY
+from .certify import ON_FLAT, SAFETY
 from .signpoints import INDEPENDENT, sign_points
 
 
@@ -120,20 +120,20 @@ class _Known:
         self.normals, self.offsets = normals, offsets
         self.index = {0: 0}
         self.members: dict[int, list[int]] = {0: []}
-        self.rows = [0]  # the mask of every row
+        self.size = 1  # rows in use (a dropped face keeps its row)
         h = offsets.size
         self.points, self.ys = np.zeros((16, point.size)), np.zeros((16, y.size))
         self.extremes, self.at = np.full((16, 3 * h), np.inf), np.zeros((16, 3 * h), dtype=np.intp)
         self._put(0, [0], point, y)
 
     def _row(self, mask: int, members: list[int]) -> int:
-        n = len(self.rows)
+        n = self.size
         if n == self.points.shape[0]:
             self.points, self.ys, self.at = (
                 np.concatenate([a, np.zeros_like(a)]) for a in (self.points, self.ys, self.at))
             self.extremes = np.concatenate([self.extremes, np.full_like(self.extremes, np.inf)])
         self.index[mask], self.members[mask] = n, members
-        self.rows.append(mask)
+        self.size += 1
         return n
 
     def add(self, mask: int, members: list[int], point: np.ndarray, y: np.ndarray) -> None:
@@ -176,7 +176,7 @@ def _onto(frame, u, normals, offsets):
     witness's is within 1e-12 already and stays)."""
     y = frame.coords(u)
     gap = normals @ y - offsets
-    if (np.abs(gap) <= 1e-12 * (1.0 + np.abs(offsets))).all():
+    if (np.abs(gap) <= ON_FLAT * (1.0 + np.abs(offsets))).all():
         return u, y
     try:
         shift = np.linalg.solve(normals @ normals.T, gap) @ normals
@@ -240,7 +240,7 @@ def _crossing(counter, known, sub, idx, normals, offsets, rows, rhs):
     cross = ((low < 0.0) & (high > 0.0)).nonzero()[0]
     if cross.size:  # crossing points in frame coordinates first (linear in the end points)
         tol, n, o = counter.tol, normals[cols], offsets[cols]
-        close = 1e-12 * (1.0 + np.abs(o))
+        close = ON_FLAT * (1.0 + np.abs(o))
         a, b = known.at[facet[cross], cols[cross]], known.at[facet[cross], h + cols[cross]]
         alpha = (low[cross] / (low[cross] - high[cross]))[:, None]
         ys = known.ys[a] + alpha * (known.ys[b] - known.ys[a])

@@ -155,4 +155,3 @@ class CellLP:
         start = self.fixed + self.depth
         self.highs.deleteRows(k, np.arange(start, start + k, dtype=np.int32))
         return margin, point
-

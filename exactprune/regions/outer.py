@@ -45,6 +45,7 @@ class OuterLP:
         self.highs: highspy.Highs | None = None
         self.flats = 0  # the first hyperplane row
         self.offsets = np.zeros(0)
+        self._free = (np.zeros(0), np.zeros(0))  # bounds that release hyperplane rows
         self._a = np.zeros((0, r + 1))
         self.solves = 0
 
