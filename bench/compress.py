@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from exactprune.compress import CompressResult, compress
+from exactprune.pipeline import CompressResult, compress
 from exactprune.domain import load_vnnlib
 from exactprune.onnx_io import load
 from exactprune.stability import analyse_stability

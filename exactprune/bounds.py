@@ -26,7 +26,8 @@ import time
 
 import numpy as np
 
-from .domain import Box
+from .domain import FLOAT32_MAX, Box, check_range
+from .errors import DomainError
 from .ir import Dense, Network
 
 REL_MARGIN = 1e-9
@@ -58,8 +59,47 @@ def _h0_boxes(network: Network, lo: np.ndarray, hi: np.ndarray):
 
 
 def activation_bounds(layer: Dense, lo: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds of act(g) for g in [lo, up] (activations are monotone)."""
-    return layer.activate(lo), layer.activate(up)
+    """Bounds of act(g) for g in [lo, up]. act is piecewise linear with its kink at 0, so its
+    extremes over [lo, up] are at lo, up or 0; a LeakyReLU with alpha < 0 is not monotone and has
+    its minimum act(0) = 0 inside an interval that contains 0."""
+    at_lo, at_up = layer.activate(lo), layer.activate(up)
+    low, high = np.minimum(at_lo, at_up), np.maximum(at_lo, at_up)
+    if layer.activation == "leaky_relu" and layer.alpha < 0.0:
+        low = np.where((lo < 0.0) & (up > 0.0), 0.0, low)
+    return low, high
+
+
+def check_domain(network: Network, box: Box) -> None:
+    """DomainError unless `box` fits `network`: one finite bound pair per input, within float32's
+    range, and every value the network computes over the box provably within it too (a model
+    whose float32 evaluation overflows on the domain cannot be compressed or compared there).
+    Interval bounds first; the tighter symbolic bounds only when those overflow."""
+    if box.size != network.n_inputs:
+        raise DomainError(f"domain {box.source} has {box.size} inputs, the model has "
+                          f"{network.n_inputs}")
+    if not (np.isfinite(box.lo).all() and np.isfinite(box.hi).all()):
+        raise DomainError(f"domain {box.source} is unbounded; exactprune needs finite bounds")
+    check_range(box)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if _overflow(network, interval_bounds(network, box)) is None:
+            return
+        found = _overflow(network, symbolic_bounds(network, box))
+    if found is not None:
+        k, value = found
+        raise DomainError(
+            f"domain {box.source}: the pre-activations of layer {k} "
+            f"({network.layers[k].act_node or 'output'}) reach {value:.3g} over it (a sound "
+            f"bound), beyond float32's range "
+            f"({FLOAT32_MAX:.3g}): the model cannot be evaluated there in float32")
+
+
+def _overflow(network: Network, bounds: Bounds) -> tuple[int, float] | None:
+    """(layer, magnitude) of the first layer whose bounds leave float32's range, or None."""
+    for k, (lo, up) in enumerate(bounds):
+        value = float(np.max(np.maximum(np.abs(lo), np.abs(up)), initial=0.0))
+        if not value <= FLOAT32_MAX:
+            return k, value
+    return None
 
 
 def _affine_interval(layer: Dense, hlo: np.ndarray, hup: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -286,11 +326,12 @@ def lp_tighten(network: Network, box: Box, bounds: Bounds, phases, layer: int,
 
     The LP is the big-M model of exactprune.milp with continuous z (phases fix stable neurons).
     Its dual bound, widened by LP_MARGIN, replaces a bound only where it is tighter; a solve that
-    does not end optimally within the time left keeps the old bound. Returns (lo, up) of `layer`.
+    does not end optimally within the time left keeps the old bound. Returns (lo, up) of `layer`;
+    raises milp.SolverTrouble when SCIP fails (the bounds found so far are then lost, not wrong).
     """
     from pyscipopt import SCIP_PARAMSETTING
 
-    from .milp import NetworkMILP  # SCIP is only needed here
+    from .milp import NetworkMILP, solve  # SCIP is only needed here
 
     deadline = time.monotonic() + time_limit
     lo, up = bounds[layer][0].copy(), bounds[layer][1].copy()
@@ -307,10 +348,7 @@ def lp_tighten(network: Network, box: Box, bounds: Bounds, phases, layer: int,
             model.freeTransform()
             model.setObjective(lp.g[layer][j], sense)
             model.setParam("limits/time", left)
-            model.optimize()
-            if model.getStatus() == "userinterrupt":  # Ctrl-C while SCIP held the signal
-                raise KeyboardInterrupt
-            if model.getStatus() != "optimal":
+            if solve(model) != "optimal":
                 continue
             if sense == "maximize":
                 up[j] = min(up[j], padded(model.getDualbound(), 1))

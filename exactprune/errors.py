@@ -5,6 +5,9 @@ FileNotFoundError or RuntimeError as usual. Messages are one line and say what t
 """
 
 
+EXIT_INTERRUPTED = 130
+
+
 class ExactpruneError(Exception):
     """Base class of every error exactprune raises on purpose."""
 
@@ -35,11 +38,17 @@ class OutputFileError(ExactpruneError, OSError):
     """The output cannot be written where asked (would overwrite the input, exists, not writable)."""
 
 
-class SolverError(ExactpruneError, RuntimeError):
-    """The MILP/LP solver failed in a way that leaves no sound result."""
+class MissingDependencyError(ExactpruneError, ImportError):
+    """An optional extra (matplotlib for --plot) is not installed."""
 
 
 class VerificationError(ExactpruneError, AssertionError):
     """The compressed model deviates from the original beyond the tolerance."""
 
     exit_code = 1
+
+
+class Interrupted(ExactpruneError):
+    """Ctrl-C stopped the work; the message says what, if anything, was written."""
+
+    exit_code = EXIT_INTERRUPTED

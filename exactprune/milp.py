@@ -12,6 +12,8 @@ Bounds must be sound (exactprune.bounds); they are the variables' bounds and the
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 from pyscipopt import SCIP_PARAMSETTING, Model, quicksum
 
@@ -25,6 +27,35 @@ FEASTOL = 1e-6
 DUALFEASTOL = 1e-7
 EPSILON = 1e-9
 FLIP_MARGIN = 1e-5  # a flip counts in a MILP when sign * g >= FLIP_MARGIN (reported too)
+
+
+class SolverTrouble(RuntimeError):
+    """SCIP failed on a model (pyscipopt raised, e.g. "SCIP: error in LP solver!"). Callers
+    leave what the solve was to decide unknown; it never reaches the user as an error."""
+
+
+@contextmanager
+def scip_calls():
+    """Turn the errors pyscipopt raises for SCIP's return codes (messages "SCIP: ...") into
+    SolverTrouble; any other exception is a bug and passes through."""
+    try:
+        yield
+    except Exception as exc:
+        if not str(exc).startswith("SCIP:"):
+            raise
+        raise SolverTrouble(str(exc)) from None
+
+
+def solve(model: Model, interrupted_by_us=lambda: False) -> str:
+    """model.optimize() and its status. SolverTrouble when SCIP fails; KeyboardInterrupt when
+    the user pressed Ctrl-C while SCIP held the signal (not when interrupted_by_us() says that
+    our own callback stopped the solve)."""
+    with scip_calls():
+        model.optimize()
+    status = model.getStatus()
+    if status == "userinterrupt" and not interrupted_by_us():
+        raise KeyboardInterrupt
+    return status
 
 
 def new_model(name: str) -> Model:
@@ -53,10 +84,15 @@ class NetworkMILP:
     targets: if given, only these neurons of layer `last` are modelled, as g variables without
     phase (an objective or a constraint on their g needs nothing more; no binary is wasted).
     Attributes: model, x (input vars), g/hp/hn/z: per layer dicts neuron -> var.
+    SolverTrouble when SCIP refuses the model (e.g. coefficients it cannot represent).
     """
 
     def __init__(self, network: Network, box: Box, bounds, phases, last: int,
                  relax: bool = False, name: str = "network", targets=None):
+        with scip_calls():
+            self._build(network, box, bounds, phases, last, relax, name, targets)
+
+    def _build(self, network, box, bounds, phases, last, relax, name, targets) -> None:
         self.network = network
         self.box = box
         self.model = model = new_model(name)

@@ -6,7 +6,8 @@ side is one SCIP solve with objective sign * g and objective limit FLIP_MARGIN:
   "stable"  SCIP proved that no input passes the limit (the side never happens);
   "found"   SCIP found an input past the limit (its float64 check is the caller's job; the worker
             checks it too, only to decide whether the second side is worth solving);
-  "open"    nothing proven or found in the time left.
+  "open"    nothing proven or found: the time ran out, or SCIP failed (Side.reason says which;
+            a model SCIP failed on is rebuilt for the next neuron).
 The dual bound of a side that did not end "stable" is a valid bound on sign * g; callers that
 want tight bounds pass a relative gap. Workers ignore Ctrl-C; the parent stops them. Neurons a
 worker does not answer (it died, or hung past the deadline) are simply not answered: unknown.
@@ -24,7 +25,8 @@ import numpy as np
 
 from .domain import Box
 from .ir import Network
-from .milp import FLIP_MARGIN, NetworkMILP
+from .milp import FLIP_MARGIN, NetworkMILP, SolverTrouble, scip_calls, solve
+from .stability_result import SOLVER_TROUBLE, TIME_LIMIT
 
 _KEYS = itertools.count()
 GRACE_S = 10.0  # how long past the deadline a worker may take to return its last answers
@@ -50,6 +52,8 @@ class Side:
     outcome: str  # "stable", "found" or "open"
     x: np.ndarray | None = None  # the input SCIP found (outcome "found")
     dual: float | None = None  # SCIP's dual bound on sign * g (outcome "found" or "open")
+    reason: str = ""  # outcome "open": TIME_LIMIT or SOLVER_TROUBLE
+    message: str = ""  # what the solver said, for SOLVER_TROUBLE
 
 
 @dataclass
@@ -59,38 +63,52 @@ class NeuronAnswer:
 
 
 class _Solver:
-    """One process's SCIP model for a LayerModel."""
+    """One process's SCIP model for a LayerModel, rebuilt after SCIP failed on it."""
 
     def __init__(self, spec: LayerModel, catch_ctrl_c: bool):
         self.spec = spec
-        self.milp = NetworkMILP(spec.network, spec.box, spec.bounds, spec.phases, spec.layer,
-                                name="per_neuron", targets=spec.targets)
-        model = self.milp.model
-        model.setParam("misc/catchctrlc", catch_ctrl_c)
-        if spec.gap is None:
-            model.setParam("limits/solutions", 1)
-        else:
-            model.setParam("limits/gap", spec.gap)
+        self.catch_ctrl_c = catch_ctrl_c
+        self.milp: NetworkMILP | None = None
+
+    def _built(self) -> NetworkMILP:
+        if self.milp is None:
+            spec = self.spec
+            milp = NetworkMILP(spec.network, spec.box, spec.bounds, spec.phases, spec.layer,
+                               name="per_neuron", targets=spec.targets)
+            milp.model.setParam("misc/catchctrlc", self.catch_ctrl_c)
+            if spec.gap is None:
+                milp.model.setParam("limits/solutions", 1)
+            else:
+                milp.model.setParam("limits/gap", spec.gap)
+            self.milp = milp
+        return self.milp
 
     def side(self, j: int, sign: int, deadline: float) -> Side:
         left = deadline - time.monotonic()
         if left <= 0:
-            return Side(sign, "open")
-        model = self.milp.model
-        model.freeTransform()
-        model.setObjective(self.milp.g[self.spec.layer][j], "maximize" if sign > 0 else "minimize")
-        model.setObjlimit(sign * FLIP_MARGIN)
-        model.setParam("limits/time", max(left, 0.01))
-        model.optimize()
-        status = model.getStatus()
-        if status == "userinterrupt":
-            raise KeyboardInterrupt
+            return Side(sign, "open", reason=TIME_LIMIT)
+        try:
+            milp = self._built()
+            model = milp.model
+            with scip_calls():
+                model.freeTransform()
+                model.setObjective(milp.g[self.spec.layer][j],
+                                   "maximize" if sign > 0 else "minimize")
+                model.setObjlimit(sign * FLIP_MARGIN)
+                model.setParam("limits/time", max(left, 0.01))
+            status = solve(model)
+        except SolverTrouble as exc:
+            self.milp = None
+            return Side(sign, "open", reason=SOLVER_TROUBLE, message=str(exc))
         if status == "infeasible":
             return Side(sign, "stable")
         dual = max(sign * model.getDualbound(), FLIP_MARGIN)  # pruned nodes were below the limit
         if model.getNSols() == 0:
-            return Side(sign, "open", dual=dual)
-        return Side(sign, "found", self.milp.input_point(model.getBestSol()), dual)
+            if status == "timelimit":
+                return Side(sign, "open", dual=dual, reason=TIME_LIMIT)
+            return Side(sign, "open", dual=dual, reason=SOLVER_TROUBLE,
+                        message=f"SCIP status {status}")
+        return Side(sign, "found", milp.input_point(model.getBestSol()), dual)
 
     def answer(self, j: int, signs: tuple[int, ...], deadline: float) -> NeuronAnswer:
         """The sides in order; stop after a side that is stable, open, or fails in float64."""

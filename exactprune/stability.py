@@ -15,7 +15,9 @@ layer from interval bounds: "per-neuron-plain" stops each MILP at its first solu
 constants (complete in practice; an independent check of the pipeline).
 A proof from SCIP means "max g <= FLIP_MARGIN" (resp. "min g >= -FLIP_MARGIN") within SCIP's
 feasibility tolerance; both are reported in StabilityResult.tolerances. Time limits, interrupts
-and solver trouble leave neurons UNKNOWN and set complete=False.
+and solver trouble (SCIP raising an error or ending a solve without an answer) leave neurons
+UNKNOWN and set complete=False; LayerStability.why gives each unknown neuron its reason and
+StabilityResult.trouble what SCIP said. Solver trouble never ends the analysis with an error.
 """
 
 from __future__ import annotations
@@ -27,13 +29,16 @@ import numpy as np
 from pyscipopt import SCIP_EVENTTYPE, SCIP_HEURTIMING, SCIP_RESULT, Eventhdlr, Heur, quicksum
 
 from . import bounds as bounds_mod
-from .bounds import interval_bounds, lp_tighten, padded, prove_by_splitting, symbolic_bounds
+from .bounds import (check_domain, interval_bounds, lp_tighten, padded, prove_by_splitting,
+                     symbolic_bounds)
 from .domain import Box
-from .errors import DomainError
 from .ir import Network
-from .milp import DUALFEASTOL, EPSILON, FEASTOL, FLIP_MARGIN, NetworkMILP
+from .milp import (DUALFEASTOL, EPSILON, FEASTOL, FLIP_MARGIN, NetworkMILP, SolverTrouble,
+                   scip_calls, solve)
 from .neuron_milps import LayerModel, NeuronAnswer, NeuronMILPs
-from .stability_result import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, LayerStability, StabilityResult
+from .stability_result import (ACTIVE, INACTIVE, INTERRUPTED, NOT_TRIED, SOLVER_TROUBLE,
+                               TIME_LIMIT, UNCONFIRMED, UNKNOWN, UNSTABLE, LayerStability,
+                               StabilityResult)
 from .witnesses import SignEvidence, find_witnesses
 
 METHODS = ("auto", "bounds", "milp", "per-neuron", "per-neuron-plain", "per-neuron-tight")
@@ -62,10 +67,16 @@ class _Analysis:
         self.complete = True
         self.interrupted = False
         self.stage = "bounds"
+        self.trouble: list[str] = []
+        self.why: dict[tuple[int, int], str] = {}  # the reason of a neuron left unknown
 
     @property
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
+
+    def solver_failed(self, message: str) -> None:
+        """Record solver trouble in the current stage (what it was to decide stays unknown)."""
+        self.trouble.append(f"{self.stage}: {message}")
 
     def set(self, k: int, j: int, code: int, how: str) -> None:
         self.status[k][j] = code
@@ -128,8 +139,13 @@ class _Analysis:
             if not mask.any():
                 continue
             known = [None] * len(self.network.layers)
-            known[i] = lp_tighten(self.network, self.box, self.bounds, self.phases(), i,
-                                  np.flatnonzero(mask), self.remaining)
+            try:
+                with scip_calls():
+                    known[i] = lp_tighten(self.network, self.box, self.bounds, self.phases(), i,
+                                          np.flatnonzero(mask), self.remaining)
+            except SolverTrouble as exc:  # keep the bounds this layer had
+                self.solver_failed(f"{exc} (bounds of layer {i} not tightened)")
+                continue
             self.bounds = symbolic_bounds(self.network, self.box, self.known_bounds(known))
             self.apply_bounds()
             self.report()
@@ -171,13 +187,26 @@ class _Analysis:
         for k, i in enumerate(self.layers):
             layer = self.network.layers[i]
             lo, up = self.bounds[i]
+            why = [self.reason(k, j) if code == UNKNOWN else ""
+                   for j, code in enumerate(self.status[k])]
             layers.append(LayerStability(i, layer.act_node, self.status[k].copy(),
                                          list(self.evidence[k]), lo.copy(), up.copy(),
-                                         layer.origin))
+                                         layer.origin, why))
         complete = self.complete and not any((s == UNKNOWN).any() for s in self.status)
         return StabilityResult(
             layers, self.box, time.monotonic() - self.start, complete,
-            self.signs.witness_array(), tolerances(), method, interrupted=self.interrupted)
+            self.signs.witness_array(), tolerances(), method, interrupted=self.interrupted,
+            trouble=list(self.trouble))
+
+    def reason(self, k: int, j: int) -> str:
+        """Why neuron j of layers[k] is still unknown."""
+        if self.interrupted:
+            return INTERRUPTED
+        if (k, j) in self.why:
+            return self.why[(k, j)]
+        if self.remaining <= 0:
+            return TIME_LIMIT
+        return SOLVER_TROUBLE if self.trouble else NOT_TRIED
 
 
 def tolerances() -> dict:
@@ -281,21 +310,20 @@ class _SingleMILP:
                 return
             model.setParam("limits/time", left)
             self.interrupted_by_us = False
-            model.optimize()
-            status = model.getStatus()
+            status = solve(model, lambda: self.interrupted_by_us)
             for sol in model.getSols():
                 self.harvest(self.milp.input_point(sol))
             flipped = {key for key in self.open if self.seen(key)}
             if status == "infeasible":
                 self.close_proven()
                 return
-            if status == "userinterrupt" and not self.interrupted_by_us:
-                raise KeyboardInterrupt
             if not flipped and model.getNSols() > 0:
                 best = model.getBestSol()
                 flipped = {key for key in self.open if model.getSolVal(best, self.cands[key]) > 0.5}
                 self.stubborn.extend((k, j) for k, j, _ in flipped)
             if not flipped:  # time limit or solver trouble: leave the rest to the fallback
+                if status not in ("timelimit", "userinterrupt"):
+                    state.solver_failed(f"SCIP status {status}")
                 return
             state.apply_signs("milp")
             model.freeTransform()
@@ -326,17 +354,22 @@ def _apply_answer(state: _Analysis, k: int, answer: NeuronAnswer, share: bool) -
                 state.set(k, j, INACTIVE if side.sign > 0 else ACTIVE, "per-neuron")
         elif side.outcome == "open":
             state.complete = False
+            state.why[(k, j)] = side.reason
+            if side.message:
+                state.solver_failed(f"{side.message} (neuron {j} of layer {i})")
         elif share:
             state.signs.observe(side.x)
         else:
             signs = state.signs.pos if side.sign > 0 else state.signs.neg
-            if side.sign * state.network.preactivations(side.x)[i][0, j] > 0:
+            g, err = state.signs.certain(np.atleast_2d(side.x))[i]
+            if side.sign * g[0, j] > err[0, j]:
                 signs[k][j] = True
                 state.signs.witnesses.append(side.x)
     seen = (state.signs.pos, state.signs.neg)
     last = answer.sides[-1] if answer.sides else None
     if last is not None and last.outcome == "found" and not seen[last.sign < 0][k][j]:
         state.complete = False  # the solver's flip did not survive float64: leave unknown
+        state.why[(k, j)] = UNCONFIRMED
     if state.signs.pos[k][j] and state.signs.neg[k][j] and state.status[k][j] == UNKNOWN:
         state.set(k, j, UNSTABLE, "per-neuron")
     if share:
@@ -363,8 +396,14 @@ def _per_neuron(state: _Analysis, pool: NeuronMILPs, todo: list[tuple[int, int]]
             continue
         spec = LayerModel(state.network, state.box, state.bounds, state.phases(), state.layers[k],
                           tuple(j for j, _ in jobs))
+        asked = {j for j, _ in jobs}
         for answer in pool.answers(spec, jobs, state.deadline):
+            asked.discard(answer.neuron)
             _apply_answer(state, k, answer, share)
+        if asked and state.remaining > 0:  # a worker died (or hung) with these neurons
+            state.solver_failed(f"a worker process ended without answering {len(asked)} "
+                                f"neuron(s) of layer {state.layers[k]}")
+            state.why.update({(k, j): SOLVER_TROUBLE for j in asked})
 
 
 def _per_neuron_layered(state: _Analysis, pool: NeuronMILPs, tight: bool) -> None:
@@ -418,10 +457,7 @@ def analyse_stability(network: Network, box: Box, time_limit: float = DEFAULT_TI
     """
     if method not in METHODS:
         raise ValueError(f"unknown stability method {method!r}; use one of {', '.join(METHODS)}")
-    if box.size != network.n_inputs:
-        raise DomainError(f"domain {box.source} has {box.size} inputs, the model has {network.n_inputs}")
-    if not (np.isfinite(box.lo).all() and np.isfinite(box.hi).all()):
-        raise DomainError(f"domain {box.source} is unbounded; stability needs finite bounds")
+    check_domain(network, box)
     layered = method in ("per-neuron-plain", "per-neuron-tight")
     state = _Analysis(network, box, time_limit, progress, interval=layered)
     try:
@@ -460,7 +496,11 @@ def _run(state: _Analysis, pool: NeuronMILPs, method: str, seed: int) -> None:
     if not state.undecided():
         return
     state.stage = "milp"
-    _SingleMILP(state).run(MILP_SHARE if method == "auto" else 1.0)
+    try:
+        with scip_calls():
+            _SingleMILP(state).run(MILP_SHARE if method == "auto" else 1.0)
+    except SolverTrouble as exc:  # the per-neuron fallback gets the neurons it left
+        state.solver_failed(str(exc))
     if method == "auto" and state.remaining > 0 and state.undecided():
         state.stage = "per-neuron"
         state.tighten_bounds()

@@ -17,6 +17,14 @@ UNKNOWN = 2  # not decided (time limit, interrupt, solver trouble): must be kept
 STATUS_KEYS = {ACTIVE: "stably_active", INACTIVE: "stably_inactive", UNSTABLE: "unstable",
                UNKNOWN: "unknown"}
 
+# why a neuron is UNKNOWN
+TIME_LIMIT = "time limit"
+INTERRUPTED = "interrupted"
+SOLVER_TROUBLE = "solver trouble"
+UNCONFIRMED = "solver's input failed the float64 re-check"
+NOT_TRIED = "not tried by the method"
+REASONS = (TIME_LIMIT, INTERRUPTED, SOLVER_TROUBLE, UNCONFIRMED, NOT_TRIED)
+
 
 @dataclass(eq=False)
 class LayerStability:
@@ -29,6 +37,7 @@ class LayerStability:
     lower: np.ndarray  # sound pre-activation bounds
     upper: np.ndarray
     origin: tuple[int, ...] = ()  # original flat neuron indices (Dense.origin)
+    why: list[str] = field(default_factory=list)  # per neuron: a REASONS entry if unknown, else ""
 
     def indices(self, code: int) -> list[int]:
         idx = np.flatnonzero(self.status == code)
@@ -46,6 +55,7 @@ class StabilityResult:
     tolerances: dict = field(default_factory=dict)
     method: str = "auto"
     interrupted: bool = False  # Ctrl-C ended the analysis (complete is then False too)
+    trouble: list[str] = field(default_factory=list)  # what the solvers said when they failed
 
     def counts(self) -> dict[str, int]:
         total = {key: 0 for key in STATUS_KEYS.values()}
@@ -53,6 +63,15 @@ class StabilityResult:
             for code, key in STATUS_KEYS.items():
                 total[key] += int(np.sum(layer.status == code))
         return total
+
+    def unknown_by_reason(self) -> dict[str, int]:
+        """How many neurons are unknown for each reason (REASONS order, only those that occur)."""
+        counts = {reason: 0 for reason in REASONS}
+        for layer in self.layers:
+            for status, why in zip(layer.status, layer.why or [""] * layer.status.size):
+                if status == UNKNOWN:
+                    counts[why or NOT_TRIED] += 1
+        return {reason: n for reason, n in counts.items() if n}
 
     def to_json(self, model_path: str) -> dict:
         """The JSON contract: {"model", "domain", "time_s", "layers": [...]} (+ extra keys)."""
@@ -63,6 +82,8 @@ class StabilityResult:
             "complete": self.complete,
             "interrupted": self.interrupted,
             "method": self.method,
+            "unknown_by_reason": self.unknown_by_reason(),
+            "solver_trouble": list(self.trouble),
             "tolerances": self.tolerances,
             "layers": [
                 {

@@ -16,16 +16,17 @@ shows up orders of magnitude above that.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import helper
 
-from .domain import Box
+from .domain import Box, check_range
 from .errors import DomainError, InvalidModelError, UnsupportedModelError
 from .onnx_io.importer import read_model
+from .onnx_io.scan import feature_count
 
 DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-4
@@ -51,6 +52,7 @@ class VerifyReport:
     worst_input: int  # index into the evaluated points (centre, samples, vertices, extra)
     worst_kind: str
     points: dict = field(default_factory=dict)
+    own_error: float | None = None  # max |a - exact(x)|: a's own rounding, when exact is given
 
     @property
     def tolerance(self) -> float:
@@ -59,8 +61,8 @@ class VerifyReport:
     def to_json(self) -> dict:
         """A JSON-safe dict; an infinite deviation (NaN or inf outputs) becomes null."""
         data = {**asdict(self), "tolerance": self.tolerance}
-        for key in ("max_abs", "max_rel"):
-            data[key] = data[key] if np.isfinite(data[key]) else None
+        for key in ("max_abs", "max_rel", "own_error"):
+            data[key] = data[key] if data[key] is not None and np.isfinite(data[key]) else None
         return data
 
     def summary(self) -> str:
@@ -100,7 +102,23 @@ def input_spec(model: onnx.ModelProto, name: str = "model") -> tuple[str, np.dty
 def flat_input_size(model: onnx.ModelProto, name: str = "model") -> int:
     """Number of values in one input sample (dim 0 is the batch when the input has rank >= 2)."""
     dims = input_spec(model, name)[2]
-    return int(np.prod(dims[1:] if len(dims) >= 2 else dims, dtype=np.int64))
+    return feature_count(dims[1:] if len(dims) >= 2 else dims, f"{name}: the input")
+
+
+def check_same_inputs(a, b, names: tuple[str, str] = ("model A", "model B")) -> int:
+    """The flat input size both models share; InvalidModelError when their inputs differ."""
+    (ma, na), (mb, nb) = (load_model(m, name) for m, name in zip((a, b), names))
+    dims_a, dims_b = input_spec(ma, na)[2], input_spec(mb, nb)[2]
+    sample_a = dims_a[1:] if len(dims_a) >= 2 else dims_a
+    sample_b = dims_b[1:] if len(dims_b) >= 2 else dims_b
+    if sample_a != sample_b:
+        raise InvalidModelError(f"the two models' inputs differ: {na} {_shape_text(dims_a)}, "
+                                f"{nb} {_shape_text(dims_b)}; they cannot be compared")
+    return flat_input_size(ma, na)
+
+
+def _shape_text(dims) -> str:
+    return "[" + ", ".join("N" if d is None else str(d) for d in dims) + "]"
 
 
 class _Runner:
@@ -113,7 +131,6 @@ class _Runner:
         self.sample_shape = tuple(dims[1:]) if self.batched else tuple(dims)
         self.batch = (dims[0] or _CHUNK) if self.batched else 1
         self.symbolic_batch = self.batched and dims[0] is None
-        self.shape_text = "[" + ", ".join("N" if d is None else str(d) for d in dims) + "]"
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         options.log_severity_level = 3
@@ -123,10 +140,6 @@ class _Runner:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise InvalidModelError(f"{name}: onnxruntime cannot load it ({exc})") from None
         self.output_names = [o.name for o in self.session.get_outputs()]
-
-    @property
-    def n_inputs(self) -> int:
-        return int(np.prod(self.sample_shape, dtype=np.int64))
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Each output for the flat inputs x (N, n_inputs), as float64 with one row per point."""
@@ -180,26 +193,28 @@ def sample_points(box: Box, samples: int, vertices: int, rng: np.random.Generato
 def compare(a, b, box: Box | None, samples: int = DEFAULT_SAMPLES,
             vertices: int = DEFAULT_VERTICES, extra_inputs=None, seed: int = 0,
             atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL,
-            names: tuple[str, str] = ("model A", "model B")) -> VerifyReport:
+            names: tuple[str, str] = ("model A", "model B"), exact=None) -> VerifyReport:
     """Run models a and b (paths or ModelProtos) on the same points of `box` and compare.
 
     box None: the unit box [0, 1]^n (the report says so). extra_inputs: flat inputs (k, n).
-    names: how messages call ModelProtos (paths name themselves).
-    Raises InvalidModelError when inputs or outputs of a and b differ in number or shape.
+    names: how messages call ModelProtos (paths name themselves). exact: the function a computes,
+    in float64 (flat inputs -> outputs); then own_error is a's own float32 error on the points.
+    Raises InvalidModelError when inputs or outputs of a and b differ in number or shape, and
+    DomainError when the domain does not fit or the reference a computes non-finite outputs on
+    it (a NaN or inf from b alone is a failed check).
     """
-    run_a, run_b = (_Runner(*load_model(m, name)) for m, name in zip((a, b), names))
-    if run_a.sample_shape != run_b.sample_shape:
-        raise InvalidModelError(f"input shapes differ: {run_a.name} {run_a.shape_text}, "
-                                f"{run_b.name} {run_b.shape_text}")
+    a, b = (load_model(m, name) for m, name in zip((a, b), names))
+    n = check_same_inputs(a[0], b[0], (a[1], b[1]))
+    run_a, run_b = _Runner(*a), _Runner(*b)
     if len(run_a.output_names) != len(run_b.output_names):
         raise InvalidModelError(f"{run_a.name} has {len(run_a.output_names)} outputs, "
                                 f"{run_b.name} has {len(run_b.output_names)}")
-    n = run_a.n_inputs
     unit = box is None
     box = Box(np.zeros(n), np.ones(n), "unit box [0,1] assumed") if unit else box
     if box.size != n:
-        raise InvalidModelError(f"domain {box.source} has {box.size} inputs, "
-                                f"{run_a.name} has {n}")
+        raise DomainError(f"domain {box.source} has {box.size} inputs, the models have {n}")
+    for run in (run_a, run_b):
+        check_range(box, run.dtype)
     points, kinds = sample_points(box, samples, vertices, np.random.default_rng(seed))
     if extra_inputs is not None:
         extra = np.asarray(extra_inputs, dtype=np.float64)
@@ -216,7 +231,18 @@ def compare(a, b, box: Box | None, samples: int = DEFAULT_SAMPLES,
                 f"output {k} shapes differ: {run_a.name} {run_a.output_names[k]} gives "
                 f"{oa.shape[1]} values per input, {run_b.name} {run_b.output_names[k]} gives "
                 f"{ob.shape[1]}")
-    return _report(np.hstack(ya), np.hstack(yb), kinds, box, unit, atol, rtol)
+    ya, yb = np.hstack(ya), np.hstack(yb)
+    bad = np.flatnonzero(~np.isfinite(ya).all(axis=1))
+    if bad.size:
+        i = int(bad[0])
+        raise DomainError(f"domain {box.source}: {run_a.name} computes non-finite outputs on "
+                          f"{bad.size} of its {len(kinds)} points (first: point {i}, "
+                          f"{kinds[i]}), so nothing can be compared there; use a smaller domain")
+    report = _report(ya, yb, kinds, box, unit, atol, rtol)
+    if exact is not None:
+        own = float(np.abs(ya - np.asarray(exact(points)).reshape(ya.shape)).max())
+        report = replace(report, own_error=own)
+    return report
 
 
 def _report(ya, yb, kinds, box: Box, unit: bool, atol: float, rtol: float) -> VerifyReport:

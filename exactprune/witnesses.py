@@ -1,7 +1,12 @@
 """Witnesses of instability: inputs of the box on which a neuron is strictly active or inactive.
 
-Every input is evaluated with the exact float64 forward pass (Network.preactivations); only
-strict signs count: g > 0 proves "can be active", g < 0 proves "can be inactive".
+Every input is evaluated with the float64 forward pass (Network.preactivations) together with a
+bound on its rounding error, and only signs beyond that bound count: g > err proves "can be
+active", g < -err proves "can be inactive". A g of 1e-14 that is 0 in exact arithmetic (every
+ReLU before it off, bias 0) proves nothing. The bound follows the standard analysis of a dot
+product of n terms, |fl(w . h) - w . h| <= gamma_n (|w| . |h|) with gamma_n = n u / (1 - n u),
+u = 2^-53, plus |w| . err(h) for the error carried in from earlier layers (an activation scales
+it by at most max(1, |alpha|)); it is doubled for safety.
 """
 
 from __future__ import annotations
@@ -27,17 +32,36 @@ class SignEvidence:
         self.pos = [np.zeros(network.layers[i].n_out, bool) for i in layers]
         self.neg = [np.zeros(network.layers[i].n_out, bool) for i in layers]
         self.witnesses: list[np.ndarray] = []
+        self._abs = [np.abs(layer.weight) for layer in network.layers[:max(layers, default=-1) + 1]]
+
+    def certain(self, x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per network layer up to the last tracked one: (g, err), the float64 pre-activations
+        of the flat inputs x (N, d) and a bound on their rounding error."""
+        net = self.network
+        imap = net.input_map
+        h = imap.apply(x)
+        err = _gamma(2) * (np.abs(x[:, imap.perm] * imap.scale) + np.abs(imap.shift))
+        out = []
+        for layer, aw in zip(net.layers, self._abs):
+            g = layer.affine(h)
+            carried = err @ aw.T
+            e = carried + _gamma(layer.n_in + 1) * (np.abs(h) @ aw.T + np.abs(layer.bias) + carried)
+            out.append((g, e))
+            h = layer.activate(g)
+            err = e * (max(1.0, abs(layer.alpha)) if layer.activation == "leaky_relu" else 1.0)
+        return out
 
     def observe(self, x: np.ndarray) -> int:
         """Evaluate a batch of flat inputs (N, d); return how many new signs they proved."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         if x.shape[0] == 0:
             return 0
-        g = self.network.preactivations(x)
+        ge = self.certain(x)
         useful = np.zeros(x.shape[0], bool)
         new = 0
         for k, i in enumerate(self.layers):
-            for seen, strict in ((self.pos[k], g[i] > 0.0), (self.neg[k], g[i] < 0.0)):
+            g, err = ge[i]
+            for seen, strict in ((self.pos[k], g > err), (self.neg[k], g < -err)):
                 fresh = strict & ~seen
                 cols = fresh.any(axis=0)
                 if cols.any():
@@ -55,6 +79,12 @@ class SignEvidence:
         if not self.witnesses:
             return np.zeros((0, self.network.n_inputs))
         return np.unique(np.asarray(self.witnesses), axis=0)
+
+
+def _gamma(n: int) -> float:
+    """Twice gamma_n = n u / (1 - n u): the relative rounding bound of an n-term dot product."""
+    u = 2.0 ** -53
+    return 2.0 * n * u / (1.0 - n * u)
 
 
 def sample_points(box: Box, n_uniform: int, n_vertices: int, rng: np.random.Generator) -> np.ndarray:

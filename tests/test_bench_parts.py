@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from exactprune.stability_result import ACTIVE, INACTIVE
-from test_stability import planted
+from builders import planted
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "stability.py"
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -164,3 +166,49 @@ def test_symbolic_bounds_stay_sound_under_cancellation():
         w0, w1, b = Fraction(w), Fraction(float(np.nextafter(w, 3.0))), Fraction(big)
         exact_max = max(b * (w0 - w1) * x for x in (Fraction(1), Fraction(2)))
         assert Fraction(float(up)) >= exact_max
+
+
+def test_leaky_relu_with_a_negative_slope_gets_sound_bounds():
+    # h = leaky(x) with alpha = -1 is |x|: on [-10, 1] its range is [0, 10], not (10, 1)
+    net = Network((Dense(np.array([[1.0]]), np.zeros(1), "leaky_relu", alpha=-1.0),
+                   Dense(np.array([[1.0]]), np.zeros(1), "identity")), InputMap.identity(1))
+    box = Box(np.array([-10.0]), np.array([1.0]))
+    for bounds in (interval_bounds(net, box), symbolic_bounds(net, box)):
+        lo, up = bounds[1]
+        assert lo[0] <= 0.0 and 10.0 <= up[0] and lo[0] <= up[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), alpha=st.floats(-3.0, 3.0))
+def test_bounds_hold_for_any_leaky_slope(seed, alpha):
+    rng = np.random.default_rng(seed)
+    sizes = [3, 5, 4, 2]
+    layers = [Dense(rng.normal(size=(b, a)), rng.normal(size=b), "leaky_relu", alpha=alpha)
+              for a, b in zip(sizes[:-2], sizes[1:-1])]
+    layers.append(Dense(rng.normal(size=(2, 4)), np.zeros(2), "identity"))
+    net = Network(tuple(layers), InputMap.identity(3))
+    box = Box(-np.ones(3), np.ones(3))
+    x = rng.uniform(-1, 1, size=(2000, 3))
+    for bounds in (interval_bounds(net, box), symbolic_bounds(net, box)):
+        for (lo, up), g in zip(bounds, net.preactivations(x)):
+            assert np.all(lo <= g) and np.all(g <= up)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_compress_is_exact_for_negative_leaky_slopes(seed):
+    from builders import dense_model, run_ort
+
+    from exactprune import compress
+
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(size=(6, 3)), rng.normal(size=(5, 6)), rng.normal(size=(2, 5))]
+    biases = [rng.normal(size=6) * 2, rng.normal(size=5) * 2, np.zeros(2)]
+    model = dense_model(weights, biases, activation="LeakyRelu")
+    for node in model.graph.node:
+        if node.op_type == "LeakyRelu":
+            node.attribute.append(onnx.helper.make_attribute("alpha", -0.5 - seed / 4))
+    box = Box(-np.ones(3), np.ones(3))
+    result = compress(model, box)
+    x = rng.uniform(-1, 1, size=(3000, 3))
+    assert result.report.verified
+    assert np.abs(run_ort(model, x) - run_ort(result.model, x)).max() <= 1e-4

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
+from builders import SHARED_REASON, mnist_csv
 from exactprune import compress
 from exactprune.cli import main
 from exactprune.domain import Box, load_vnnlib
@@ -220,7 +221,7 @@ def test_an_interrupted_analysis_ends_the_fixpoint_and_says_so(src):
     assert any("interrupted (Ctrl-C)" in note for note in result.report.notes)
 
 
-@pytest.mark.skipif(not (SHARED / "models").is_dir(), reason="../shared/models is absent")
+@pytest.mark.skipif(not (SHARED / "models").is_dir(), reason=SHARED_REASON)
 def test_shared_cartpole_compresses_and_verifies():
     model = SHARED / "models" / "cartpole.onnx"
     box = load_vnnlib(SHARED / "models" / "cartpole_case_safe_14.vnnlib", 4)
@@ -230,13 +231,11 @@ def test_shared_cartpole_compresses_and_verifies():
 
 
 SAMPLES = sorted((REPO / "sample_models").glob("mnist_*.onnx"))
-MNIST = SHARED / "data" / "mnist_5k.csv.gz"
 
 
-@pytest.mark.skipif(not SAMPLES or not MNIST.is_file(), reason="sample models or MNIST absent")
 @pytest.mark.parametrize("model", SAMPLES, ids=lambda p: p.name)
 def test_sample_models_classify_mnist_as_before(model):
-    with gzip.open(MNIST, "rt") as fh:
+    with gzip.open(mnist_csv(), "rt") as fh:
         pixels = np.loadtxt(fh, delimiter=",", dtype=np.float64)[:, :784]
     x = pixels / 255.0
     result = compress(model, samples=200)  # the full pipeline: under a second per model

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import onnx
 import pytest
-from builders import SAMPLE_MODELS, SHARED_MODELS, random_mlp, rel_dev, run_ort, save_model
+from builders import SAMPLE_MODELS, random_mlp, rel_dev, run_ort, save_model, shared_model
 
 from exactprune import __version__, load, save
 from exactprune.domain import Box
@@ -32,9 +32,7 @@ def round_trip(path, n=8):
 
 @pytest.mark.parametrize("name", FULLY_CONNECTED)
 def test_shared_models_round_trip(name):
-    path = SHARED_MODELS / f"{name}.onnx"
-    if not path.exists():
-        pytest.skip(f"{path} absent")
+    path = shared_model(f"{name}.onnx")
     round_trip(path)
 
 
@@ -60,7 +58,7 @@ def test_exported_graph_contract(tmp_path):
     assert [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == ["N", 3]
     props = {p.key: p.value for p in model.metadata_props}
     assert props[KEY_VERSION] == __version__
-    assert json.loads(props[KEY_DOMAIN])["hi"] == [1.0] * 6
+    assert json.loads(props[KEY_DOMAIN]) == {"lo": 0.0, "hi": 1.0, "n": 6, "source": "--box 0 1"}
     assert json.loads(props[KEY_ACTIONS]) == ["removed 1 neuron"]
     ops = [n.op_type for n in model.graph.node]
     assert ops == ["Flatten", "Gemm", "Relu", "Gemm", "Identity"]  # identity input map: no ops
@@ -103,7 +101,7 @@ def test_save_is_atomic_and_protects_the_input(tmp_path):
     src = save_model(random_mlp([3, 4, 2]), tmp_path / "m.onnx")
     before = src.read_bytes()
     net = load(src)
-    with pytest.raises(OutputFileError, match="is the model's input file"):
+    with pytest.raises(OutputFileError, match="is the input model"):
         save(net, src)
     assert src.read_bytes() == before
     out = save(net, tmp_path / "out.onnx")

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from builders import SHARED_MODELS, random_mlp, save_model
+from builders import random_mlp, save_model, shared_model
 from click.testing import CliRunner
 
 from exactprune import load, save
@@ -47,9 +47,7 @@ def test_stored_domain_is_shown(model_path, tmp_path):
 
 
 def test_shared_mnist_unnamed_nodes():
-    path = SHARED_MODELS / "mnistfc_256x2.onnx"
-    if not path.exists():
-        pytest.skip(f"{path} absent")
+    path = shared_model("mnistfc_256x2.onnx")
     info = json.loads(CliRunner().invoke(main, ["inspect", str(path), "--json"]).stdout)
     assert [(l["n_in"], l["n_out"]) for l in info["layers"]] == [(784, 256), (256, 256),
                                                                   (256, 10)]

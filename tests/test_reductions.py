@@ -299,3 +299,41 @@ def test_data_free_reduction_is_a_fixpoint(activation):
     once, actions = reduce_data_free(net)
     assert actions
     assert reduce_data_free(once)[1] == []
+
+
+def test_a_merge_that_would_round_badly_in_float32_is_refused(monkeypatch):
+    """rows b1 = [1, 0], b2 = [1, 1e-4] and d = [0, 1] = 1e4 (b2 - b1), all stably active: a basis
+    {b1, b2} merges d with K = [-1e4, 1e4], exact in float64 but 1e4 times the float32 rounding
+    of the original. The precision guard must refuse it (the pivoted basis never picks it; the
+    test forces it)."""
+    from builders import run_ort
+
+    from exactprune import compress
+    from exactprune.onnx_io import to_onnx
+    from exactprune.reductions import stable
+
+    rng = np.random.default_rng(0)
+    rows = np.vstack([[1.0, 0.0], [1.0, 1e-4], [0.0, 1.0], rng.normal(size=(3, 2))])
+    bias = np.r_[np.full(3, 10.0), np.zeros(3)]  # three unstable neurons: no layer fold
+    net = Network((Dense(rows, bias), Dense(rng.normal(size=(2, 6)), np.zeros(2),
+                                            activation="identity")),
+                  InputMap.identity(2))
+    model = to_onnx(net)
+
+    pivoted = stable.select_basis
+
+    def ill_conditioned(rows, tol):  # for the rows of the three affine neurons
+        if rows.shape[0] != 3:
+            return pivoted(rows, tol)
+        k = np.linalg.solve(rows[:2].T, rows[2])
+        return np.array([0, 1]), np.array([2]), k[None, :]
+
+    monkeypatch.setattr(stable, "select_basis", ill_conditioned)
+    box = Box(-np.ones(2), np.ones(2))
+    result = compress(model, box)
+    assert result.report.verified and result.report.precision_kept
+    assert any("precision guard" in note for note in result.report.notes)
+    x = rng.uniform(-1, 1, size=(4000, 2))
+    exact = net.forward(x)
+    own = np.abs(run_ort(model, x) - exact).max()
+    assert np.abs(run_ort(result.model, x) - exact).max() <= 4 * max(own, 1e-6)

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
 from exactprune.cli import main
-from exactprune.compress import compress
+from exactprune.pipeline import compress
 from exactprune.domain import Box
 from exactprune.errors import DomainError
 from exactprune.ir import Dense, InputMap, Network
@@ -75,18 +75,6 @@ def test_one_dimensional_input_matches_a_sweep(vertices):
     rng = np.random.default_rng(5)
     net = random_net([1, 6, 5, 4], rng)
     assert count_regions(net, Box([-2.0], [2.0]), vertices=vertices).regions == breakpoints_1d(net, -2.0, 2.0)
-
-
-@pytest.mark.parametrize("vertices", [True, False])
-def test_enumeration_agrees_with_scip_count_on_random_networks(vertices):
-    rng = np.random.default_rng(7)
-    for trial in range(20):
-        sizes = [int(rng.integers(1, 4))] + [int(rng.integers(2, 5)) for _ in range(rng.integers(1, 3))]
-        net = random_net(sizes, rng)
-        box = Box(-np.ones(sizes[0]), np.ones(sizes[0]))
-        exact, milp = count_regions(net, box, vertices=vertices), count_regions_milp(net, box)
-        assert exact.exact and milp.exact
-        assert exact.regions == milp.regions, (trial, sizes)
 
 
 def test_time_limit_gives_a_lower_bound():
@@ -221,7 +209,7 @@ def test_layer_split_at_once_and_counted_last_layer_agree_with_scip():
         net = random_net(sizes, rng)
         box = Box(-np.ones(sizes[0]), np.ones(sizes[0]))
         exact, milp = count_regions(net, box, vertices=False), count_regions_milp(net, box)
-        assert exact.exact and exact.verified and milp.exact
+        assert exact.exact and exact.verified and milp.verified
         assert exact.regions == milp.regions, sizes
 
 

@@ -104,7 +104,7 @@ def test_face_count_equals_deletion_restriction_and_scip(seed, widths, dead, mon
     monkeypatch.setattr("exactprune.regions.arrangement.count_faces", lambda *args: None)
     slow = count_regions(net, box, vertices=False)
     milp = count_regions_milp(net, box)
-    assert fast.exact and fast.verified and slow.exact and slow.verified and milp.exact
+    assert fast.exact and fast.verified and slow.exact and slow.verified and milp.verified
     assert fast.regions == slow.regions == milp.regions > len(widths)
 
 

@@ -1,9 +1,6 @@
 """The shipped sample models: valid ONNX, a stored domain, sane accuracy, numpy == onnxruntime."""
 
-import functools
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +9,11 @@ import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
+from builders import mnist_csv, train_module
 from exactprune.domain import Box
 from exactprune.metadata import KEY_DOMAIN, KEY_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MNIST_CSV = SHARED / "data" / "mnist_5k.csv.gz"
 MNIST_MODELS = (
     "mnist_784_100_100_10.onnx",
     "mnist_784_100_100_100_10.onnx",
@@ -25,16 +21,6 @@ MNIST_MODELS = (
     "mnist_784_10_10.onnx",
 )
 ALL_MODELS = MNIST_MODELS + ("tiny_2d.onnx",)
-
-
-@functools.cache
-def _train_module():
-    """sample_models/train.py imported by path (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("sample_models_train", REPO / "sample_models" / "train.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
 
 
 def _session(path: Path) -> ort.InferenceSession:
@@ -74,10 +60,8 @@ def _domain(model: onnx.ModelProto) -> Box:
 @pytest.fixture(scope="module")
 def held_out():
     """The 1000 held-out digits (100 per class, rows the training script never trains on)."""
-    if not MNIST_CSV.exists():
-        pytest.skip(f"{MNIST_CSV} is absent")
-    train = _train_module()
-    x, y = train.read_mnist(MNIST_CSV)
+    train = train_module()
+    x, y = train.read_mnist(mnist_csv())
     _, held = train.split_per_class(y)
     return x[held], y[held]
 
@@ -126,7 +110,7 @@ def test_mnist_models_classify_held_out_digits(name, held_out):
 
 def test_tiny_2d_separates_the_moons():
     path = REPO / "sample_models" / "tiny_2d.onnx"
-    x, y = _train_module().two_moons(400, seed=123)
+    x, y = train_module().two_moons(400, seed=123)
     accuracy = float((_run_ort(path, x).argmax(axis=1) == y).mean())
     assert accuracy > 0.9, f"tiny_2d: accuracy {accuracy:.3f} on fresh moons"
     box = _domain(onnx.load(path))

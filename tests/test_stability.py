@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders import planted, shared_model
 from exactprune.domain import Box
 from exactprune.errors import DomainError
 from exactprune.ir import Dense, InputMap, Network
@@ -18,42 +19,6 @@ from exactprune.stability import FLIP_MARGIN, analyse_stability
 from exactprune.stability_result import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
-
-
-def planted(n_inputs: int, seed: int):
-    """A 2-hidden-layer net on [0,1]^n whose stability is known by construction.
-
-    Layer 0: neurons x_i - 0.5 (unstable), huge positive bias (active), huge negative (inactive).
-    Layer 1: the same three kinds built on layer 0 (an unstable one reads relu(x_0 - 0.5), which
-    ranges over [0, 0.5], minus 0.25); plus one neuron relu(x_0-0.5) - relu(x_0-0.5) - 0.01 that
-    is stably inactive but invisible to one-box bounds (a twin pair in layer 0).
-    """
-    rng = np.random.default_rng(seed)
-    small = lambda *shape: rng.uniform(-0.1, 0.1, size=shape)  # noqa: E731
-    n0 = 9
-    w0, b0, want0 = small(n0, n_inputs), np.zeros(n0), []
-    for j in range(n0):
-        kind = j % 3
-        if kind == 0:  # unstable: x_i - 0.5 (plus tiny noise that keeps the sign change)
-            w0[j] = 0.0
-            w0[j, j % n_inputs] = 1.0
-            b0[j] = -0.5
-            want0.append(UNSTABLE)
-        else:
-            b0[j] = 50.0 if kind == 1 else -50.0
-            want0.append(ACTIVE if kind == 1 else INACTIVE)
-    w0[3] = w0[0]  # neuron 3 is a twin of neuron 0 (relu(x_0 - 0.5)), also unstable
-    b0[3], want0[3] = -0.5, UNSTABLE
-    w1 = small(5, n0) * 0.1
-    b1 = np.array([50.0, -50.0, -0.25, 0.0, 7.0])
-    w1[2] = 0.0
-    w1[2, 0] = 1.0  # relu(x_0 - 0.5) - 0.25: unstable
-    w1[3] = 0.0
-    w1[3, 0], w1[3, 3], b1[3] = 1.0, -1.0, -0.01  # twin difference - 0.01: stably inactive
-    want1 = [ACTIVE, INACTIVE, UNSTABLE, INACTIVE, ACTIVE]
-    net = Network((Dense(w0, b0), Dense(w1, b1), Dense(small(2, 5), np.zeros(2), "identity")),
-                  InputMap.identity(n_inputs))
-    return net, Box(np.zeros(n_inputs), np.ones(n_inputs), "unit box"), [want0, want1]
 
 
 @pytest.mark.parametrize("n_inputs", [3, 20])  # 3: input splitting applies; 20: it does not
@@ -171,8 +136,7 @@ def test_published_baselines_agree_and_tight_bounds_hold(seed):
 
 
 def _shared(model: str, spec: str):
-    if not (SHARED_MODELS / f"{model}.onnx").exists():
-        pytest.skip("../shared/models is absent")
+    shared_model(f"{model}.onnx")
     from exactprune.domain import load_vnnlib
     from exactprune.onnx_io import load
 

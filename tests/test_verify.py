@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 from exactprune.cli import main
 from exactprune.cli.verify_cmd import NO_DOMAIN
 from exactprune.domain import Box, parse_box
-from exactprune.errors import InvalidModelError, UnsupportedModelError
+from exactprune.errors import DomainError, InvalidModelError, UnsupportedModelError
 from exactprune.metadata import KEY_DOMAIN
 from exactprune.verify import compare, flat_input_size
 
@@ -118,7 +118,7 @@ def test_reshaped_input_shape():
 
 
 def test_shape_mismatches_are_invalid_models():
-    with pytest.raises(InvalidModelError, match=r"input shapes differ: model A \[N, 3\], "
+    with pytest.raises(InvalidModelError, match=r"the two models' inputs differ: model A \[N, 3\], "
                                                 r"model B \[1, 3, 1\]"):
         compare(BASE, mlp([(W1, B1), (W2, B2)], in_shape=[1, 3, 1]), BOX)
     with pytest.raises(InvalidModelError, match=r"model A y gives 2 values per input, "
@@ -127,7 +127,7 @@ def test_shape_mismatches_are_invalid_models():
 
 
 def test_domain_size_and_extra_inputs_must_fit():
-    with pytest.raises(InvalidModelError, match=r"domain --box 0 1 has 4 inputs, model A has 3"):
+    with pytest.raises(DomainError, match=r"domain --box 0 1 has 4 inputs, the models have 3"):
         compare(BASE, BASE, parse_box(0, 1, 4))
     with pytest.raises(ValueError, match=r"extra inputs of shape \(2, 2\) are not flat inputs"):
         compare(BASE, BASE, BOX, extra_inputs=np.zeros((2, 2)))
@@ -208,9 +208,24 @@ def test_cli_shape_mismatch_and_bad_files_exit_2(tmp_path):
     a = saved(tmp_path, "a.onnx", BASE)
     b = saved(tmp_path, "b.onnx", mlp([(W1, B1), (W2, B2)], in_shape=[1, 3, 1]))
     result = invoke(a, b)
-    assert result.exit_code == 2 and "input shapes differ" in result.output
+    assert result.exit_code == 2 and "the two models' inputs differ" in result.output
     assert invoke(a, tmp_path / "none.onnx").exit_code == 2
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x08\x01garbage")
     result = invoke(a, junk)
     assert result.exit_code == 2 and "not a readable ONNX model" in result.output
+
+
+def test_cli_checks_a_compressed_model_where_it_claims_to_be_exact(tmp_path):
+    """A stores [0, 6]^3, B (compressed on part of it) stores [5, 6]^3: verify without a flag
+    uses their intersection, where B is exact, not the whole of A's domain."""
+    wide = Box(np.zeros(3), np.full(3, 6.0), "wide")
+    narrow = Box(np.full(3, 5.0), np.full(3, 6.0), "narrow")
+    a = saved(tmp_path, "a.onnx", mlp([(W1, B1), (W2, B2)], domain=wide))
+    b = saved(tmp_path, "b.onnx", mlp([(W1, B1), (W2, B2)], domain=narrow))
+    data = json.loads(invoke(a, b, "--json").stdout)
+    assert data["domain_source"] == f"stored in {b} (from narrow)"
+    c = saved(tmp_path, "c.onnx", mlp([(W1, B1), (W2, B2)],
+                                     domain=Box(np.full(3, 7.0), np.full(3, 8.0), "far")))
+    result = invoke(a, c)
+    assert result.exit_code == 2 and "do not meet" in result.stderr

@@ -11,11 +11,12 @@ import sys
 
 import click
 from rich.console import Console
+from rich.text import Text
 
-from .. import __version__
-from ..errors import ExactpruneError
+from .._version import __version__
+from ..errors import EXIT_INTERRUPTED, ExactpruneError
 
-EXIT_INTERNAL, EXIT_INTERRUPTED = 3, 130  # the others come from ExactpruneError.exit_code
+EXIT_INTERNAL = 3  # the others come from ExactpruneError.exit_code
 
 PIPED_WIDTH = 120  # tables written to a pipe or a CI log are not folded to 80 columns
 
@@ -30,9 +31,20 @@ console = _console()
 err_console = _console(stderr=True)
 
 
+def say(label: str, style: str, message: str) -> None:
+    """Print `label: message` on stderr; the message is plain text (brackets in file names and
+    in `pip install 'exactprune[plot]'` are not markup)."""
+    err_console.print(Text.assemble((f"{label}:", style), " ", message), highlight=False,
+                      soft_wrap=True)
+
+
+def note(message: str) -> None:
+    say("note", "yellow", message)
+
+
 def fail(message: str, code: int) -> None:
     """Print a one-line error on stderr and exit with `code`."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    say("error", "bold red", message)
     sys.exit(code)
 
 
@@ -71,7 +83,21 @@ class PipeSafeStdout:
 
 
 class ErrorMappingGroup(click.Group):
-    """A click group that turns exactprune's exceptions into one-line messages and exit codes."""
+    """A click group that turns exactprune's exceptions into one-line messages and exit codes.
+
+    Usage errors (an unknown option, a value that does not parse) are one line too, with the
+    command's --help to read, exit 2. Ctrl-C anywhere (parsing the command line, loading,
+    analysing, writing) ends with "error: interrupted" and exit 130, never click's "Aborted!"
+    (exit 1) or a traceback.
+    """
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            fail("interrupted", EXIT_INTERRUPTED)
+        except click.UsageError as exc:
+            _usage(exc)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -80,6 +106,8 @@ class ErrorMappingGroup(click.Group):
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", EXIT_INTERRUPTED)
+        except click.UsageError as exc:
+            _usage(exc)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:  # a bug: one line unless EXACTPRUNE_DEBUG is set
@@ -87,6 +115,15 @@ class ErrorMappingGroup(click.Group):
                 raise
             fail(f"internal error ({type(exc).__name__}: {exc}); set EXACTPRUNE_DEBUG=1 "
                  "for a traceback and please report it", EXIT_INTERNAL)
+
+
+def _usage(exc: click.UsageError) -> None:
+    """One line for a usage error: what is wrong and where the help is (exit 2). A bare command
+    (no arguments at all) shows its help instead."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        raise exc
+    path = exc.ctx.command_path if exc.ctx is not None else "exactprune"
+    fail(f"{exc.format_message()} (see '{path} --help')", exc.exit_code)
 
 
 @click.group(cls=ErrorMappingGroup, context_settings={"help_option_names": ["-h", "--help"]})

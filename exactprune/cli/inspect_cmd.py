@@ -6,9 +6,11 @@ import json
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from ..ir import Network
 from ..onnx_io import load
+from ..onnx_io.registry import supported_ops
 from .app import console, main
 
 
@@ -57,7 +59,7 @@ def _domain_text(domain: dict | None) -> str:
 
 
 def _render(info: dict) -> None:
-    table = Table(title=info["model"], title_justify="left")
+    table = Table(title=Text(info["model"]), title_justify="left")
     for column, justify in [("#", "right"), ("ONNX nodes", "left"), ("in -> out", "right"),
                             ("activation", "left"), ("parameters", "right")]:
         table.add_column(column, justify=justify)
@@ -65,8 +67,8 @@ def _render(info: dict) -> None:
         act = layer["activation"]
         if layer["act_node"]:
             act += f" ({layer['act_node']})"
-        table.add_row(str(layer["index"]), ", ".join(layer["nodes"]) or "-",
-                      f"{layer['n_in']} -> {layer['n_out']}", act, f"{layer['params']:,}")
+        table.add_row(str(layer["index"]), Text(", ".join(layer["nodes"]) or "-"),
+                      f"{layer['n_in']} -> {layer['n_out']}", Text(act), f"{layer['params']:,}")
     console.print(table)
     totals = info["totals"]
     lines = [
@@ -85,10 +87,23 @@ def _render(info: dict) -> None:
 
 
 @main.command("inspect")
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path(dir_okay=False), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object instead of a table.")
-def inspect_command(model: str, as_json: bool) -> None:
-    """Show the layers, sizes, input/output and stored domain of MODEL."""
+@click.option("--supported", is_flag=True,
+              help="List the ONNX ops exactprune can read (no MODEL needed).")
+def inspect_command(model: str | None, as_json: bool, supported: bool) -> None:
+    """Show the layers, sizes, input/output and stored domain of MODEL (or, with --supported,
+    the ONNX ops exactprune reads)."""
+    if supported:
+        ops = supported_ops()
+        if as_json:
+            click.echo(json.dumps({"supported_ops": ops}, indent=2))
+        else:
+            for op, since in ops.items():
+                console.print(f"{op:<20} from opset {since}", highlight=False, markup=False)
+        return
+    if model is None:
+        raise click.UsageError("give MODEL (or --supported)")
     info = summary(load(model), model)
     if as_json:
         click.echo(json.dumps(info, indent=2))

@@ -1,11 +1,16 @@
-"""The domain flags every command shares: --box LO HI, --bounds FILE, --vnnlib FILE."""
+"""The flags several commands share: the domain (--box LO HI, --bounds FILE, --vnnlib FILE),
+the comparison (--samples, --atol, --rtol), --threads N, --time-limit S and --json FILE."""
 
 from __future__ import annotations
 
 import click
+from rich.console import Console
 
+from ..atomic import Target
 from ..domain import Box, resolve_domain
+from ..stability import DEFAULT_TIME_LIMIT
 from ..verify import DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_SAMPLES
+from .app import console, err_console
 
 _BOX_HELP = "Every input lies in [LO, HI] (the same bounds for all inputs), e.g. --box 0 1."
 _BOUNDS_HELP = ('Per-input bounds: .json with {"lo": [...], "hi": [...]} (or "lower"/"upper", '
@@ -33,21 +38,43 @@ def domain_from_options(n_inputs: int, stored: Box | None, box, bounds, vnnlib) 
 def check_options(command):
     """Add --samples/--atol/--rtol: the points and tolerance of an onnxruntime comparison."""
     command = click.option("--rtol", type=click.FloatRange(min=0), default=DEFAULT_RTOL,
-                           show_default=True,
+                           show_default=True, metavar="X",
                            help="Tolerance relative to the output scale max(1, max |output of the "
                                 "reference|).")(command)
     command = click.option("--atol", type=click.FloatRange(min=0), default=DEFAULT_ATOL,
-                           show_default=True,
+                           show_default=True, metavar="X",
                            help="Absolute tolerance on the output deviation.")(command)
     return click.option("--samples", type=click.IntRange(min=0), default=DEFAULT_SAMPLES,
-                        show_default=True,
+                        show_default=True, metavar="N",
                         help="Uniform random points of the domain to compare on.")(command)
 
 
-def threads_option(command):
-    """Add --threads N: worker processes for the per-neuron MILPs."""
-    return click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-                        metavar="N",
-                        help="Worker processes for the per-neuron MILPs (the fallback for the "
-                             "last stubborn neurons and the per-neuron methods); bounds, "
-                             "witnesses and the single MILP run in the main process.")(command)
+_THREADS_HELP = ("Worker processes for the per-neuron MILPs (the fallback for the last stubborn "
+                 "neurons and the per-neuron methods); bounds, witnesses and the single MILP run "
+                 "in the main process.")
+
+
+def threads_option(command=None, *, help: str = _THREADS_HELP):
+    """Add --threads N: worker processes (1: everything in this process)."""
+    def add(cmd):
+        return click.option("--threads", type=click.IntRange(min=1), default=1,
+                            show_default=True, metavar="N", help=help)(cmd)
+
+    return add if command is None else add(command)
+
+
+def time_limit_option(help: str):
+    """Add --time-limit S (seconds, default DEFAULT_TIME_LIMIT)."""
+    return click.option("--time-limit", type=click.FloatRange(min=0), default=DEFAULT_TIME_LIMIT,
+                        show_default=True, metavar="S", help=help)
+
+
+def json_option(help: str):
+    """Add --json FILE ('-': standard output)."""
+    return click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True),
+                        default=None, metavar="FILE", help=help)
+
+
+def report_console(json_target: Target | None) -> Console:
+    """Where the human-readable report goes: stderr when the JSON takes stdout."""
+    return err_console if json_target is not None and json_target.is_stdout else console

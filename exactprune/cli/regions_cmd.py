@@ -7,20 +7,22 @@ from pathlib import Path
 
 import click
 import numpy as np
+from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from ..atomic import check_distinct, write_atomic
+from ..atomic import Outputs, check_distinct, check_target
 from ..domain import Box
-from ..errors import DomainError, MissingFileError
+from ..errors import DomainError, Interrupted, MissingFileError
 from ..onnx_io import load
-from ..regions import (count_regions, count_regions_milp, plot_slice, region_bounds,
-                       sample_regions, slice_regions)
+from ..regions import (count_regions, count_regions_milp, region_bounds, render_slice,
+                       require_matplotlib, sample_regions, slice_regions)
 from ..stability import analyse_stability
-from .app import console, err_console, main
-from .options import domain_from_options, domain_options
+from .app import err_console, main, note
+from .options import (domain_from_options, domain_options, json_option, report_console,
+                      threads_option, time_limit_option)
 
 METHODS = ("exact", "milp", "bounds", "sample")
-DEFAULT_TIME_LIMIT = 600.0  # seconds; past it the count is a lower bound
 
 
 def parse_point(text: str, n: int) -> np.ndarray:
@@ -44,8 +46,8 @@ def parse_point(text: str, n: int) -> np.ndarray:
     return point
 
 
-def _render(result: dict) -> None:
-    table = Table(title=f"linear regions of {result['model']}", show_header=False)
+def _render(result: dict, console: Console) -> None:
+    table = Table(title=Text(f"linear regions of {result['model']}"), show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
     kind = "exact" if result["exact"] else "lower bound"
@@ -53,7 +55,7 @@ def _render(result: dict) -> None:
         kind = "not counted"
     table.add_row("regions", f"{result['regions']:,} ({kind})")
     table.add_row("method", result["method"] + (" (2-D slice)" if result.get("slice") else ""))
-    table.add_row("domain", result["domain"]["source"] or "given")
+    table.add_row("domain", Text(result["domain"]["source"] or "given"))
     table.add_row("time", f"{result['time_s']:.2f} s")
     if result.get("cells_per_layer"):
         table.add_row("cells after each hidden layer", " -> ".join(f"{c:,}" for c in result["cells_per_layer"]))
@@ -62,7 +64,7 @@ def _render(result: dict) -> None:
         else:
             table.add_row("LPs solved", f"{result['lps']:,}")
     if result.get("note"):
-        table.add_row("note", result["note"])
+        table.add_row("note", Text(result["note"]))
     for name, value in result["bounds"].items():
         table.add_row(f"bound {name}", f"{value:,}")
     console.print(table)
@@ -72,34 +74,41 @@ def _render(result: dict) -> None:
 @click.argument("model", type=click.Path(dir_okay=False))
 @domain_options
 @click.option("--method", type=click.Choice(METHODS), default="exact", show_default=True,
-              help="exact: enumerate cells; milp: SCIP solution counting; bounds: only the "
-                   "architecture bounds; sample: distinct patterns of uniform samples (lower bound).")
+              help="exact: enumerate cells; milp: SCIP's branch and bound over the activation "
+                   "patterns (a cross-check: a verified lower bound that misses regions thinner "
+                   "than 1e-6); bounds: only the architecture bounds; sample: distinct patterns "
+                   "of uniform samples (lower bound).")
 @click.option("--plane", nargs=3, default=None, metavar="A B C",
               help="Count on the 2-D slice through three inputs (comma-separated values or .npy); "
                    "a 2-input model uses its own plane by default.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="PNG",
               help="Draw the regions of the 2-D slice and the decision boundary (needs matplotlib).")
-@click.option("--time-limit", type=click.FloatRange(min=0), default=DEFAULT_TIME_LIMIT,
-              show_default=True, metavar="S",
-              help="Stop counting after S seconds: the count is then a lower bound (reported "
+@time_limit_option("Stop counting after S seconds: the count is then a lower bound (reported "
                    "as such, \"exact\": false in --json).")
 @click.option("--samples", type=click.IntRange(min=1), default=100_000, show_default=True,
-              help="Uniform samples for --method sample.")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes for --method exact (the cells after the first layer are "
-                   "independent); 1 counts in this process.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, metavar="OUT",
-              help="Also write the result as JSON.")
+              metavar="N", help="Uniform samples for --method sample.")
+@threads_option(help="Worker processes for --method exact (the cells after the first layer are "
+                     "independent); 1 counts in this process.")
+@json_option("Also write the result as JSON ('-': to stdout, the table then goes to stderr).")
 def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, samples, threads,
-            json_path):
-    """Count the linear (activation) regions of MODEL on its input domain, with upper bounds."""
+            json_out):
+    """Count the linear (activation) regions of MODEL on its input domain, with upper bounds.
+
+    Without a domain flag or a stored domain the unit box [0, 1] is used (and said so). --json
+    and --plot are checked before counting and written together at the end. Exit 0 ok, 2 bad
+    input, 130 interrupted (Ctrl-C ends the count: the lower bound so far is printed and written
+    first).
+    """
+    check_distinct(model, json_out, plot_path)
+    targets = [check_target(path, protect=model, what=flag, allow_stdout=flag == "--json")
+               for path, flag in ((json_out, "--json"), (plot_path, "--plot")) if path is not None]
+    if plot_path is not None:
+        require_matplotlib()
     network = load(model)
-    check_distinct(model, json_path, plot_path)
     domain = domain_from_options(network.n_inputs, network.metadata.get("domain"), box, bounds, vnnlib)
     if domain is None:
         domain = Box(np.zeros(network.n_inputs), np.ones(network.n_inputs), "unit box [0,1]")
-        err_console.print("note: no domain given or stored; counting on the unit box [0,1]",
-                          highlight=False)
+        note("no domain given or stored; counting on the unit box [0,1]")
     points = None
     if plane:
         points = [parse_point(p, network.n_inputs) for p in plane]
@@ -107,7 +116,7 @@ def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, sa
     if plot_path is not None and not use_slice:
         raise DomainError(f"--plot draws a 2-D slice: give --plane A B C for a model with {network.n_inputs} inputs")
     sliced = None
-    with console.status("counting regions...") as status:
+    with err_console.status("counting regions...") as status:
         def progress(count: int, elapsed: float) -> None:
             status.update(f"counting regions... {count:,} so far ({elapsed:.0f} s)")
 
@@ -130,9 +139,15 @@ def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, sa
     else:
         data.update(result.to_json())
     data["bounds"] = region_bounds(network)
-    if sliced is not None and plot_path is not None:
-        plot_slice(sliced, network, plot_path, protect=model)
-        err_console.print(f"wrote {plot_path}", highlight=False)
-    _render(data)
-    if json_path is not None:
-        write_atomic(json_path, json.dumps(data, indent=2), protect=model)
+    with Outputs() as outputs:
+        for target in targets:
+            outputs.stage(target, render_slice(sliced, network) if target.shown == plot_path
+                          else json.dumps(data, indent=2) + "\n")
+        done = outputs.publish()
+    json_target = next((t for t in targets if t.shown == json_out), None)
+    _render(data, report_console(json_target))
+    for name in done:
+        if name != "-":
+            err_console.print(Text(f"wrote {name}"), highlight=False)
+    if result is not None and result.interrupted:
+        raise Interrupted("interrupted: the count above is a lower bound")

@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 
 import click
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from ..atomic import write_atomic
-from ..errors import DomainError
+from ..atomic import Outputs, check_distinct, check_target
+from ..errors import DomainError, Interrupted
 from ..onnx_io import load
-from ..stability import DEFAULT_TIME_LIMIT, METHODS, analyse_stability
+from ..stability import METHODS, analyse_stability
 from ..stability_result import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, StabilityResult
-from .app import console, err_console, main
-from .options import domain_from_options, domain_options, threads_option
+from .app import err_console, main, note
+from .options import (domain_from_options, domain_options, json_option, report_console,
+                      threads_option, time_limit_option)
 
 NO_DOMAIN = "stability needs an input domain: give --box LO HI, --bounds FILE or --vnnlib FILE"
 EVIDENCE = ("bounds", "witness", "milp", "per-neuron")
@@ -29,9 +32,9 @@ def _by_evidence(layer, codes) -> str:
     return " ".join(f"{how}:{counts[how]}" for how in EVIDENCE if how in counts)
 
 
-def render(result: StabilityResult) -> None:
-    """The per-layer table and a one-line summary."""
-    table = Table(title=f"stability on {result.domain.source or 'the domain'}")
+def render(result: StabilityResult, console: Console) -> None:
+    """The per-layer table, a one-line summary and why neurons are unknown."""
+    table = Table(title=Text(f"stability on {result.domain.source or 'the domain'}"))
     for col in ("layer", "node", "neurons", "active", "inactive", "unstable", "unknown",
                 "stable by", "unstable by"):
         table.add_column(col, justify="left" if col in ("node", "stable by", "unstable by")
@@ -39,41 +42,50 @@ def render(result: StabilityResult) -> None:
     for layer in result.layers:
         n = {code: int((layer.status == code).sum()) for code in (ACTIVE, INACTIVE, UNSTABLE,
                                                                   UNKNOWN)}
-        table.add_row(str(layer.layer), layer.node, str(layer.status.size), str(n[ACTIVE]),
+        table.add_row(str(layer.layer), Text(layer.node), str(layer.status.size), str(n[ACTIVE]),
                       str(n[INACTIVE]), str(n[UNSTABLE]), str(n[UNKNOWN]),
                       _by_evidence(layer, (ACTIVE, INACTIVE)), _by_evidence(layer, (UNSTABLE,)))
     console.print(table)
     counts = result.counts()
-    state = "complete" if result.complete else "[bold yellow]incomplete[/] (unknown neurons are kept)"
-    console.print(f"{counts['stably_active']} stably active, {counts['stably_inactive']} stably "
-                  f"inactive, {counts['unstable']} unstable, {counts['unknown']} unknown; "
-                  f"{state}; {result.time_s:.2f} s, {len(result.witnesses)} witnesses",
-                  highlight=False)
+    state = (Text("complete") if result.complete
+             else Text.assemble(("incomplete", "bold yellow"), " (unknown neurons are kept)"))
+    console.print(Text.assemble(
+        f"{counts['stably_active']} stably active, {counts['stably_inactive']} stably "
+        f"inactive, {counts['unstable']} unstable, {counts['unknown']} unknown; ", state,
+        f"; {result.time_s:.2f} s, {len(result.witnesses)} witnesses"), highlight=False)
+    reasons = result.unknown_by_reason()
+    if reasons:
+        note("unknown: " + ", ".join(f"{n} by {reason}" for reason, n in reasons.items()))
+    if result.trouble:
+        note(f"the solver failed {len(result.trouble)} time(s), first: {result.trouble[0]}")
 
 
 @main.command("stability")
 @click.argument("model", type=click.Path(dir_okay=False))
 @domain_options
-@click.option("--time-limit", type=click.FloatRange(min=0), default=DEFAULT_TIME_LIMIT,
-              show_default=True, help="Seconds for the whole analysis; what is left undecided "
-                                      "is reported as unknown.")
+@time_limit_option("Seconds for the whole analysis; what is left undecided is reported as "
+                   "unknown.")
 @click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
               help="auto: bounds, witnesses, one MILP, per-neuron fallback; bounds: bounds and "
                    "witnesses only; milp: auto without the fallback; per-neuron: our bounds, then "
                    "two MILPs per neuron; per-neuron-plain/-tight: the published per-neuron "
                    "method from interval bounds (benchmark baselines, see docs/stability.md).")
 @threads_option
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, metavar="OUT",
-              help="Write the result as JSON (model, domain, time_s, complete, layers...).")
+@json_option("Write the result as JSON (model, domain, time_s, complete, unknown_by_reason, "
+             "layers, witnesses); '-' writes it to stdout and the table to stderr.")
 def stability(model, box, bounds, vnnlib, time_limit, method, threads, json_out):
     """Prove which ReLU neurons of MODEL never change phase on the input domain.
 
     Every neuron is stably active, stably inactive, unstable (witness inputs on both sides) or
-    unknown (not decided within --time-limit, or interrupted with Ctrl-C). A limit or Ctrl-C
-    still exits 0 with a sound partial result: the table and the JSON say "unknown" and
-    complete=false. Without --box/--bounds/--vnnlib the domain exactprune stored in MODEL is
-    used; --json also lists the witness inputs.
+    unknown (not decided: the time limit, Ctrl-C, or solver trouble; the note and the JSON's
+    unknown_by_reason say which). A time limit or solver trouble still exits 0 with a sound
+    partial result (complete=false). Ctrl-C ends the analysis: the partial result is printed and
+    written, then the exit code is 130. Without --box/--bounds/--vnnlib the domain exactprune
+    stored in MODEL is used; --json also lists the witness inputs.
     """
+    check_distinct(model, json_out)
+    target = None if json_out is None else check_target(json_out, protect=model, what="--json",
+                                                        allow_stdout=True)
     network = load(model)
     domain = domain_from_options(network.n_inputs, network.metadata.get("domain"), box, bounds,
                                  vnnlib)
@@ -82,7 +94,8 @@ def stability(model, box, bounds, vnnlib, time_limit, method, threads, json_out)
     total = sum(layer.n_out for layer in network.layers if layer.is_piecewise)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with Progress(*columns, console=err_console, transient=True,
+                  disable=not err_console.is_terminal) as bar:
         task = bar.add_task("bounds", total=total, detail="")
 
         def progress(info: dict) -> None:
@@ -92,8 +105,13 @@ def stability(model, box, bounds, vnnlib, time_limit, method, threads, json_out)
 
         result = analyse_stability(network, domain, time_limit=time_limit, method=method,
                                    progress=progress, threads=threads)
-    render(result)
-    if json_out is not None:
+    if target is not None:
         data = result.to_json(model)
         data["witnesses"] = result.witnesses.tolist()
-        write_atomic(json_out, json.dumps(data, indent=1), protect=model)
+        with Outputs() as outputs:
+            outputs.stage(target, json.dumps(data, indent=1) + "\n")
+            outputs.publish()
+    render(result, report_console(target))
+    if result.interrupted:
+        written = f"; {json_out} written" if target is not None and not target.is_stdout else ""
+        raise Interrupted(f"interrupted: partial result above{written}")

@@ -5,40 +5,52 @@ from __future__ import annotations
 import json
 
 import click
+import numpy as np
+from rich.text import Text
 
-from ..domain import Box, parse_stored
-from ..errors import VerificationError
-from ..metadata import KEY_DOMAIN
-from ..verify import DEFAULT_VERTICES, VerifyReport, compare, flat_input_size, load_model
+from ..domain import Box
+from ..errors import DomainError, VerificationError
+from ..onnx_io.importer import stored_domain
+from ..verify import DEFAULT_VERTICES, VerifyReport, check_same_inputs, compare, load_model
 from .app import console, main
 from .options import check_options, domain_from_options, domain_options
 
 NO_DOMAIN = "unit box [0,1] assumed: no domain given or stored"
 
 
-def stored_domain(models, n: int) -> Box | None:
-    """The domain exactprune stored in the first of `models` ((proto, name) pairs) that has one."""
-    for proto, name in models:
-        for prop in proto.metadata_props:
-            if prop.key == KEY_DOMAIN:
-                return parse_stored(prop.value, n, f"stored in {name}")
-    return None
+def stored_domains(models, n: int) -> Box | None:
+    """Where both models are meant to agree: the domain exactprune stored in A, in B, or (when
+    both store one, e.g. B was compressed on part of A's domain) their intersection."""
+    found = [d for d in (stored_domain(proto, n, f"stored in {name}") for proto, name in models)
+             if d is not None]
+    if len(found) < 2:
+        return found[0] if found else None
+    (a, b), (name_a, name_b) = found, (models[0][1], models[1][1])
+    lo, hi = np.maximum(a.lo, b.lo), np.minimum(a.hi, b.hi)
+    if np.any(lo > hi):
+        raise DomainError(f"the domains stored in {name_a} and {name_b} do not meet; give one "
+                          "with --box, --bounds or --vnnlib")
+    if np.array_equal(lo, a.lo) and np.array_equal(hi, a.hi):
+        return a
+    if np.array_equal(lo, b.lo) and np.array_equal(hi, b.hi):
+        return b
+    return Box(lo, hi, f"the intersection of the domains stored in {name_a} and {name_b}")
 
 
 def _render(report: VerifyReport, name_a: str, name_b: str) -> None:
     kinds = ", ".join(f"{count} {kind}" for kind, count in report.points.items())
     domain = NO_DOMAIN if report.unit_box_assumed else report.domain_source
-    verdict = "[bold green]PASS[/]" if report.passed else "[bold red]FAIL[/]"
+    verdict = Text("PASS", "bold green") if report.passed else Text("FAIL", "bold red")
     lines = [
-        f"[bold]{name_a}[/] vs [bold]{name_b}[/]",
-        f"  domain          {domain}",
-        f"  points          {report.n_points} ({kinds})",
-        f"  max |a - b|     {report.max_abs:.3g} (worst: point {report.worst_input}, "
-        f"{report.worst_kind})",
-        f"  relative        {report.max_rel:.3g} of output scale {report.scale:.3g}",
-        f"  tolerance       {report.tolerance:.3g} = atol {report.atol:g} + rtol {report.rtol:g}"
-        f" x scale",
-        f"  {verdict}",
+        Text.assemble((name_a, "bold"), " vs ", (name_b, "bold")),
+        Text(f"  domain          {domain}"),
+        Text(f"  points          {report.n_points} ({kinds})"),
+        Text(f"  max |a - b|     {report.max_abs:.3g} (worst: point {report.worst_input}, "
+             f"{report.worst_kind})"),
+        Text(f"  relative        {report.max_rel:.3g} of output scale {report.scale:.3g}"),
+        Text(f"  tolerance       {report.tolerance:.3g} = atol {report.atol:g} + rtol "
+             f"{report.rtol:g} x scale"),
+        Text.assemble("  ", verdict),
     ]
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
@@ -50,8 +62,10 @@ def _render(report: VerifyReport, name_a: str, name_b: str) -> None:
 @domain_options
 @check_options
 @click.option("--vertices", type=click.IntRange(min=0), default=DEFAULT_VERTICES,
-              show_default=True, help="Random vertices of the domain (all of them if fewer).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random points.")
+              show_default=True, metavar="N",
+              help="Random vertices of the domain (all of them if fewer).")
+@click.option("--seed", type=int, default=0, show_default=True, metavar="S",
+              help="Seed of the random points.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 def verify(model_a, model_b, box, bounds, vnnlib, samples, atol, rtol, vertices, seed, as_json):
     """Check that models A and B compute the same outputs on the input domain.
@@ -59,12 +73,16 @@ def verify(model_a, model_b, box, bounds, vnnlib, samples, atol, rtol, vertices,
     Runs both in onnxruntime (graph optimisations off) on the domain's centre, uniform samples
     and random vertices, and reports the largest output deviation, absolute and relative to the
     output scale. Passes when max |a - b| <= atol + rtol x scale. Without --box/--bounds/--vnnlib
-    the domain stored in A (then B) is used, else the unit box [0, 1].
+    the domain exactprune stored in A or B is used (both: their intersection, so a model that
+    was compressed on part of A's domain is checked where it claims to be exact), else the unit
+    box [0, 1].
     Exit 0 within tolerance, 1 above it, 2 bad input.
     """
     models = [load_model(model_a), load_model(model_b)]
-    n = flat_input_size(*models[0])
-    domain = domain_from_options(n, stored_domain(models, n), box, bounds, vnnlib)
+    n = check_same_inputs(*(proto for proto, _ in models), names=(model_a, model_b))
+    given = box is not None or bounds is not None or vnnlib is not None
+    domain = domain_from_options(n, None if given else stored_domains(models, n), box,
+                                 bounds, vnnlib)
     report = compare(models[0][0], models[1][0], domain, samples=samples, vertices=vertices,
                      seed=seed, atol=atol, rtol=rtol, names=(model_a, model_b))
     if as_json:

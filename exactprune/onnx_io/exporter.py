@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .. import __version__
+from .._version import __version__
 from ..atomic import write_atomic
 from ..domain import Box
 from ..ir import Network

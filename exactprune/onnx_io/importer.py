@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
+from onnx import external_data_helper
+from onnx.checker import ValidationError
 
 from ..domain import Box, parse_stored
 from ..errors import (DomainError, ExactpruneError, InvalidModelError, MissingFileError,
@@ -17,7 +18,7 @@ from ..metadata import KEY_ACTIONS, KEY_DOMAIN
 from . import ops_activation, ops_affine, ops_elementwise, ops_shape  # noqa: F401 (registration)
 from .context import NodeContext
 from .registry import attributes, resolve
-from .scan import check_chain, check_finite, check_ops, constant_values
+from .scan import check_chain, check_finite, check_ops, constant_values, feature_count
 from .trace import Traced
 
 
@@ -29,13 +30,32 @@ def read_model(path: str | Path) -> onnx.ModelProto:
     if not path.is_file():
         raise ModelFileError(f"{path} is not a file")
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, ValueError, RuntimeError, OSError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelFileError(f"{path} is not a readable ONNX model ({reason})") from None
+    _load_external_data(model, path)
     if not model.ir_version or not model.HasField("graph") or not model.graph.node:
         raise ModelFileError(f"{path} is not an ONNX model (no ir_version or empty graph)")
     return model
+
+
+def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
+    """Read the tensors stored beside the model; ModelFileError names a missing data file."""
+    attrs = [a.t for node in model.graph.node for a in node.attribute if a.HasField("t")]
+    for tensor in [*model.graph.initializer, *attrs]:
+        if not external_data_helper.uses_external_data(tensor):
+            continue
+        info = external_data_helper.ExternalDataInfo(tensor)
+        data = path.parent / info.location
+        if not data.is_file():
+            raise ModelFileError(f"{path}: external data file {data} of tensor {tensor.name!r} "
+                                 "does not exist (copy it next to the model)")
+    try:
+        external_data_helper.load_external_data_for_model(model, str(path.parent))
+    except (ValidationError, ValueError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelFileError(f"{path}: its external data cannot be read ({reason})") from None
 
 
 def _dims(value_info: onnx.ValueInfoProto) -> tuple:
@@ -58,15 +78,18 @@ def _input(graph: onnx.GraphProto) -> onnx.ValueInfoProto:
     if len(shape) < 2 or any(not isinstance(d, int) for d in shape[1:]):
         raise UnsupportedModelError(f"input {value.name!r} has shape {list(shape)}: exactprune "
                                     "needs a batch dimension first and fixed feature dimensions")
+    feature_count(shape[1:], f"input {value.name!r}")
     return value
 
 
-def _stored_domain(model: onnx.ModelProto, n_inputs: int) -> Box | None:
+def stored_domain(model: onnx.ModelProto, n_inputs: int, source: str | None = None) -> Box | None:
+    """The domain exactprune stored in the model's metadata, or None; InvalidModelError when it
+    is malformed or has another size. source: how to name it (None: its stored source)."""
     props = {p.key: p.value for p in model.metadata_props}
     if KEY_DOMAIN not in props:
         return None
     try:
-        return parse_stored(props[KEY_DOMAIN], n_inputs)
+        return parse_stored(props[KEY_DOMAIN], n_inputs, source)
     except DomainError as exc:
         raise InvalidModelError(f"metadata {KEY_DOMAIN} is not a valid domain ({exc})") from None
 
@@ -102,7 +125,7 @@ def convert(model: onnx.ModelProto, path: str = "") -> Network:
         "ir_version": model.ir_version,
         "path": path,
         "producer": " ".join(filter(None, [model.producer_name, model.producer_version])),
-        "domain": _stored_domain(model, n_inputs),
+        "domain": stored_domain(model, n_inputs),
     }
     if KEY_ACTIONS in props:
         metadata["actions"] = props[KEY_ACTIONS]

@@ -6,6 +6,7 @@ import numpy as np
 
 from .context import NodeContext
 from .registry import converter
+from .scan import check_dense_size
 
 
 def _shown(shape) -> str:
@@ -68,6 +69,7 @@ def matmul(ctx: NodeContext) -> None:
         if not shape or shape[-1] != w2.shape[0]:
             raise ctx.invalid(mismatch)
         outer = int(np.prod(shape[:-1], dtype=np.int64))
+        check_dense_size(outer * w2.shape[1], outer * w2.shape[0], ctx.where())
         lin = np.kron(np.eye(outer), w2.T) if outer > 1 else w2.T
         new = shape[:-1] + ((w2.shape[1],) if w.ndim == 2 else ())
     else:  # W @ x, contracting the second last axis of each sample
@@ -78,6 +80,8 @@ def matmul(ctx: NodeContext) -> None:
         if shape[-2] != w2.shape[1]:
             raise ctx.invalid(mismatch)
         outer, inner = int(np.prod(shape[:-2], dtype=np.int64)), shape[-1]
+        size = outer * inner
+        check_dense_size(size * w2.shape[0], size * w2.shape[1], ctx.where())
         lin = np.kron(w2, np.eye(inner))
         lin = np.kron(np.eye(outer), lin) if outer > 1 else lin
         new = shape[:-2] + ((w2.shape[0],) if w.ndim == 2 else ()) + (inner,)

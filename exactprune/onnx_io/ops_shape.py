@@ -4,17 +4,17 @@ Squeeze, Unsqueeze, Transpose. On constants they are evaluated with numpy."""
 from __future__ import annotations
 
 import numpy as np
-from onnx import numpy_helper
 
 from .context import NodeContext
 from .registry import converter
+from .scan import tensor_array
 
 
 @converter("Constant", since=1)
 def constant(ctx: NodeContext) -> None:
     attrs = ctx.attrs
     if "value" in attrs:
-        ctx.output(numpy_helper.to_array(attrs["value"]))
+        ctx.output(tensor_array(attrs["value"], f"the value of {ctx.where()}"))
     elif "value_float" in attrs or "value_floats" in attrs:
         ctx.output(np.asarray(attrs.get("value_float", attrs.get("value_floats")), np.float32))
     elif "value_int" in attrs or "value_ints" in attrs:

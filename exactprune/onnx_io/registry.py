@@ -60,5 +60,6 @@ def attributes(node: onnx.NodeProto, opset: int) -> dict:
     return values
 
 
-def supported_ops() -> list[str]:
-    return sorted(_REGISTRY)
+def supported_ops() -> dict[str, int]:
+    """Every op with a converter, and the first opset (schema version) it is handled from."""
+    return {op: _REGISTRY[op][0][0] for op in sorted(_REGISTRY)}

@@ -1,7 +1,13 @@
 """Checks of the whole graph before anything is converted: unsupported ops (all of them at once),
-branching topology, non-finite constants."""
+branching topology, declared sizes, constants that match their declared dims and are finite.
+
+Nothing proportional to a declared dimension is allocated before it is checked: the dense IR
+holds at most MAX_FEATURES values per sample and MAX_DENSE entries per weight matrix.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import onnx
@@ -9,17 +15,47 @@ from onnx import numpy_helper
 
 from ..errors import InvalidModelError, UnsupportedModelError
 from .context import node_label
-from .registry import resolve, supported_ops
+from .registry import resolve
 
 CONV_OPS = {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"}
+MAX_FEATURES = 2 ** 24  # values per sample of any tensor of the chain
+MAX_DENSE = 2 ** 27  # entries of one dense weight matrix (1 GiB in float64)
+
+
+def feature_count(dims, what: str) -> int:
+    """The number of values of a tensor with per-sample dims `dims` (exact, no overflow);
+    UnsupportedModelError when it is beyond what the dense IR can hold."""
+    count = math.prod(int(d) for d in dims)
+    if count > MAX_FEATURES:
+        raise UnsupportedModelError(
+            f"{what} has shape (N, {', '.join(map(str, dims))}): {count:,} values per sample, "
+            f"more than the {MAX_FEATURES:,} a dense fully connected network can hold")
+    return count
+
+
+def check_dense_size(rows: int, cols: int, where: str) -> None:
+    """Refuse a dense matrix of rows x cols before it is allocated."""
+    if rows * cols > MAX_DENSE:
+        raise UnsupportedModelError(
+            f"{where} would need a dense {rows:,} x {cols:,} weight matrix "
+            f"({8 * rows * cols / 2 ** 30:.1f} GiB): too large for exactprune's dense IR")
+
+
+SHAPE_OPS = {"Shape", "Gather", "Unsqueeze", "Concat", "Slice", "ConstantOfShape", "Cast",
+             "Size", "Range", "Expand"}
+SUPPORTED_HINT = "'exactprune inspect --supported' lists the supported ops"
+SHAPE_HINT = ("they look like a shape computation: simplify the model with onnxslim or onnxsim, "
+              "or export it with constant folding (torch.onnx.export(..., "
+              "do_constant_folding=True))")
 
 
 def _describe(items) -> str:
-    return "; ".join(f"node {name}, op {op}, opset {opset}" for name, op, opset in items)
+    return ", ".join(f"node {name} ({op}, opset {opset})" for name, op, opset in items)
 
 
 def check_ops(graph: onnx.GraphProto, opsets: dict[str, int]) -> None:
-    """Raise one UnsupportedModelError naming every node whose op has no converter."""
+    """Raise one UnsupportedModelError naming every node whose op has no converter, with the
+    likely fix where one is known."""
     missing = []
     for node in graph.node:
         opset = opsets.get(node.domain or "", opsets.get("ai.onnx", 0))
@@ -36,8 +72,9 @@ def check_ops(graph: onnx.GraphProto, opsets: dict[str, int]) -> None:
         if others:
             message += f"; also unsupported: {_describe(others)}"
     else:
-        message = (f"unsupported ops ({_describe(others)}): exactprune handles fully connected "
-                   f"ReLU networks made of {', '.join(supported_ops())}")
+        message = f"unsupported ops: {_describe(others)}; {SUPPORTED_HINT}"
+        if {op for _, op, _ in others} <= SHAPE_OPS:
+            message += f"; {SHAPE_HINT}"
     raise UnsupportedModelError(message)
 
 
@@ -86,12 +123,25 @@ def check_finite(graph: onnx.GraphProto, constants: dict[str, np.ndarray]) -> No
                 )
 
 
+def tensor_array(tensor: onnx.TensorProto, what: str) -> np.ndarray:
+    """The values of a stored tensor; InvalidModelError when they do not fit its declared dims."""
+    dims = [int(d) for d in tensor.dims]
+    try:
+        return numpy_helper.to_array(tensor)
+    except (ValueError, TypeError, MemoryError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidModelError(f"{what} declares dims {dims} ({math.prod(dims):,} values) that "
+                                f"do not match its data ({reason})") from None
+
+
 def constant_values(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
     """Initializers and the outputs of Constant nodes with a dense tensor value."""
-    values = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    values = {init.name: tensor_array(init, f"initializer {init.name!r}")
+              for init in graph.initializer}
     for node in graph.node:
         if node.op_type == "Constant":
             for attr in node.attribute:
                 if attr.name == "value":
-                    values[node.output[0]] = numpy_helper.to_array(attr.t)
+                    values[node.output[0]] = tensor_array(
+                        attr.t, f"the value of Constant node {node_label(node)}")
     return values

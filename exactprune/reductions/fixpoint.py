@@ -7,12 +7,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 from ..domain import Box
 from ..ir import Network
 from ..stability_result import StabilityResult
 from .base import Action, name_layers
 from .cleanup import drop_empty_layers, remove_constant, remove_dead
 from .lumping import lump
+from .precision import PrecisionGuard
 from .stable import RANK_TOL, reduce_stable, status_by_layer
 
 MAX_ROUNDS = 10
@@ -27,6 +30,7 @@ class FixpointResult:
     stability: StabilityResult | None = None  # the first analysis (of the data-free reduced net)
     analysed: Network | None = None  # the network the first analysis ran on
     analyses: list[StabilityResult] = field(default_factory=list)
+    guard: PrecisionGuard | None = None  # the precision guard of the merges and folds
 
     @property
     def complete(self) -> bool:
@@ -34,15 +38,15 @@ class FixpointResult:
         return all(result.complete for result in self.analyses)
 
 
-def reduce_data_free(network: Network, lump_tol: float = 0.0,
-                     rank_tol: float = RANK_TOL) -> tuple[Network, list[Action]]:
+def reduce_data_free(network: Network, lump_tol: float = 0.0, rank_tol: float = RANK_TOL,
+                     guard: PrecisionGuard | None = None) -> tuple[Network, list[Action]]:
     """Rules that hold on all of R^n (identity layers, constant, dead, lumping) to a fixpoint."""
     actions: list[Action] = []
     while True:
-        network, a = reduce_stable(network, None, rank_tol)
+        network, a = reduce_stable(network, None, rank_tol, guard)
         network, b = remove_constant(network)
         network, c = remove_dead(network)
-        network, d = lump(network, lump_tol)
+        network, d = lump(network, lump_tol, guard)
         network = drop_empty_layers(network)
         round_actions = a + b + c + d
         if not round_actions:
@@ -69,9 +73,14 @@ def reduce_network(network: Network, box: Box | None = None, *, analyse: Callabl
 
     analyse(network, box, time_limit=..., progress=...) -> StabilityResult; time_limit bounds
     all analyses together (the first one always runs; None: the analyser's default per run).
+    Merges and folds pass a precision guard on the box (without one: the unit box, where the
+    verification compares too); result.guard says what it refused.
     """
-    network, actions = reduce_data_free(name_layers(network), lump_tol, rank_tol)
-    result = FixpointResult(network, actions)
+    network = name_layers(network)
+    n = network.n_inputs
+    guard = PrecisionGuard(network, box if box is not None else Box(np.zeros(n), np.ones(n)))
+    network, actions = reduce_data_free(network, lump_tol, rank_tol, guard)
+    result = FixpointResult(network, actions, guard=guard)
     if box is None:
         return result
     analyse = analyse or default_analyse()
@@ -92,8 +101,9 @@ def reduce_network(network: Network, box: Box | None = None, *, analyse: Callabl
         if not result.analyses:
             result.analysed = result.network
         result.analyses.append(stability)
-        network, stable_actions = reduce_stable(result.network, status_by_layer(stability), rank_tol)
-        network, free_actions = reduce_data_free(network, lump_tol, rank_tol)
+        network, stable_actions = reduce_stable(result.network, status_by_layer(stability),
+                                                rank_tol, guard)
+        network, free_actions = reduce_data_free(network, lump_tol, rank_tol, guard)
         result.network = network
         result.actions += stable_actions + free_actions
         if stability.interrupted or (not stable_actions and not free_actions):

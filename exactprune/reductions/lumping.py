@@ -14,6 +14,7 @@ import numpy as np
 
 from ..ir import Network
 from .base import Action, dropped, keep_neurons, layer_name, params_of, set_layers
+from .precision import PrecisionGuard
 
 
 def proportional_groups(rows: np.ndarray, tol: float = 0.0) -> list[tuple[int, int, float]]:
@@ -46,8 +47,10 @@ def proportional_groups(rows: np.ndarray, tol: float = 0.0) -> list[tuple[int, i
     return out
 
 
-def lump(network: Network, tol: float = 0.0) -> tuple[Network, list[Action]]:
-    """Merge equal / positively proportional neurons of every hidden layer, front to back."""
+def lump(network: Network, tol: float = 0.0,
+         guard: PrecisionGuard | None = None) -> tuple[Network, list[Action]]:
+    """Merge equal / positively proportional neurons of every hidden layer, front to back
+    (a layer's merge is skipped when the precision guard refuses it)."""
     layers = list(network.layers)
     actions: list[Action] = []
     for k in range(len(layers) - 1):
@@ -61,8 +64,13 @@ def lump(network: Network, tol: float = 0.0) -> tuple[Network, list[Action]]:
         for gone, rep, c in pairs:
             w_next[:, rep] += c * w_next[:, gone]
             keep[gone] = False
+        candidate = list(layers)
+        keep_neurons(candidate, k, keep, w_next, nxt.bias)
+        if guard is not None and not guard.accepts(candidate, "lump", layer_name(layer),
+                                                   len(pairs)):
+            continue
         before = params_of(layers)
-        neurons = dropped(layer, keep)
-        keep_neurons(layers, k, keep, w_next, nxt.bias)
-        actions.append(Action("lump", layer_name(layers[k]), neurons, before - params_of(layers)))
+        layers[:] = candidate
+        actions.append(Action("lump", layer_name(layers[k]), dropped(layer, keep),
+                              before - params_of(layers)))
     return set_layers(network, layers), actions

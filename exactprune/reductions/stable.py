@@ -13,7 +13,8 @@ LeakyReLU) or c_j = 0 (stably inactive ReLU). Rules, applied front to back:
 Rank tolerance: a row is merged only if it is reproduced by its basis combination to within
 RANK_TOL times the largest |entry| of the affine block, in every entry. With RANK_TOL = 1e-9 a
 merged neuron deviates by at most 1e-9 * max|W_A| * ||h||_1 from its real value; the final
-verification measures the real deviation.
+verification measures the real deviation. Rank merges and layer folds also pass the precision
+guard (precision.py): their float32 rounding must stay near the original model's own.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from ..ir import Dense, Network
 from ..stability_result import ACTIVE, INACTIVE, StabilityResult
 from .base import Action, dropped, keep_neurons, layer_name, params_of, set_layers
+from .precision import PrecisionGuard
 
 RANK_TOL = 1e-9
 
@@ -94,7 +96,8 @@ def _remove_inactive(layers: list[Dense], k: int, c: np.ndarray, actions: list[A
     return c[keep]
 
 
-def _rank_merge(layers: list[Dense], k: int, c: np.ndarray, tol: float, actions: list[Action]) -> np.ndarray:
+def _rank_merge(layers: list[Dense], k: int, c: np.ndarray, tol: float, actions: list[Action],
+                guard: PrecisionGuard | None) -> np.ndarray:
     layer, nxt = layers[k], layers[k + 1]
     affine = np.flatnonzero(np.isfinite(c))
     if affine.size == 0:
@@ -110,14 +113,20 @@ def _rank_merge(layers: list[Dense], k: int, c: np.ndarray, tol: float, actions:
     w_next[:, cols_b] += w_next[:, cols_d] @ kmat
     keep = np.ones(layer.n_out, dtype=bool)
     keep[cols_d] = False
+    candidate = list(layers)
+    keep_neurons(candidate, k, keep, w_next, b_next)
+    if guard is not None and not guard.accepts(candidate, "rank-merge", layer_name(layer),
+                                               int(dep.size)):
+        return c
     before = params_of(layers)
-    neurons = dropped(layer, keep)
-    keep_neurons(layers, k, keep, w_next, b_next)
-    actions.append(Action("rank-merge", layer_name(layers[k]), neurons, before - params_of(layers)))
+    layers[:] = candidate
+    actions.append(Action("rank-merge", layer_name(layers[k]), dropped(layer, keep),
+                          before - params_of(layers)))
     return c[keep]
 
 
-def _fold_layer(layers: list[Dense], k: int, c: np.ndarray, actions: list[Action]) -> bool:
+def _fold_layer(layers: list[Dense], k: int, c: np.ndarray, actions: list[Action],
+                guard: PrecisionGuard | None) -> bool:
     """Multiply the fully affine hidden layer k into layer k+1 if that saves parameters."""
     layer, nxt = layers[k], layers[k + 1]
     if not np.isfinite(c).all():
@@ -129,6 +138,9 @@ def _fold_layer(layers: list[Dense], k: int, c: np.ndarray, actions: list[Action
     rows = c[:, None] * layer.weight
     merged = replace(nxt, weight=nxt.weight @ rows, bias=nxt.weight @ (c * layer.bias) + nxt.bias,
                      nodes=layer.nodes + nxt.nodes)
+    if guard is not None and not guard.accepts(layers[:k] + [merged] + layers[k + 2:],
+                                               "layer-fold", layer_name(layer), layer.n_out):
+        return False
     actions.append(Action("layer-fold", layer_name(layer), tuple(layer.origin), before - after))
     layers[k:k + 2] = [merged]
     return True
@@ -149,10 +161,12 @@ def _zero_output(layers: list[Dense], status: np.ndarray | None, actions: list[A
 
 
 def reduce_stable(network: Network, status: dict[int, np.ndarray] | None = None,
-                  rank_tol: float = RANK_TOL) -> tuple[Network, list[Action]]:
+                  rank_tol: float = RANK_TOL,
+                  guard: PrecisionGuard | None = None) -> tuple[Network, list[Action]]:
     """Apply the stable-neuron rules; `status` maps layer index -> codes for THIS network.
 
-    Without a status only identity hidden layers (affine everywhere) are reduced.
+    Without a status only identity hidden layers (affine everywhere) are reduced. guard: the
+    precision guard that rank merges and layer folds must pass (None: no guard).
     """
     status = status or {}
     layers = list(network.layers)
@@ -162,8 +176,8 @@ def reduce_stable(network: Network, status: dict[int, np.ndarray] | None = None,
     while k < len(layers) - 1:
         c = phase_factors(layers[k], stat[k])
         c = _remove_inactive(layers, k, c, actions)
-        c = _rank_merge(layers, k, c, rank_tol, actions)
-        if _fold_layer(layers, k, c, actions):
+        c = _rank_merge(layers, k, c, rank_tol, actions, guard)
+        if _fold_layer(layers, k, c, actions, guard):
             stat[k:k + 2] = [stat[k + 1]]
             continue
         k += 1

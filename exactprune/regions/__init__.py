@@ -1,21 +1,22 @@
-"""Linear regions of a ReLU network on a domain: exact enumeration, SCIP count, bounds, slices.
+"""Linear regions of a ReLU network on a domain: exact enumeration, SCIP search, bounds, slices.
 
 Public API:
     count_regions(network, box, time_limit=None, stability=None, vertices=None, threads=1)
         -> RegionCount
-    count_regions_milp(network, box, time_limit=None) -> RegionCount               (SCIP count)
+    count_regions_milp(network, box, time_limit=None) -> RegionCount   (SCIP search, lower bound)
     sample_regions(network, box, samples=100_000) -> RegionCount                   (lower bound)
     region_bounds(network) -> {name: int}                                          (upper bounds)
     slice_regions(network, box, plane=None) -> SliceResult                         (2-D slices)
-    plot_slice(slice_result, network, path)                                        (matplotlib)
+    plot_slice(slice_result, network, path), render_slice(...) -> PNG bytes        (matplotlib)
 """
 
 from .bounds import region_bounds, theorem1
 from .count_milp import count_regions_milp
 from .enumerate import Cell, RegionCount, count_regions
-from .plot import plot_slice
+from .plot import plot_slice, render_slice, require_matplotlib
 from .sample import sample_regions
 from .slices import SliceResult, slice_regions
 
 __all__ = ["Cell", "RegionCount", "SliceResult", "count_regions", "count_regions_milp",
-           "plot_slice", "region_bounds", "sample_regions", "slice_regions", "theorem1"]
+           "plot_slice", "region_bounds", "render_slice", "require_matplotlib", "sample_regions",
+           "slice_regions", "theorem1"]

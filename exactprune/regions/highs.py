@@ -10,16 +10,41 @@ process's scheduler already run another count (other code set one), `run` goes b
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 
 import highspy
 
 THREADS = ((os.cpu_count() or 1) + 1) // 2
+_banner_shown = False
+
+
+def new_highs() -> highspy.Highs:
+    """A HiGHS instance with output off. The first one of a process prints HiGHS's banner to the
+    C-level stdout before any option can be set; it goes to /dev/null instead, so that stdout
+    carries only what exactprune prints (`--json -` pipelines)."""
+    global _banner_shown
+    if _banner_shown:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "wb") as sink:
+                os.dup2(sink.fileno(), 1)
+                h = highspy.Highs()
+                ctypes.CDLL(None).fflush(None)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _banner_shown = True
+    h.setOptionValue("output_flag", False)
+    return h
 
 
 def quiet_highs() -> highspy.Highs:
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     h.setOptionValue("primal_feasibility_tolerance", 1e-9)
     h.setOptionValue("dual_feasibility_tolerance", 1e-9)
     h.setOptionValue("threads", THREADS)

@@ -11,25 +11,38 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_atomic
-from ..errors import UnsupportedModelError
+from ..errors import MissingDependencyError
 from ..ir import Network
 from .slices import SliceResult
 
 GRID = 600
 
 
+def require_matplotlib() -> None:
+    """MissingDependencyError (exit 2) when matplotlib is not installed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise MissingDependencyError("--plot needs matplotlib: pip install 'exactprune[plot]'") \
+            from None
+
+
 def plot_slice(result: SliceResult, network: Network, path: str | Path, title: str = "",
                protect: str | Path | None = None) -> None:
     """Write a PNG of the slice's regions and decision boundary to `path` (atomically; never over
     the file `protect`)."""
-    try:
-        import matplotlib
+    write_atomic(path, render_slice(result, network, title), protect)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.collections import PolyCollection
-    except ImportError as exc:
-        raise UnsupportedModelError("--plot needs matplotlib: pip install 'exactprune[plot]'") from exc
+
+def render_slice(result: SliceResult, network: Network, title: str = "") -> bytes:
+    """The PNG of the slice's regions and decision boundary."""
+    require_matplotlib()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
+
     problem = result.problem
     # a 2-input model is drawn in its own coordinates; a slice of a larger input in (s, t)
     own = network.n_inputs == 2
@@ -65,4 +78,4 @@ def plot_slice(result: SliceResult, network: Network, path: str | Path, title: s
         fig.savefig(png, format="png", bbox_inches="tight")
     finally:
         plt.close(fig)
-    write_atomic(path, png.getvalue(), protect)
+    return png.getvalue()

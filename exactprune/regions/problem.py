@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..bounds import check_domain
 from ..domain import Box
-from ..errors import DomainError, UnsupportedModelError
+from ..errors import UnsupportedModelError
 from ..ir import Network
 from ..milp import folded_first_layer
 from ..stability_result import ACTIVE, INACTIVE, StabilityResult
@@ -85,10 +86,7 @@ def box_problem(network: Network, box: Box, stability: StabilityResult | None = 
     """The network over a box, fixed inputs (lo == hi) folded into the first layer; inputs the
     first layer does not read (zero weight column, e.g. dead MNIST pixels) change no pattern, so
     they are fixed at the box centre too (the regions are their products with those inputs)."""
-    if box.size != network.n_inputs:
-        raise DomainError(f"domain {box.source} has {box.size} inputs, the model has {network.n_inputs}")
-    if not (np.isfinite(box.lo).all() and np.isfinite(box.hi).all()):
-        raise DomainError(f"domain {box.source} is unbounded; counting regions needs finite bounds")
+    check_domain(network, box)
     hidden = hidden_layers(network, stability)
     read = np.any(hidden[0][0] != 0.0, axis=0)  # inputs the first layer reads at all
     free = np.flatnonzero((box.lo < box.hi) & read)

@@ -41,12 +41,13 @@ class RegionCount:
     note: str = ""
     cells: list[Cell] | None = None
     path: str = ""  # for method "exact": "vertex" (LP-free, low dimension) or "lp"
+    interrupted: bool = False  # Ctrl-C stopped the count (it is then a lower bound)
 
     def to_json(self) -> dict:
         return {"regions": int(self.regions), "exact": self.exact, "method": self.method,
                 "time_s": float(self.time_s), "cells_per_layer": list(self.cells_per_layer),
                 "lps": self.lps, "outer_lps": self.outer_lps, "point_splits": self.point_splits, "verified": self.verified,
-                "note": self.note, "path": self.path}
+                "note": self.note, "path": self.path, "interrupted": self.interrupted}
 
 
 class Search:
@@ -90,4 +91,5 @@ class Search:
             regions=self.regions, exact=not notes, method="exact",
             time_s=time.perf_counter() - self.start, cells_per_layer=self.cells_per_layer,
             lps=lps, outer_lps=outer_lps, point_splits=self.point_splits, verified=verified,
-            note="; ".join(notes), cells=self.cells if self.keep_cells else None, path=path)
+            note="; ".join(notes), cells=self.cells if self.keep_cells else None, path=path,
+            interrupted=self.stopped == "interrupted")

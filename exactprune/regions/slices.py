@@ -17,6 +17,7 @@ from ..errors import DomainError
 from ..ir import Network
 from ..stability_result import StabilityResult
 from .enumerate import RegionCount, count_problem
+from .highs import new_highs
 from .problem import HiddenLayer, Problem, hidden_layers
 
 
@@ -29,8 +30,7 @@ class SliceResult:
 
 def _extent(rows: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The bounding box of {u in R^2 : rows @ u <= rhs} by four LPs."""
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = new_highs()
     inf = highspy.kHighsInf
     h.addVars(2, np.array([-inf, -inf]), np.array([inf, inf]))
     for row, c in zip(rows, rhs):

@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 
 from .atomic import write_atomic
+from .bounds import check_domain
 from .domain import Box
 from .errors import DomainError, VerificationError
 from .ir import Network
@@ -27,6 +28,8 @@ NO_DOMAIN_NOTE = ("no domain given or stored: only data-free reductions (identit
                   "--vnnlib FILE to remove stable neurons")
 MAX_WITNESSES = 2000  # stability witnesses added to the verification points
 REMOVED, FOLDED, MERGED = ("inactive", "constant", "dead"), ("rank-merge", "layer-fold"), ("lump",)
+NEURON_RULES = ("inactive", "rank-merge", "layer-fold", "constant", "dead", "lump")  # these
+# take neurons out of a layer; "output-zero" only zeroes rows of the output layer
 
 
 @dataclass
@@ -35,7 +38,9 @@ class LayerReport:
 
     stably_active / stably_inactive come from the first stability analysis (None: not analysed).
     removed: stably inactive, constant and dead neurons; folded: merged by the rank rule or in a
-    folded layer; merged: lumped into an equal / proportional neuron.
+    folded layer; merged: lumped into an equal / proportional neuron. rules: the neurons each
+    rule of NEURON_RULES took out (only rules that took some); they add up to
+    neurons_before - neurons_after.
     """
 
     name: str
@@ -49,6 +54,7 @@ class LayerReport:
     merged: int
     params_before: int
     params_after: int
+    rules: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -67,8 +73,13 @@ class CompressReport:
     stability_time_s: float
     domain: str | None
     complete: bool
+    interrupted: bool = False  # Ctrl-C ended a stability analysis early
+    unknown_by_reason: dict = field(default_factory=dict)  # reason -> undecided neurons (kept)
+    solver_trouble: list[str] = field(default_factory=list)
+    precision_kept: list[dict] = field(default_factory=list)  # edits the precision guard refused
     max_abs: float | None = None
     max_rel: float | None = None
+    own_error: float | None = None  # the original's own float32 error on the same points
     verified: bool | None = None
     by_rule: dict = field(default_factory=dict)  # rule -> {"neurons": n, "params": saved}
     notes: list[str] = field(default_factory=list)
@@ -103,16 +114,27 @@ class CompressResult:
     domain: Box | None
     fixpoint: FixpointResult
 
-    def save(self, path, overwrite_input: bool = False, allow_unverified: bool = False) -> Path:
-        """Write the compressed model atomically: the very ModelProto that was verified.
-
-        A model that failed verification (or was not verified) is written only with
-        allow_unverified=True."""
+    def model_bytes(self, allow_unverified: bool = False) -> bytes:
+        """The serialized model that was verified; VerificationError when it did not pass
+        verification (or was not verified), unless allow_unverified."""
         if not (self.report.verified or allow_unverified):
             raise VerificationError("the compressed model did not pass verification; not writing "
-                                    f"{path} (allow_unverified=True writes it anyway)")
+                                    "it (allow_unverified=True writes it anyway)")
+        return self.model.SerializeToString()
+
+    def save(self, path, overwrite_input: bool = False, allow_unverified: bool = False) -> Path:
+        """Write the compressed model atomically (see model_bytes)."""
         protect = None if overwrite_input else self.network.metadata.get("path")
-        return write_atomic(path, self.model.SerializeToString(), protect)
+        return write_atomic(path, self.model_bytes(allow_unverified), protect)
+
+    def to_json(self, output: str | None, model_path: str) -> dict:
+        """The JSON report: the CompressReport, the path written (None: nothing written), the
+        verification and the first stability analysis."""
+        data = self.report.to_json()
+        data["output"] = output
+        data["verification"] = self.verification.to_json() if self.verification else None
+        data["stability"] = self.stability.to_json(model_path) if self.stability else None
+        return data
 
 
 def _layer_reports(before: Network, after: Network, analysed: Network | None,
@@ -138,7 +160,8 @@ def _layer_reports(before: Network, after: Network, analysed: Network | None,
             neurons_after=now.n_out if now is not None else 0,
             stably_active=active, stably_inactive=inactive,
             removed=count(REMOVED), folded=count(FOLDED), merged=count(MERGED),
-            params_before=layer.n_params, params_after=now.n_params if now is not None else 0))
+            params_before=layer.n_params, params_after=now.n_params if now is not None else 0,
+            rules={rule: count((rule,)) for rule in NEURON_RULES if count((rule,))}))
     return reports
 
 
@@ -175,6 +198,8 @@ def compress(model_or_path, domain: Box | None = None, *, time_limit: float | No
     start = time.monotonic()
     name, original_proto, network = _read(model_or_path)
     domain, narrowed = _domain(network, domain)
+    if domain is not None:
+        check_domain(network, domain)
     network = name_layers(network)
     fix = reduce_network(network, domain, analyse=analyse, time_limit=time_limit,
                          lump_tol=lump_tol, rank_tol=rank_tol, progress=progress)
@@ -197,17 +222,36 @@ def compress(model_or_path, domain: Box | None = None, *, time_limit: float | No
         report.notes.append(NO_DOMAIN_NOTE)
     if narrowed:
         report.notes.append(narrowed)
+    report.interrupted = any(r.interrupted for r in fix.analyses)
+    report.solver_trouble = [t for r in fix.analyses for t in r.trouble]
+    for r in fix.analyses:
+        for reason, count in r.unknown_by_reason().items():
+            report.unknown_by_reason[reason] = max(count, report.unknown_by_reason.get(reason, 0))
     if not fix.complete:
-        why = ("interrupted (Ctrl-C)" if any(r.interrupted for r in fix.analyses)
-               else "stopped by the time limit")
-        report.notes.append(f"the stability analysis was {why}: undecided neurons were kept "
-                            "and the output is exact but may be larger")
+        why = ", ".join(f"{reason}: {count}" for reason, count in report.unknown_by_reason.items())
+        head = ("the stability analysis was interrupted (Ctrl-C)" if report.interrupted
+                else "the stability analysis stopped early")
+        report.notes.append(f"{head}; undecided neurons ({why or 'none'}) were kept: the output "
+                            "is exact but may be larger")
+    guard = fix.guard
+    report.precision_kept = [{"rule": rule, "layer": layer, "neurons": n}
+                             for rule, layer, n in guard.refused]
+    if guard.refused:
+        kept = sum(n for _, _, n in guard.refused)
+        report.notes.append(f"the precision guard kept {kept} neuron(s) that "
+                            f"{', '.join(sorted({r for r, _, _ in guard.refused}))} would have "
+                            f"removed: their float32 rounding would exceed {guard.factor:g}x the "
+                            "original's own")
+    if report.solver_trouble:
+        report.notes.append(f"the solver failed {len(report.solver_trouble)} time(s), first: "
+                            f"{report.solver_trouble[0]}")
     verification = None
     if verify:
         verification = compare(original_proto, model, domain, samples=samples,
                                extra_inputs=_witnesses(fix, network.n_inputs), atol=atol,
-                               rtol=rtol, names=(name, "compressed model"))
+                               rtol=rtol, names=(name, "compressed model"), exact=network.forward)
         report.max_abs, report.max_rel = verification.max_abs, verification.max_rel
+        report.own_error = verification.own_error
         report.verified = verification.passed
     report.time_s = time.monotonic() - start
     return CompressResult(reduced, model, report, fix.stability, verification, domain, fix)

@@ -1,0 +1,159 @@
+"""A corpus of bad inputs, built by the test: every case exits 2 with one line, no traceback, and
+leaves no file behind."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from builders import dense_model, init, make_model, random_mlp, save_model
+from click.testing import CliRunner
+from onnx import helper
+
+from exactprune.cli import main
+from exactprune.metadata import KEY_DOMAIN
+
+
+def mlp(tmp: Path, name: str = "m.onnx", widths=(3, 4, 2), **kwargs) -> str:
+    return str(save_model(random_mlp(list(widths), **kwargs), tmp / name))
+
+
+def external_data_missing(tmp):
+    model = random_mlp([3, 4, 2])
+    onnx.save(model, str(tmp / "m.onnx"), save_as_external_data=True, location="m.data",
+              size_threshold=0)
+    (tmp / "m.data").unlink()
+    return ["inspect", str(tmp / "m.onnx")], "external data file"
+
+
+def dims_do_not_match_data(tmp):
+    model = random_mlp([3, 4, 2])
+    model.graph.initializer[0].dims[0] = 7
+    onnx.save(model, str(tmp / "m.onnx"))
+    return ["inspect", str(tmp / "m.onnx")], r"declares dims \[7, 3\]"
+
+
+def huge_input(dims):
+    def case(tmp):
+        model = random_mlp([3, 4, 2])
+        shape = model.graph.input[0].type.tensor_type.shape
+        del shape.dim[1:]
+        for d in dims:
+            shape.dim.add().dim_value = d
+        onnx.save(model, str(tmp / "m.onnx"))
+        return ["compress", str(tmp / "m.onnx"), str(tmp / "o.onnx"), "--box", "0", "1"], \
+            "values per sample"
+    return case
+
+
+def flatten_of_a_huge_input(tmp):
+    nodes = [helper.make_node("Flatten", ["x"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "W", "b"], ["y"], transB=1)]
+    model = make_model(nodes, [("x", ["N", 100_000, 100_000])], [("y", ["N", 2])],
+                       [init("W", np.zeros((2, 4))), init("b", np.zeros(2))], check=False)
+    onnx.save(model, str(tmp / "m.onnx"))
+    return ["stability", str(tmp / "m.onnx"), "--box", "0", "1"], "values per sample"
+
+
+def float32_overflow(command, lo, hi, match):
+    def case(tmp):  # weights of 10: the first layer reaches 30 x the box's bound
+        model = str(save_model(dense_model([np.full((4, 3), 10.0), np.full((2, 4), 10.0)],
+                                           [np.zeros(4), np.zeros(2)]), tmp / "m.onnx"))
+        out = [str(tmp / "o.onnx")] if command == "compress" else []
+        extra = [model] if command == "verify" else []
+        return [command, model, *extra, *out, "--box", lo, hi], match
+    return case
+
+
+def bounds_file(name, text, match):
+    def case(tmp):
+        path = tmp / name
+        path.write_text(text) if isinstance(text, str) else np.save(path, text)
+        return ["stability", mlp(tmp), "--bounds", str(path)], match
+    return case
+
+
+HEADER = "".join(f"(declare-const X_{i} Real)\n" for i in range(3))
+BOX = "".join(f"(assert (>= X_{i} 0))\n(assert (<= X_{i} 1))\n" for i in range(3))
+
+
+def vnnlib(text, match, encoding="utf-8"):
+    def case(tmp):
+        (tmp / "p.vnnlib").write_bytes(text.encode(encoding))
+        return ["stability", mlp(tmp), "--vnnlib", str(tmp / "p.vnnlib")], match
+    return case
+
+
+def verify_of_different_inputs(tmp):
+    a = mlp(tmp, "a.onnx", (784, 4, 2))
+    model = random_mlp([64, 4, 2])
+    helper.set_model_props(model, {KEY_DOMAIN: json.dumps({"lo": [0] * 64, "hi": [1] * 64})})
+    b = str(save_model(model, tmp / "b.onnx"))
+    return ["verify", a, b, "--box", "0", "1"], "the two models' inputs differ"
+
+
+def unsupported_shape_ops(tmp):
+    nodes = [helper.make_node("Shape", ["x"], ["s"], name="Shape_0"),
+             helper.make_node("Gather", ["s", "i"], ["n"], name="Gather_1", axis=0),
+             helper.make_node("Unsqueeze", ["n", "a"], ["u"], name="Unsqueeze_2"),
+             helper.make_node("Concat", ["u", "m"], ["t"], name="Concat_3", axis=0),
+             helper.make_node("Reshape", ["x", "t"], ["f"], name="Reshape_4"),
+             helper.make_node("Gemm", ["f", "W"], ["y"], name="Gemm_5", transB=1)]
+    inits = [init("i", np.array(0)), init("a", np.array([0])), init("m", np.array([-1])),
+             init("W", np.ones((2, 6)))]
+    model = make_model(nodes, [("x", ["N", 2, 3])], [("y", ["N", 2])], inits)
+    onnx.save(model, str(tmp / "m.onnx"))
+    return ["inspect", str(tmp / "m.onnx")], \
+        r"unsupported ops: node Shape_0 \(Shape, opset 13\), .*inspect --supported.*onnxslim"
+
+
+CASES = {
+    "external data file missing": external_data_missing,
+    "initializer dims do not match its data": dims_do_not_match_data,
+    "input of 10^12 features": huge_input([10 ** 12]),
+    "input of 2^63-1 features": huge_input([2 ** 63 - 1]),
+    "[N, 1e5, 1e5] + Flatten": flatten_of_a_huge_input,
+    "compress --box -1e300 1e300": float32_overflow("compress", "-1e300", "1e300", "float32"),
+    "verify --box -1e300 1e300": float32_overflow("verify", "-1e300", "1e300", "float32"),
+    "compress on bounds of 1e38": float32_overflow("compress", "-1e38", "1e38",
+                                                   "beyond float32's range"),
+    "verify on bounds of 1e38": float32_overflow("verify", "-1e38", "1e38", "non-finite outputs"),
+    "--bounds with strings": bounds_file("b.json", '{"lo": ["0", 0, 0], "hi": 1}',
+                                         r'lower bound "0" at position 0 is not a number'),
+    "--bounds with booleans": bounds_file("b.json", '{"lo": 0, "hi": [true, 1, 1]}',
+                                          "upper bound true at position 0 is not a number"),
+    "--bounds .npy (2, 1, 3)": bounds_file("b.npy", np.zeros((2, 1, 3)), r"expected \(2, 3\)"),
+    "--bounds .npy of strings": bounds_file("b.npy", np.array([["0"] * 3, ["1"] * 3]), "dtype"),
+    "VNN-LIB 1_0": vnnlib(HEADER + BOX + "(assert (<= X_0 1_0))", "'1_0' is not a number"),
+    "VNN-LIB X_00": vnnlib(HEADER + BOX + "(assert (<= X_00 1))", "X_00 is not a valid name"),
+    "VNN-LIB unknown identifier": vnnlib(HEADER + BOX + "(assert (<= x_1 1))",
+                                         "unknown identifier 'x_1'"),
+    "VNN-LIB not UTF-8": vnnlib("; caf\u00e9\n" + HEADER + BOX, "UTF-8", "latin-1"),
+    "verify of models with different inputs": verify_of_different_inputs,
+    "shape subgraph": unsupported_shape_ops,
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_bad_input_exits_2_with_one_line_and_leaves_nothing(tmp_path, name):
+    args, match = CASES[name](tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    assert re.search(match, result.stderr), result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_real_process_prints_one_line_too(tmp_path):
+    args, _ = huge_input([10 ** 12])(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "exactprune", *args], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stdout == ""

@@ -1,0 +1,101 @@
+"""Ctrl-C: one rule everywhere. The exit code is 130 and there is never a traceback; Ctrl-C during
+an analysis ends it, the sound partial result is finished and written first; a Ctrl-C while
+finishing (verifying, writing) stops at once and writes nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from builders import SAMPLE_MODELS
+from click.testing import CliRunner
+
+from exactprune.cli import main
+
+TINY = SAMPLE_MODELS / "tiny_2d.onnx"
+
+
+@pytest.fixture
+def model(tmp_path) -> Path:
+    return Path(shutil.copy(TINY, tmp_path / "m.onnx"))
+
+
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130():
+    # the installed `exactprune` script, with SIGINT delivered while it imports onnx
+    script = textwrap.dedent("""
+        import os, signal, sys, time
+        from importlib.metadata import entry_points
+
+        class CtrlC:
+            def find_spec(self, name, path=None, target=None):
+                if name == "onnx":
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(5)
+                return None
+
+        sys.meta_path.insert(0, CtrlC())
+        sys.argv = ["exactprune", "inspect", "--supported"]
+        (command,) = entry_points(group="console_scripts", name="exactprune")
+        sys.exit(command.load()())
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip() == "error: interrupted" and "Traceback" not in proc.stderr
+
+
+def interrupt_witnesses(monkeypatch):
+    """Ctrl-C in the middle of the stability analysis (during the witness search)."""
+    from exactprune import stability
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stability, "find_witnesses", ctrl_c)
+
+
+def test_ctrl_c_during_compress_writes_the_partial_result_and_exits_130(model, tmp_path,
+                                                                        monkeypatch):
+    interrupt_witnesses(monkeypatch)
+    out, report = tmp_path / "o.onnx", tmp_path / "r.json"
+    result = CliRunner().invoke(main, ["compress", str(model), str(out), "--json", str(report)])
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.stderr and "Traceback" not in result.output
+    data = json.loads(report.read_text())
+    assert data["interrupted"] and data["verified"] and data["output"] == str(out)
+    assert out.is_file()
+
+
+def test_a_second_ctrl_c_while_finishing_writes_nothing(model, tmp_path, monkeypatch):
+    from exactprune import pipeline
+
+    interrupt_witnesses(monkeypatch)
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "compare", ctrl_c)
+    result = CliRunner().invoke(main, ["compress", str(model), str(tmp_path / "o.onnx"),
+                                       "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 130 and result.stderr == "error: interrupted\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+def test_ctrl_c_during_stability_prints_and_writes_then_exits_130(model, tmp_path, monkeypatch):
+    interrupt_witnesses(monkeypatch)
+    report = tmp_path / "s.json"
+    result = CliRunner().invoke(main, ["stability", str(model), "--box", "0", "1", "--json",
+                                       str(report)])
+    assert result.exit_code == 130 and "unknown" in result.stdout
+    assert json.loads(report.read_text())["interrupted"] is True
+
+
+@pytest.mark.parametrize("command", ["compress", "stability", "regions"])
+def test_help_states_the_rule(command):
+    text = " ".join(CliRunner().invoke(main, [command, "--help"]).output.split())
+    assert "130" in text and "Ctrl-C" in text

@@ -1,0 +1,84 @@
+"""Solver trouble (SCIP raising an error) leaves neurons unknown under their own reason, exit 0."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from builders import SAMPLE_MODELS, planted
+from click.testing import CliRunner
+from pyscipopt import Model
+
+from exactprune import milp
+from exactprune.cli import main
+from exactprune.onnx_io import to_onnx
+from exactprune.stability import analyse_stability
+from exactprune.stability_result import SOLVER_TROUBLE, UNKNOWN
+
+LP_ERROR = "SCIP: error in LP solver!"
+SPEC = SAMPLE_MODELS / "mnist_digit0_eps0.05.vnnlib"
+
+
+def failing_scip(monkeypatch, names=None):
+    """Every SCIP model (or those whose name is in `names`) fails in optimize() the way
+    pyscipopt reports SCIP's LP errors."""
+
+    class Failing(Model):
+        def optimize(self):
+            if names is None or self.getProbName() in names:
+                raise Exception(LP_ERROR)
+            return super().optimize()
+
+    monkeypatch.setattr(milp, "Model", Failing)
+
+
+def test_scip_errors_leave_neurons_unknown_not_an_error(monkeypatch):
+    net, box, want = planted(20, seed=1)
+    failing_scip(monkeypatch)
+    result = analyse_stability(net, box, time_limit=20)
+    assert not result.complete and not result.interrupted
+    assert result.unknown_by_reason() == {SOLVER_TROUBLE: result.counts()["unknown"]}
+    assert result.counts()["unknown"] >= 1 and any(LP_ERROR in t for t in result.trouble)
+    for layer, expected in zip(result.layers, want):  # what was decided is still right
+        decided = layer.status != UNKNOWN
+        assert (layer.status[decided] == np.array(expected)[decided]).all()
+
+
+@pytest.mark.parametrize("names", [{"obbt"}, {"stability"}, {"per_neuron"}])
+def test_each_stage_survives_its_solver_failing(monkeypatch, names):
+    net, box, want = planted(20, seed=2)
+    failing_scip(monkeypatch, names)
+    result = analyse_stability(net, box, time_limit=20)
+    for layer, expected in zip(result.layers, want):
+        decided = layer.status != UNKNOWN
+        assert (layer.status[decided] == np.array(expected)[decided]).all()
+    assert set(result.unknown_by_reason()) <= {SOLVER_TROUBLE}
+
+
+def test_cli_reports_solver_trouble_and_exits_0(monkeypatch, tmp_path):
+    net, box, _ = planted(20, seed=1)
+    model = tmp_path / "m.onnx"
+    model.write_bytes(to_onnx(net).SerializeToString())
+    failing_scip(monkeypatch)
+    report = tmp_path / "s.json"
+    run = CliRunner().invoke(main, ["stability", str(model), "--box", "0", "1", "--json",
+                                    str(report)])
+    assert run.exit_code == 0, run.output
+    data = json.loads(report.read_text())
+    assert data["unknown_by_reason"].get(SOLVER_TROUBLE, 0) >= 1 and data["solver_trouble"]
+    assert "by solver trouble" in run.stderr
+
+
+
+def test_compress_names_solver_trouble_not_the_time_limit(monkeypatch, tmp_path):
+    failing_scip(monkeypatch)
+    out, report = tmp_path / "small.onnx", tmp_path / "r.json"
+    run = CliRunner().invoke(main, ["compress", str(SAMPLE_MODELS / "mnist_784_100_100_10.onnx"),
+                                    str(out), "--vnnlib", str(SPEC), "--time-limit", "60",
+                                    "--samples", "100", "--json", str(report)])
+    assert run.exit_code == 0, run.output
+    assert "solver trouble" in run.stderr and "time limit" not in run.stderr
+    data = json.loads(report.read_text())
+    assert data["unknown_by_reason"].get(SOLVER_TROUBLE, 0) >= 1 and data["verified"]
+    assert out.is_file()
