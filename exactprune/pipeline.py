@@ -94,7 +94,11 @@ class CompressReport:
         return 100.0 * (1 - self.macs_after / self.macs_before) if self.macs_before else 0.0
 
     def to_json(self) -> dict:
+        """A JSON-safe dict; a deviation that is not finite (NaN or inf outputs) becomes null."""
         data = asdict(self)
+        for key in ("max_abs", "max_rel", "own_error"):
+            if data[key] is not None and not np.isfinite(data[key]):
+                data[key] = None
         data["actions"] = [a.to_json() for a in self.actions]
         data["params_removed_pct"] = self.params_removed_pct
         data["macs_removed_pct"] = self.macs_removed_pct

