@@ -27,6 +27,7 @@ FEASTOL = 1e-6
 DUALFEASTOL = 1e-7
 EPSILON = 1e-9
 FLIP_MARGIN = 1e-5  # a flip counts in a MILP when sign * g >= FLIP_MARGIN (reported too)
+SCIP_INFINITY = 1e20  # SCIP's default numerics/infinity: larger bounds are refused
 
 
 class SolverTrouble(RuntimeError):
@@ -89,6 +90,11 @@ class NetworkMILP:
 
     def __init__(self, network: Network, box: Box, bounds, phases, last: int,
                  relax: bool = False, name: str = "network", targets=None):
+        for k, (lo, up) in enumerate(bounds[:last + 1]):
+            big = float(np.max(np.maximum(np.abs(lo), np.abs(up)), initial=0.0))
+            if not big < SCIP_INFINITY:
+                raise SolverTrouble(f"the bounds of layer {k} reach {big:.3g}, beyond SCIP's "
+                                    f"infinity ({SCIP_INFINITY:g}): no MILP for this domain")
         with scip_calls():
             self._build(network, box, bounds, phases, last, relax, name, targets)
 

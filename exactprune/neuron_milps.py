@@ -69,12 +69,19 @@ class _Solver:
         self.spec = spec
         self.catch_ctrl_c = catch_ctrl_c
         self.milp: NetworkMILP | None = None
+        self.refused: SolverTrouble | None = None  # SCIP refused to build the model
 
     def _built(self) -> NetworkMILP:
+        if self.refused is not None:
+            raise self.refused
         if self.milp is None:
             spec = self.spec
-            milp = NetworkMILP(spec.network, spec.box, spec.bounds, spec.phases, spec.layer,
-                               name="per_neuron", targets=spec.targets)
+            try:
+                milp = NetworkMILP(spec.network, spec.box, spec.bounds, spec.phases, spec.layer,
+                                   name="per_neuron", targets=spec.targets)
+            except SolverTrouble as exc:
+                self.refused = exc
+                raise
             milp.model.setParam("misc/catchctrlc", self.catch_ctrl_c)
             if spec.gap is None:
                 milp.model.setParam("limits/solutions", 1)

@@ -20,7 +20,7 @@ from .onnx_io import to_onnx
 from .onnx_io.importer import convert, convert_read, read_model
 from .reductions import RANK_TOL, RULES, Action, FixpointResult, layer_name, reduce_network
 from .reductions.base import name_layers
-from .stability_result import ACTIVE, INACTIVE, StabilityResult
+from .stability_result import ACTIVE, INACTIVE, StabilityResult, describe_reasons, trouble_note
 from .verify import DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_SAMPLES, VerifyReport, compare
 
 NO_DOMAIN_NOTE = ("no domain given or stored: only data-free reductions (identity layers, "
@@ -74,7 +74,7 @@ class CompressReport:
     domain: str | None
     complete: bool
     interrupted: bool = False  # Ctrl-C ended a stability analysis early
-    unknown_by_reason: dict = field(default_factory=dict)  # reason -> undecided neurons (kept)
+    unknown_by_reason: dict = field(default_factory=dict)  # of the last analysis: reason -> n
     solver_trouble: list[str] = field(default_factory=list)
     precision_kept: list[dict] = field(default_factory=list)  # edits the precision guard refused
     max_abs: float | None = None
@@ -228,15 +228,13 @@ def compress(model_or_path, domain: Box | None = None, *, time_limit: float | No
         report.notes.append(narrowed)
     report.interrupted = any(r.interrupted for r in fix.analyses)
     report.solver_trouble = [t for r in fix.analyses for t in r.trouble]
-    for r in fix.analyses:
-        for reason, count in r.unknown_by_reason().items():
-            report.unknown_by_reason[reason] = max(count, report.unknown_by_reason.get(reason, 0))
+    if fix.analyses:
+        report.unknown_by_reason = fix.analyses[-1].unknown_by_reason()
     if not fix.complete:
-        why = ", ".join(f"{reason}: {count}" for reason, count in report.unknown_by_reason.items())
         head = ("the stability analysis was interrupted (Ctrl-C)" if report.interrupted
                 else "the stability analysis stopped early")
-        report.notes.append(f"{head}; undecided neurons ({why or 'none'}) were kept: the output "
-                            "is exact but may be larger")
+        why = describe_reasons(report.unknown_by_reason) or "no neuron left undecided"
+        report.notes.append(f"{head}: {why}, kept: the output is exact but may be larger")
     guard = fix.guard
     report.precision_kept = [{"rule": rule, "layer": layer, "neurons": n}
                              for rule, layer, n in guard.refused]
@@ -247,8 +245,7 @@ def compress(model_or_path, domain: Box | None = None, *, time_limit: float | No
                             f"removed: their float32 rounding would exceed {guard.factor:g}x the "
                             "original's own")
     if report.solver_trouble:
-        report.notes.append(f"the solver failed {len(report.solver_trouble)} time(s), first: "
-                            f"{report.solver_trouble[0]}")
+        report.notes.append(trouble_note(report.solver_trouble))
     verification = None
     if verify:
         verification = compare(original_proto, model, domain, samples=samples,
@@ -271,13 +268,12 @@ def _domain(network: Network, given: Box | None) -> tuple[Box | None, str]:
     stored = network.metadata.get("domain")
     if given is None or stored is None or not network.metadata.get("actions"):
         return (given if given is not None else stored), ""
-    lo, hi = np.maximum(given.lo, stored.lo), np.minimum(given.hi, stored.hi)
-    if np.any(lo > hi):
+    narrowed = given.intersect(stored, f"{given.source} within {stored.source}")
+    if narrowed is None:
         raise DomainError(f"domain {given.source} does not meet {stored.source}, the only domain "
                           "on which this already compressed model is exact")
-    if np.array_equal(lo, given.lo) and np.array_equal(hi, given.hi):
+    if narrowed is given:
         return given, ""
-    narrowed = Box(lo, hi, f"{given.source} within {stored.source}")
     return narrowed, (f"the model was already compressed and is exact only on {stored.source}: "
                       f"compressed on the intersection with {given.source}")
 

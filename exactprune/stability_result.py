@@ -21,7 +21,7 @@ STATUS_KEYS = {ACTIVE: "stably_active", INACTIVE: "stably_inactive", UNSTABLE: "
 TIME_LIMIT = "time limit"
 INTERRUPTED = "interrupted"
 SOLVER_TROUBLE = "solver trouble"
-UNCONFIRMED = "solver's input failed the float64 re-check"
+UNCONFIRMED = "solver input not confirmed in float64"
 NOT_TRIED = "not tried by the method"
 REASONS = (TIME_LIMIT, INTERRUPTED, SOLVER_TROUBLE, UNCONFIRMED, NOT_TRIED)
 
@@ -73,6 +73,10 @@ class StabilityResult:
                     counts[why or NOT_TRIED] += 1
         return {reason: n for reason, n in counts.items() if n}
 
+    def describe_unknown(self) -> str:
+        """'3 unknown (time limit 2, solver trouble 1)', or '' when every neuron is decided."""
+        return describe_reasons(self.unknown_by_reason())
+
     def to_json(self, model_path: str) -> dict:
         """The JSON contract: {"model", "domain", "time_s", "layers": [...]} (+ extra keys)."""
         return {
@@ -95,3 +99,16 @@ class StabilityResult:
                 for k, layer in enumerate(self.layers)
             ],
         }
+
+
+def describe_reasons(counts: dict[str, int]) -> str:
+    """'3 unknown (time limit 2, solver trouble 1)' for reason -> count; '' when empty."""
+    if not counts:
+        return ""
+    detail = ", ".join(f"{reason} {n}" for reason, n in counts.items())
+    return f"{sum(counts.values())} unknown ({detail})"
+
+
+def trouble_note(trouble: list[str]) -> str:
+    """One line on what the solver said when it failed."""
+    return f"the solver failed {len(trouble)} time(s), first: {trouble[0]}"

@@ -91,8 +91,9 @@ def input_spec(model: onnx.ModelProto, name: str = "model") -> tuple[str, np.dty
         raise UnsupportedModelError(f"{name}: input {inputs[0].name} has element type "
                                     f"{onnx.TensorProto.DataType.Name(tensor.elem_type)}; "
                                     "expected a float type")
-    dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
-            for d in tensor.shape.dim]
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+    if len(dims) >= 2 and dims[0] is not None and dims[0] < 1:
+        dims[0] = None  # a batch of 0 or -1: the exporter's way of saying "any"
     if any(d is None for d in dims[1:]):
         raise UnsupportedModelError(f"{name}: input {inputs[0].name} has a symbolic "
                                     f"non-batch dimension {dims}")

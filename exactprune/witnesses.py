@@ -80,8 +80,8 @@ class SignEvidence:
         useful = np.zeros(x.shape[0], bool)
         new = 0
         for k, i in enumerate(self.layers):
-            g, err = ge[i]
-            for seen, strict in ((self.pos[k], g > err), (self.neg[k], g < -err)):
+            gi, err = ge[i]
+            for seen, strict in ((self.pos[k], gi > err), (self.neg[k], gi < -err)):
                 fresh = strict & ~seen
                 cols = fresh.any(axis=0)
                 if cols.any():

@@ -46,3 +46,26 @@ def test_an_interrupted_write_leaves_no_temporary_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_atomic(tmp_path / "out.onnx", b"data")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_while_publishing_waits_until_every_file_is_in_place(tmp_path, monkeypatch):
+    import signal
+
+    from exactprune import atomic
+    from exactprune.errors import Interrupted
+
+    real = atomic._Staged.publish
+
+    def publish_then_ctrl_c(self):
+        real(self)
+        os.kill(os.getpid(), signal.SIGINT)  # held until both files are renamed
+
+    monkeypatch.setattr(atomic._Staged, "publish", publish_then_ctrl_c)
+    a, b = tmp_path / "a.onnx", tmp_path / "b.json"
+    with atomic.Outputs() as out:
+        out.stage(atomic.check_target(a), b"model")
+        out.stage(atomic.check_target(b), "report")
+        with pytest.raises(Interrupted, match=f"written: {a}, {b}"):
+            out.publish()
+    assert a.read_bytes() == b"model" and b.read_text() == "report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.onnx", "b.json"]

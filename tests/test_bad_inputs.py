@@ -24,6 +24,28 @@ def mlp(tmp: Path, name: str = "m.onnx", widths=(3, 4, 2), **kwargs) -> str:
     return str(save_model(random_mlp(list(widths), **kwargs), tmp / name))
 
 
+def negative_dimension(tmp):
+    model = random_mlp([3, 4, 2])
+    model.graph.input[0].type.tensor_type.shape.dim[1].dim_value = -2
+    onnx.save(model, str(tmp / "m.onnx"))
+    return ["stability", str(tmp / "m.onnx"), "--box", "0", "1"], "dimension -2"
+
+
+def nan_leaky_slope(tmp):
+    model = random_mlp([3, 4, 2], activation="LeakyRelu")
+    for node in model.graph.node:
+        if node.op_type == "LeakyRelu":
+            node.attribute.append(helper.make_attribute("alpha", float("nan")))
+    onnx.save(model, str(tmp / "m.onnx"))
+    return ["inspect", str(tmp / "m.onnx"), "--json"], "alpha nan is not a finite number"
+
+
+def regions_beyond_float32(method):
+    def case(tmp):
+        return ["regions", mlp(tmp), "--box", "-1e300", "1e300", "--method", method], "float32"
+    return case
+
+
 def external_data_missing(tmp):
     model = random_mlp([3, 4, 2])
     onnx.save(model, str(tmp / "m.onnx"), save_as_external_data=True, location="m.data",
@@ -135,6 +157,18 @@ CASES = {
     "VNN-LIB unknown identifier": vnnlib(HEADER + BOX + "(assert (<= x_1 1))",
                                          "unknown identifier 'x_1'"),
     "VNN-LIB not UTF-8": vnnlib("; caf\u00e9\n" + HEADER + BOX, "UTF-8", "latin-1"),
+    "VNN-LIB nested 5000 deep": vnnlib(HEADER + BOX + "(assert " + "(and " * 5000 + "(<= X_0 1)"
+                                       + ")" * 5001, "nested too deeply"),
+    "--bounds nested 100000 deep": bounds_file("b.json", '{"lo": ' + "[" * 100_000 + "]" * 100_000
+                                               + ', "hi": 1}', "not a readable JSON bounds file"),
+    "--bounds of a 400-digit number": bounds_file("b.json", '{"lo": 0, "hi": 1' + "0" * 400 + "}",
+                                                  "must be numbers"),
+    "--bounds of a 5000-digit number": bounds_file("b.json", '{"lo": 0, "hi": 1' + "0" * 5000
+                                                   + "}", "not a readable JSON bounds file"),
+    "input dimension -2": negative_dimension,
+    "LeakyRelu alpha NaN": nan_leaky_slope,
+    "regions --method sample beyond float32": regions_beyond_float32("sample"),
+    "regions --method milp beyond float32": regions_beyond_float32("milp"),
     "verify of models with different inputs": verify_of_different_inputs,
     "shape subgraph": unsupported_shape_ops,
 }

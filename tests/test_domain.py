@@ -216,3 +216,12 @@ def test_parse_stored():
         parse_stored('{"lo": [0]', 1, "stored in m.onnx")
     with pytest.raises(DomainError, match="2 lower bounds for a model with 3 inputs"):
         parse_stored('{"lo": [0, 0], "hi": [1, 1]}', 3)
+
+
+def test_vnnlib_and_json_with_a_utf8_byte_order_mark(tmp_path):
+    spec = tmp_path / "p.vnnlib"
+    spec.write_bytes(("\ufeff" + HEADER + bounds_text([0] * 3, [1] * 3)).encode("utf-8"))
+    assert load_vnnlib(spec, 3).hi.tolist() == [1, 1, 1]
+    bounds = tmp_path / "b.json"
+    bounds.write_bytes('\ufeff{"lo": 0, "hi": 1}'.encode("utf-8"))
+    assert load_bounds_file(bounds, 3).hi.tolist() == [1, 1, 1]

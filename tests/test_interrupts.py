@@ -99,3 +99,27 @@ def test_ctrl_c_during_stability_prints_and_writes_then_exits_130(model, tmp_pat
 def test_help_states_the_rule(command):
     text = " ".join(CliRunner().invoke(main, [command, "--help"]).output.split())
     assert "130" in text and "Ctrl-C" in text
+
+
+def test_ctrl_c_before_the_region_count_writes_nothing(model, tmp_path, monkeypatch):
+    interrupt_witnesses(monkeypatch)
+    result = CliRunner().invoke(main, ["regions", str(model), "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 130 and "nothing written" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+def test_ctrl_c_and_a_failed_verification_is_still_130(model, tmp_path, monkeypatch):
+    from test_compress import lying_analyser
+
+    from exactprune.reductions import fixpoint
+
+    def lying_and_interrupted(network, box, **kwargs):
+        result = lying_analyser(network, box)
+        result.complete, result.interrupted = False, True
+        return result
+
+    monkeypatch.setattr(fixpoint, "default_analyse", lambda: lying_and_interrupted)
+    out = tmp_path / "o.onnx"
+    result = CliRunner().invoke(main, ["compress", str(model), str(out), "--box", "-3", "3"])
+    assert result.exit_code == 130 and "verification failed" in result.stderr
+    assert not out.exists()

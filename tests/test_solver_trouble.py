@@ -67,7 +67,7 @@ def test_cli_reports_solver_trouble_and_exits_0(monkeypatch, tmp_path):
     assert run.exit_code == 0, run.output
     data = json.loads(report.read_text())
     assert data["unknown_by_reason"].get(SOLVER_TROUBLE, 0) >= 1 and data["solver_trouble"]
-    assert "by solver trouble" in run.stderr
+    assert "unknown (solver trouble" in run.stderr
 
 
 
@@ -82,3 +82,16 @@ def test_compress_names_solver_trouble_not_the_time_limit(monkeypatch, tmp_path)
     data = json.loads(report.read_text())
     assert data["unknown_by_reason"].get(SOLVER_TROUBLE, 0) >= 1 and data["verified"]
     assert out.is_file()
+
+
+def test_bounds_beyond_scips_infinity_are_solver_trouble_not_an_error(tmp_path):
+    from exactprune.domain import Box
+    from exactprune.regions import count_regions_milp
+
+    net, _, _ = planted(20, seed=0)
+    big = Box(np.full(20, -1e30), np.full(20, 1e30))
+    result = count_regions_milp(net, big)
+    assert not result.exact and result.regions == 0 and "SCIP's infinity" in result.note
+    stab = analyse_stability(net, big, time_limit=10)
+    assert stab.unknown_by_reason() == {SOLVER_TROUBLE: 1}
+    assert all("beyond SCIP's infinity" in t for t in stab.trouble)

@@ -126,7 +126,7 @@ def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_t
     Exit 0 ok; 1 verification failed (OUT not written unless --keep-on-fail); 2 bad input; 3
     internal error; 130 interrupted. Ctrl-C during the analysis ends it: the neurons proven so
     far are removed, OUT is verified and written, and the exit code is 130; a second Ctrl-C
-    stops at once and writes nothing.
+    (before the final renames) stops at once and writes nothing.
     """
     src_path = Path(src)
     target, report_target = _outputs(src_path, out, json_out, force, overwrite_input)
@@ -157,10 +157,13 @@ def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_t
     for name in done:
         if name != "-":
             console.print(Text(f"wrote {name}"), highlight=False)
+    failed = None
     if not result.report.verified:
         kept = "written anyway (--keep-on-fail)" if keep_on_fail else "not written"
-        raise VerificationError(f"verification failed: {result.verification.summary()}; "
-                                f"{out} {kept}")
+        failed = f"verification failed: {result.verification.summary()}; {out} {kept}"
     if result.report.interrupted:
-        raise Interrupted(f"interrupted: the analysis stopped early; {out} was written with the "
+        raise Interrupted(f"interrupted: the analysis stopped early; {failed}" if failed else
+                          f"interrupted: the analysis stopped early; {out} was written with the "
                           "neurons proven so far (exact, verified; undecided neurons kept)")
+    if failed:
+        raise VerificationError(failed)

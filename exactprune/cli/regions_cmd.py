@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..atomic import Outputs, check_distinct, check_target
+from ..bounds import check_domain
 from ..domain import Box
 from ..errors import DomainError, Interrupted, MissingFileError
 from ..onnx_io import load
@@ -109,6 +110,7 @@ def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, sa
     if domain is None:
         domain = Box(np.zeros(network.n_inputs), np.ones(network.n_inputs), "unit box [0,1]")
         note("no domain given or stored; counting on the unit box [0,1]")
+    check_domain(network, domain)
     points = None
     if plane:
         points = [parse_point(p, network.n_inputs) for p in plane]
@@ -125,6 +127,8 @@ def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, sa
             result = sliced.count
         elif method == "exact":
             stab = analyse_stability(network, domain, method="bounds")
+            if stab.interrupted:
+                raise Interrupted("interrupted before the count started; nothing written")
             result = count_regions(network, domain, time_limit=time_limit, stability=stab,
                                    progress=progress, threads=threads)
         elif method == "milp":
@@ -145,9 +149,10 @@ def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, sa
                           else json.dumps(data, indent=2) + "\n")
         done = outputs.publish()
     json_target = next((t for t in targets if t.shown == json_out), None)
-    _render(data, report_console(json_target))
+    console = report_console(json_target)
+    _render(data, console)
     for name in done:
         if name != "-":
-            err_console.print(Text(f"wrote {name}"), highlight=False)
+            console.print(Text(f"wrote {name}"), highlight=False)
     if result is not None and result.interrupted:
         raise Interrupted("interrupted: the count above is a lower bound")

@@ -14,7 +14,8 @@ from ..atomic import Outputs, check_distinct, check_target
 from ..errors import DomainError, Interrupted
 from ..onnx_io import load
 from ..stability import METHODS, analyse_stability
-from ..stability_result import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, StabilityResult
+from ..stability_result import (ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, StabilityResult,
+                               trouble_note)
 from .app import err_console, main, note
 from .options import (domain_from_options, domain_options, json_option, report_console,
                       threads_option, time_limit_option)
@@ -53,11 +54,10 @@ def render(result: StabilityResult, console: Console) -> None:
         f"{counts['stably_active']} stably active, {counts['stably_inactive']} stably "
         f"inactive, {counts['unstable']} unstable, {counts['unknown']} unknown; ", state,
         f"; {result.time_s:.2f} s, {len(result.witnesses)} witnesses"), highlight=False)
-    reasons = result.unknown_by_reason()
-    if reasons:
-        note("unknown: " + ", ".join(f"{n} by {reason}" for reason, n in reasons.items()))
+    if result.describe_unknown():
+        note(f"{result.describe_unknown()}: kept undecided")
     if result.trouble:
-        note(f"the solver failed {len(result.trouble)} time(s), first: {result.trouble[0]}")
+        note(trouble_note(result.trouble))
 
 
 @main.command("stability")
@@ -111,7 +111,10 @@ def stability(model, box, bounds, vnnlib, time_limit, method, threads, json_out)
         with Outputs() as outputs:
             outputs.stage(target, json.dumps(data, indent=1) + "\n")
             outputs.publish()
-    render(result, report_console(target))
+    console = report_console(target)
+    render(result, console)
+    if target is not None and not target.is_stdout:
+        console.print(Text(f"wrote {json_out}"), highlight=False)
     if result.interrupted:
         written = f"; {json_out} written" if target is not None and not target.is_stdout else ""
         raise Interrupted(f"interrupted: partial result above{written}")

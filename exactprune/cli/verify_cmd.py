@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import click
-import numpy as np
 from rich.text import Text
 
 from ..domain import Box
@@ -26,15 +25,11 @@ def stored_domains(models, n: int) -> Box | None:
     if len(found) < 2:
         return found[0] if found else None
     (a, b), (name_a, name_b) = found, (models[0][1], models[1][1])
-    lo, hi = np.maximum(a.lo, b.lo), np.minimum(a.hi, b.hi)
-    if np.any(lo > hi):
+    both = a.intersect(b, f"the intersection of the domains stored in {name_a} and {name_b}")
+    if both is None:
         raise DomainError(f"the domains stored in {name_a} and {name_b} do not meet; give one "
                           "with --box, --bounds or --vnnlib")
-    if np.array_equal(lo, a.lo) and np.array_equal(hi, a.hi):
-        return a
-    if np.array_equal(lo, b.lo) and np.array_equal(hi, b.hi):
-        return b
-    return Box(lo, hi, f"the intersection of the domains stored in {name_a} and {name_b}")
+    return both
 
 
 def _render(report: VerifyReport, name_a: str, name_b: str) -> None:

@@ -47,6 +47,17 @@ class Box:
     def center(self) -> np.ndarray:
         return (self.lo + self.hi) / 2.0
 
+    def intersect(self, other: "Box", source: str) -> "Box | None":
+        """The box of the inputs in both (self when other contains it, other when it contains
+        self, else a new Box named `source`); None when they do not meet."""
+        lo, hi = np.maximum(self.lo, other.lo), np.minimum(self.hi, other.hi)
+        if np.any(lo > hi):
+            return None
+        for box in (self, other):
+            if np.array_equal(lo, box.lo) and np.array_equal(hi, box.hi):
+                return box
+        return Box(lo, hi, source)
+
     def to_json(self) -> dict:
         return {"lo": self.lo.tolist(), "hi": self.hi.tolist(), "source": self.source}
 
@@ -93,7 +104,7 @@ def bounds_from_arrays(lo, hi, n: int, where: str) -> Box:
     try:
         lo = np.asarray(lo, dtype=np.float64).reshape(-1)
         hi = np.asarray(hi, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise DomainError(f"{where}: bounds must be numbers ({exc})") from None
     for name, arr in (("lower", lo), ("upper", hi)):
         if arr.size not in (1, n):
@@ -119,7 +130,7 @@ def parse_stored(text: str, n: int, source: str | None = None) -> Box:
     try:
         data = json.loads(text)
         lo, hi = data["lo"], data["hi"]
-    except (json.JSONDecodeError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise DomainError(f"{source or 'stored in model'}: stored domain is not valid JSON with "
                           f"lo/hi ({exc})") from None
     if data.get("n", n) != n:

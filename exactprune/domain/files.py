@@ -32,8 +32,8 @@ def _numbers_only(value, where: str, name: str) -> None:
 
 def _read_json_bounds(p: Path, n: int) -> Box:
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(p.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: also 4300+ digit ints
         raise DomainError(f"{p}: not a readable JSON bounds file ({exc})") from None
     if isinstance(data, dict):
         for lo_key, hi_key in (("lo", "hi"), ("lower", "upper")):

@@ -182,8 +182,11 @@ def load_vnnlib(path, n: int | None = None) -> Box:
     """
     p = checked_file(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise DomainError(f"{p}: not a readable VNN-LIB file (UTF-8 text expected: {exc})") \
             from None
-    return _VnnlibReader(p, text).read(n)
+    try:
+        return _VnnlibReader(p, text).read(n)
+    except RecursionError:
+        raise DomainError(f"{p}: expressions nested too deeply to read") from None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .context import NodeContext
 from .registry import converter
 
@@ -21,7 +23,10 @@ def relu(ctx: NodeContext) -> None:
 @converter("LeakyRelu", since=1)
 def leaky_relu(ctx: NodeContext) -> None:
     _traced_input(ctx)
-    ctx.traced.activation(ctx.name, ctx.op, "leaky_relu", float(ctx.attrs["alpha"]))
+    alpha = float(ctx.attrs["alpha"])
+    if not np.isfinite(alpha):
+        raise ctx.invalid(f"alpha {alpha} is not a finite number")
+    ctx.traced.activation(ctx.name, ctx.op, "leaky_relu", alpha)
     ctx.output(ctx.traced)
 
 

@@ -25,6 +25,10 @@ MAX_DENSE = 2 ** 27  # entries of one dense weight matrix (1 GiB in float64)
 def feature_count(dims, what: str) -> int:
     """The number of values of a tensor with per-sample dims `dims` (exact, no overflow);
     UnsupportedModelError when it is beyond what the dense IR can hold."""
+    bad = [int(d) for d in dims if int(d) < 1]
+    if bad:
+        raise InvalidModelError(f"{what} has shape (N, {', '.join(map(str, dims))}): dimension "
+                                f"{bad[0]} (every dimension after the batch must be at least 1)")
     count = math.prod(int(d) for d in dims)
     if count > MAX_FEATURES:
         raise UnsupportedModelError(

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..domain import Box
 from ..ir import Dense, Network
+from ..witnesses import sample_points
 
 GUARD = 4.0  # a reduced model may round at most this many times worse than the original
 FLOOR = 8 * 2.0 ** -24  # float32 error floor, relative to the output scale
@@ -57,11 +58,8 @@ class PrecisionGuard:
     refused: list[tuple[str, str, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        rng = np.random.default_rng(0)
-        lo, hi = self.box.lo, self.box.hi
-        corners = np.where(rng.random((PROBE_VERTICES, lo.size)) < 0.5, lo, hi)
-        self.points = np.vstack([self.box.center[None, :],
-                                 rng.uniform(lo, hi, size=(PROBE_UNIFORM, lo.size)), corners])
+        self.points = sample_points(self.box, PROBE_UNIFORM, PROBE_VERTICES,
+                                    np.random.default_rng(0))
         exact = self.network.forward(self.points, with_tail=False)
         scale = max(1.0, float(np.abs(exact).max(initial=0.0)))
         self.own = self.error(self.network)
@@ -76,6 +74,6 @@ class PrecisionGuard:
     def accepts(self, layers: list[Dense], rule: str, layer: str, neurons: int) -> bool:
         """Whether the network with these layers rounds acceptably; records a refusal."""
         ok = self.error(self.network.replace(layers=tuple(layers))) <= self.limit
-        if not ok:
+        if not ok and (rule, layer, neurons) not in self.refused:  # again in a later round
             self.refused.append((rule, layer, neurons))
         return ok

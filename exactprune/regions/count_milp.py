@@ -44,7 +44,7 @@ from pyscipopt import SCIP_PARAMSETTING, SCIP_RESULT, Conshdlr, Model, quicksum
 from ..bounds import folded_first_layer, symbolic_bounds
 from ..domain import Box
 from ..ir import Network
-from ..milp import NetworkMILP, SolverTrouble, solve
+from ..milp import NetworkMILP, SolverTrouble, scip_calls, solve
 from ..stability_result import ACTIVE, INACTIVE
 from .enumerate import RegionCount
 from .lp import CellLP
@@ -219,8 +219,7 @@ def _zero_reachable(const: np.ndarray, coef: np.ndarray) -> bool:
         expr = quicksum(float(coef[i, t]) * s[i] for i in np.flatnonzero(coef[:, t]))
         model.addCons(expr <= float(tol[t] - const[t]), name=f"zero_up[t={t}]")
         model.addCons(expr >= float(-tol[t] - const[t]), name=f"zero_lo[t={t}]")
-    model.optimize()
-    return model.getStatus() != "infeasible"
+    return solve(model) != "infeasible"
 
 
 def _can_be_flat(network: Network, box: Box, phases, last: int) -> set:
@@ -385,8 +384,14 @@ def count_regions_milp(network: Network, box: Box, time_limit: float | None = No
         return RegionCount(regions=1, exact=True, method="milp",
                            time_s=time.perf_counter() - start,
                            note="every neuron is stable on the box: one region")
-    milp, flat = _model(network, box, bounds, phases, last, eps,
-                        _can_be_flat(network, box, phases, last))
+    try:
+        with scip_calls():
+            milp, flat = _model(network, box, bounds, phases, last, eps,
+                                _can_be_flat(network, box, phases, last))
+    except SolverTrouble as exc:
+        return RegionCount(regions=0, exact=False, method="milp",
+                           time_s=time.perf_counter() - start, verified=False,
+                           note=f"solver trouble ({exc}): nothing counted")
     model = milp.model
     collect = _Collect([z for k in range(last + 1) for z in milp.z[k].values()],
                        list(flat.values()), milp.x)
@@ -400,14 +405,15 @@ def count_regions_milp(network: Network, box: Box, time_limit: float | None = No
     except SolverTrouble as exc:
         status = f"solver trouble: {exc}"
     failed, empty = _recheck(network, box, bounds, phases, last, milp, collect.found)
-    regions = len(collect.found)
+    regions = len(collect.found) - failed
     notes = [] if status == "infeasible" else [f"SCIP's search stopped ({status})"]
     if failed:
-        notes.append(f"{failed} witness(es) failed the float64 re-check")
+        notes.append(f"{failed} pattern(s) without a witness that passes the float64 re-check: "
+                     "not counted")
     notes.append(f"a lower bound: regions that do not clear every undecided hyperplane by "
                  f"eps = {eps:g} are not counted (--method exact counts them)")
     if empty:
         notes.append(f"{empty} pattern(s) SCIP accepted have no interior: not counted")
     return RegionCount(regions=regions, exact=False, method="milp",
-                       time_s=time.perf_counter() - start, verified=not failed,
-                       note="; ".join(notes), interrupted=status == "userinterrupt")
+                       time_s=time.perf_counter() - start, note="; ".join(notes),
+                       interrupted=status == "userinterrupt")
