@@ -19,16 +19,14 @@ from __future__ import annotations
 import errno
 import os
 import re
-import signal
 import stat
 import sys
 import tempfile
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import Interrupted, OutputFileError
+from .interrupts import deferred
 
 STDOUT = "-"
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
@@ -213,26 +211,6 @@ class _Staged:
             self.tmp = None
 
 
-@contextmanager
-def _ctrl_c_held():
-    """A Ctrl-C during the block reaches its usual handler only when the block ends.
-
-    The SIGINT handler is swapped rather than the signal masked: a masked SIGINT would go to
-    another thread (onnxruntime's, BLAS's), whose C handler still interrupts the main thread.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # KeyboardInterrupt is raised only in the main thread
-        return
-    caught: list[int] = []
-    old = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-    if caught:
-        signal.raise_signal(signal.SIGINT)  # now, to the restored handler
-
-
 class Outputs:
     """Stage outputs, then publish them together (a context manager that discards on error).
 
@@ -257,7 +235,7 @@ class Outputs:
         came meanwhile then ends the command as Interrupted, naming what was written)."""
         done: list[str] = []
         try:
-            with _ctrl_c_held():
+            with deferred():
                 for item in self._staged:
                     item.publish()
                     done.append(item.target.shown)

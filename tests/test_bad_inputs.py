@@ -120,6 +120,22 @@ def verify_of_different_inputs(tmp):
     return ["verify", a, b, "--box", "0", "1"], "the two models' inputs differ"
 
 
+def npy_of_shape_2_by_2(tmp):
+    np.save(tmp / "b.npy", np.array([[-1.5, 2.5], [-1.0, 1.5]]))
+    return ["stability", mlp(tmp, widths=(2, 4, 2)), "--bounds", str(tmp / "b.npy")], \
+        r"a \(2, 2\) array could hold rows"
+
+
+def unsupported_shape_ops_in(command):
+    def case(tmp):
+        args, match = unsupported_shape_ops(tmp)
+        model = args[1]
+        extra = {"compress": [str(tmp / "o.onnx"), "--box", "0", "1"],
+                 "stability": ["--box", "0", "1"], "regions": ["--box", "0", "1"]}[command]
+        return [command, model, *extra], match
+    return case
+
+
 def unsupported_shape_ops(tmp):
     nodes = [helper.make_node("Shape", ["x"], ["s"], name="Shape_0"),
              helper.make_node("Gather", ["s", "i"], ["n"], name="Gather_1", axis=0),
@@ -171,6 +187,19 @@ CASES = {
     "regions --method milp beyond float32": regions_beyond_float32("milp"),
     "verify of models with different inputs": verify_of_different_inputs,
     "shape subgraph": unsupported_shape_ops,
+    **{f"shape subgraph, {command}": unsupported_shape_ops_in(command)
+       for command in ("compress", "stability", "regions")},  # verify runs it in onnxruntime
+    "--bounds with lo/hi and lower/upper": bounds_file(
+        "b.json", '{"lo": 0, "hi": 1, "lower": [5, 5, 5], "upper": [6, 6, 6]}',
+        'expected exactly the keys "lo" and "hi"'),
+    "--bounds with an unknown key": bounds_file("b.json", '{"lo": 0, "hi": 1, "hi ": 2}',
+                                                'got "lo", "hi", "hi "'),
+    "--bounds with a repeated key": bounds_file("b.json", '{"lo": 0, "hi": 1, "hi": 2}',
+                                                'key "hi" appears more than once'),
+    "--bounds .npy (2, 2) for 2 inputs": npy_of_shape_2_by_2,
+    "VNN-LIB asserts on an undeclared input": vnnlib(
+        HEADER + BOX + "(assert (<= X_5 1))",
+        r"asserts on X_5, which is not declared \(it declares 3 inputs, up to X_2\)"),
 }
 
 

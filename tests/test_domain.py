@@ -79,7 +79,7 @@ def test_npy_bounds(tmp_path, shape):
     ("b.json", '{"lo": [0, 2, 0], "hi": [1, 1, 1]}',
      r"lower bound 2.0 > upper bound 1.0 for input 1"),
     ("b.json", '{"lo": [0, NaN, 0], "hi": 1}', r"lower bound of input 1 is NaN"),
-    ("b.json", '{"min": 0, "max": 1}', r'expected keys "lo"/"hi"'),
+    ("b.json", '{"min": 0, "max": 1}', r'expected exactly the keys "lo" and "hi"'),
     ("b.json", '{"lo": [0, 0, ', r"not a readable JSON bounds file"),
     ("b.json", '[[0, 1], [0]]', r"list of \[lo, hi\] pairs"),
     ("b.txt", "0 1", r"unknown bounds file type '.txt'"),

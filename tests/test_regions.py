@@ -77,6 +77,20 @@ def test_one_dimensional_input_matches_a_sweep(vertices):
     assert count_regions(net, Box([-2.0], [2.0]), vertices=vertices).regions == breakpoints_1d(net, -2.0, 2.0)
 
 
+@pytest.mark.parametrize("vertices", [True, False])
+def test_a_point_domain_is_one_region(vertices):
+    net = random_net([3, 5, 4], np.random.default_rng(2))
+    point = Box(np.full(3, 0.25), np.full(3, 0.25))
+    result = count_regions(net, point, vertices=vertices)
+    assert result.exact and result.regions == 1
+    line = Box(np.array([0.25, 0.25, -2.0]), np.array([0.25, 0.25, 2.0]))  # one input free
+    sweep = breakpoints_1d(make_net(
+        [net.layers[0].weight[:, 2:]] + [layer.weight for layer in net.layers[1:-1]],
+        [net.layers[0].bias + net.layers[0].weight[:, :2] @ [0.25, 0.25]]
+        + [layer.bias for layer in net.layers[1:-1]]), -2.0, 2.0)
+    assert count_regions(net, line, vertices=vertices).regions == sweep
+
+
 def test_time_limit_gives_a_lower_bound():
     rng = np.random.default_rng(1)
     net = random_net([3, 8, 8], rng)

@@ -95,3 +95,13 @@ def test_bounds_beyond_scips_infinity_are_solver_trouble_not_an_error(tmp_path):
     stab = analyse_stability(net, big, time_limit=10)
     assert stab.unknown_by_reason() == {SOLVER_TROUBLE: 1}
     assert all("beyond SCIP's infinity" in t for t in stab.trouble)
+
+
+def test_what_scip_prints_on_an_error_goes_into_the_message_not_stderr(capfd):
+    from exactprune.milp import SolverTrouble, new_model, scip_calls
+
+    model = new_model("bad_parameter")
+    with pytest.raises(SolverTrouble, match=r"Invalid value <-5> for real parameter"):
+        with scip_calls():
+            model.setParam("numerics/feastol", -5.0)
+    assert capfd.readouterr().err == ""

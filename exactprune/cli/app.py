@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 
 import click
 from rich.console import Console
 from rich.text import Text
 
 from .._version import __version__
-from ..errors import EXIT_INTERRUPTED, ExactpruneError
+from ..errors import EXIT_INTERRUPTED, ExactpruneError, Interrupted
 
 EXIT_INTERNAL = 3  # the others come from ExactpruneError.exit_code
 
@@ -46,6 +47,18 @@ def fail(message: str, code: int) -> None:
     """Print a one-line error on stderr and exit with `code`."""
     say("error", "bold red", message)
     sys.exit(code)
+
+
+@contextmanager
+def reporting(written: list[str]):
+    """Around what a command prints after its files are in place: a Ctrl-C there still ends
+    with exit 130, and the message names the files already written."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        names = ", ".join(name for name in written if name != "-")
+        raise Interrupted(f"interrupted; already written: {names}" if names
+                          else "interrupted") from None
 
 
 class PipeSafeStdout:

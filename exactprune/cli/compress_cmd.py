@@ -20,11 +20,13 @@ from ..onnx_io import load
 from ..pipeline import NEURON_RULES, CompressReport, compress
 from ..reductions import RANK_TOL
 from ..reductions import fixpoint
-from .app import err_console, main, note
+from .app import err_console, main, note, reporting
 from .options import (check_options, domain_from_options, domain_options, json_option,
                       report_console, threads_option, time_limit_option)
 
 _ACT = {"identity": "id", "leaky_relu": "leaky"}
+RULE_COLUMNS = {"inactive": "inact", "rank-merge": "merge", "layer-fold": "fold",
+                "constant": "const"}  # short headers: the usual table fits 80 columns
 
 
 def _count(value: int | None) -> str:
@@ -32,20 +34,26 @@ def _count(value: int | None) -> str:
 
 
 def _pct(before: int, after: int) -> str:
-    return f"{100.0 * (before - after) / before:.1f}%" if before else "-"
+    """The share removed; a growth (a model with nothing removed gains its metadata) as such."""
+    if not before:
+        return "-"
+    if after > before:
+        return f"none (+{100.0 * (after - before) / before:.1f}%)"
+    return f"{100.0 * (before - after) / before:.1f}%"
 
 
 def render(report: CompressReport, out: str, console: Console) -> None:
     """The before/after table per layer, then totals (in the spirit of onnxsim's table).
 
     "on" / "off": neurons the first analysis proved always active / always inactive; then one
-    column per rule that took neurons out (they add up to neurons - after)."""
+    column per rule that took neurons out, headed by its RULE_COLUMNS name (they add up to
+    neurons - after)."""
     rules = [r for r in NEURON_RULES if any(layer.rules.get(r) for layer in report.layers)]
     table = Table(title=Text(f"{report.model} -> {out}"), title_justify="left",
                   box=rich_box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for col in ("layer", "act", "neurons", "after", "on", "off", *rules, "params", "after"):
-        table.add_column(col, justify="left" if col in ("layer", "act") else "right",
-                         overflow="fold")
+        table.add_column(RULE_COLUMNS.get(col, col), overflow="fold",
+                         justify="left" if col in ("layer", "act") else "right")
     for layer in report.layers:
         table.add_row(Text(layer.name), _ACT.get(layer.activation, layer.activation),
                       str(layer.neurons_before), str(layer.neurons_after),
@@ -153,10 +161,11 @@ def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_t
             outputs.stage(report_target, json.dumps(data, indent=1) + "\n")
         done = outputs.publish()
     console = report_console(report_target)
-    render(result.report, out, console)
-    for name in done:
-        if name != "-":
-            console.print(Text(f"wrote {name}"), highlight=False)
+    with reporting(done):
+        render(result.report, out, console)
+        for name in done:
+            if name != "-":
+                console.print(Text(f"wrote {name}"), highlight=False)
     failed = None
     if not result.report.verified:
         kept = "written anyway (--keep-on-fail)" if keep_on_fail else "not written"

@@ -19,7 +19,7 @@ from ..onnx_io import load
 from ..regions import (count_regions, count_regions_milp, region_bounds, render_slice,
                        require_matplotlib, sample_regions, slice_regions)
 from ..stability import analyse_stability
-from .app import err_console, main, note
+from .app import err_console, main, note, reporting
 from .options import (domain_from_options, domain_options, json_option, report_console,
                       threads_option, time_limit_option)
 
@@ -150,9 +150,10 @@ def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, sa
         done = outputs.publish()
     json_target = next((t for t in targets if t.shown == json_out), None)
     console = report_console(json_target)
-    _render(data, console)
-    for name in done:
-        if name != "-":
-            console.print(Text(f"wrote {name}"), highlight=False)
+    with reporting(done):
+        _render(data, console)
+        for name in done:
+            if name != "-":
+                console.print(Text(f"wrote {name}"), highlight=False)
     if result is not None and result.interrupted:
         raise Interrupted("interrupted: the count above is a lower bound")

@@ -16,7 +16,7 @@ from ..onnx_io import load
 from ..stability import METHODS, analyse_stability
 from ..stability_result import (ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, StabilityResult,
                                trouble_note)
-from .app import err_console, main, note
+from .app import err_console, main, note, reporting
 from .options import (domain_from_options, domain_options, json_option, report_console,
                       threads_option, time_limit_option)
 
@@ -105,16 +105,18 @@ def stability(model, box, bounds, vnnlib, time_limit, method, threads, json_out)
 
         result = analyse_stability(network, domain, time_limit=time_limit, method=method,
                                    progress=progress, threads=threads)
+    done: list[str] = []
     if target is not None:
         data = result.to_json(model)
         data["witnesses"] = result.witnesses.tolist()
         with Outputs() as outputs:
             outputs.stage(target, json.dumps(data, indent=1) + "\n")
-            outputs.publish()
+            done = outputs.publish()
     console = report_console(target)
-    render(result, console)
-    if target is not None and not target.is_stdout:
-        console.print(Text(f"wrote {json_out}"), highlight=False)
+    with reporting(done):
+        render(result, console)
+        if target is not None and not target.is_stdout:
+            console.print(Text(f"wrote {json_out}"), highlight=False)
     if result.interrupted:
         written = f"; {json_out} written" if target is not None and not target.is_stdout else ""
         raise Interrupted(f"interrupted: partial result above{written}")

@@ -30,18 +30,28 @@ def _numbers_only(value, where: str, name: str) -> None:
             raise DomainError(f"{where}: {name} bound {json.dumps(item)}{at} is not a number")
 
 
+def _unique_keys(pairs: list) -> dict:
+    """A JSON object whose keys are all different (a repeated key is a mistake to report)."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        repeated = next(key for i, (key, _) in enumerate(pairs) if key in dict(pairs[:i]))
+        raise ValueError(f"key {json.dumps(repeated)} appears more than once")
+    return data
+
+
 def _read_json_bounds(p: Path, n: int) -> Box:
     try:
-        data = json.loads(p.read_text(encoding="utf-8-sig"))
+        data = json.loads(p.read_text(encoding="utf-8-sig"), object_pairs_hook=_unique_keys)
     except (OSError, ValueError, RecursionError) as exc:  # ValueError: also 4300+ digit ints
         raise DomainError(f"{p}: not a readable JSON bounds file ({exc})") from None
     if isinstance(data, dict):
         for lo_key, hi_key in (("lo", "hi"), ("lower", "upper")):
-            if lo_key in data and hi_key in data:
+            if set(data) == {lo_key, hi_key}:
                 _numbers_only(data[lo_key], str(p), "lower")
                 _numbers_only(data[hi_key], str(p), "upper")
                 return bounds_from_arrays(data[lo_key], data[hi_key], n, str(p))
-        raise DomainError(f'{p}: expected keys "lo"/"hi" or "lower"/"upper", got {sorted(data)}')
+        raise DomainError(f'{p}: expected exactly the keys "lo" and "hi" (or "lower" and '
+                          f'"upper"), got {", ".join(json.dumps(k) for k in data)}')
     if isinstance(data, list) and data and all(isinstance(r, list) and len(r) == 2 for r in data):
         _numbers_only(data, str(p), "a")
         return bounds_from_arrays([r[0] for r in data], [r[1] for r in data], n, str(p))
@@ -58,6 +68,9 @@ def _read_npy_bounds(p: Path, n: int) -> Box:
         raise DomainError(f"{p}: not a readable .npy file ({exc})") from None
     if arr.dtype.kind not in "iuf":
         raise DomainError(f"{p}: array of dtype {arr.dtype}; bounds must be integers or floats")
+    if arr.shape == (2, 2) and n == 2:
+        raise DomainError(f"{p}: a (2, 2) array could hold rows (lower, upper) or (lo, hi) "
+                          'pairs; give the bounds as .json {"lo": [...], "hi": [...]} instead')
     if arr.shape == (2, n):
         return bounds_from_arrays(arr[0], arr[1], n, str(p))
     if arr.shape == (n, 2):
@@ -71,8 +84,9 @@ def load_bounds_file(path, n: int) -> Box:
 
     .json: {"lo": [...], "hi": [...]}, {"lower": [...], "upper": [...]} or a list of [lo, hi]
     pairs; a scalar instead of a list applies to every input.
-    .npy: shape exactly (2, n) (row 0 lower, row 1 upper; tried first, so (2, 2) means rows)
-    or (n, 2), of an integer or float dtype. Strings, booleans and other shapes are refused.
+    .npy: shape exactly (2, n) (row 0 lower, row 1 upper) or (n, 2), of an integer or float
+    dtype; for n = 2 both read (2, 2), which is refused as ambiguous. Strings, booleans, other
+    shapes, other keys and repeated keys are refused.
     """
     p = checked_file(path)
     suffix = p.suffix.lower()

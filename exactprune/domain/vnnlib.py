@@ -152,6 +152,10 @@ class _VnnlibReader:
         used = self.declared | set(self.lo) | set(self.hi)
         if not used:
             self.fail("declares no inputs X_i")
+        undeclared = sorted(used - self.declared) if self.declared else []
+        if undeclared:
+            self.fail(f"asserts on X_{undeclared[0]}, which is not declared (it declares "
+                      f"{len(self.declared)} inputs, up to X_{max(self.declared)})")
         count = max(used) + 1
         if n is None:
             n = count

@@ -347,6 +347,9 @@ def count_problem(problem: Problem, network: Network, time_limit: float | None =
     threads: > 1 counts the cells after the first layer in that many forked worker processes
     (LP path only).
     """
+    if problem.dim == 0:  # every input fixed: the domain is one point, in one region
+        return RegionCount(regions=1, exact=True, method="exact", time_s=0.0,
+                           note="the domain is a single point: one region")
     if vertices if vertices is not None else problem.dim <= VERTEX_MAX_DIM:
         state = VertexEnumerator(problem, network, time_limit, keep_cells, progress)
     else:
