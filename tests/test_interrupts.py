@@ -25,17 +25,18 @@ def model(tmp_path) -> Path:
     return Path(shutil.copy(TINY, tmp_path / "m.onnx"))
 
 
-def test_ctrl_c_during_start_up_is_one_line_and_exit_130():
-    # the installed `exactprune` script, with SIGINT delivered while it imports onnx
-    script = textwrap.dedent("""
+def run_with_ctrl_c_on_import(module: str, then: str):
+    """The installed `exactprune` script, with SIGINT sent to itself when it imports `module`,
+    after which the import does `then` (a Python statement)."""
+    script = textwrap.dedent(f"""
         import os, signal, sys, time
         from importlib.metadata import entry_points
 
         class CtrlC:
             def find_spec(self, name, path=None, target=None):
-                if name == "onnx":
+                if name == {module!r}:
                     os.kill(os.getpid(), signal.SIGINT)
-                    time.sleep(5)
+                    {then}
                 return None
 
         sys.meta_path.insert(0, CtrlC())
@@ -43,33 +44,18 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130():
         (command,) = entry_points(group="console_scripts", name="exactprune")
         sys.exit(command.load()())
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60)
-    assert proc.returncode == 130, proc.stderr
-    assert proc.stderr.strip() == "error: interrupted" and "Traceback" not in proc.stderr
 
 
-def test_ctrl_c_that_an_extension_turns_into_an_import_error_is_still_130():
+@pytest.mark.parametrize("module, then", [
+    ("onnx", "time.sleep(5)"),
     # onnxruntime answers a Ctrl-C during its initialisation with ImportError("initialization
-    # failed"): the interrupt must still end the command as one (exit 130, one line)
-    script = textwrap.dedent("""
-        import os, signal, sys
-        from importlib.metadata import entry_points
-
-        class CtrlC:
-            def find_spec(self, name, path=None, target=None):
-                if name == "onnxruntime":
-                    os.kill(os.getpid(), signal.SIGINT)
-                    raise ImportError("initialization failed")
-                return None
-
-        sys.meta_path.insert(0, CtrlC())
-        sys.argv = ["exactprune", "inspect", "--supported"]
-        (command,) = entry_points(group="console_scripts", name="exactprune")
-        sys.exit(command.load()())
-    """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)
+    # failed"): the interrupt must still end the command as one
+    ("onnxruntime", "raise ImportError('initialization failed')"),
+])
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(module, then):
+    proc = run_with_ctrl_c_on_import(module, then)
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.strip() == "error: interrupted" and "Traceback" not in proc.stderr
 
