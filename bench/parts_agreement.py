@@ -8,7 +8,7 @@ The box is cut into N slabs along its widest input; each slab runs bench/stabili
 per_neuron_on_parts (2 slices per input, cells bisected while undecided), P slabs at a time in
 worker processes. As each slab ends, a line on stderr checks the pipeline's stable neurons on it
 (they must be proven with the same phase there).
-Merged by bench/stability.py's PhaseTally. Prints one markdown row: neurons, pipeline
+Merged by exactprune.stability.baselines.PhaseTally. Prints one markdown row: neurons, pipeline
 stable / unstable, baseline stable / unstable / unknown, wall time, agreement.
 """
 
@@ -19,7 +19,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import importlib.util  # noqa: E402
 import multiprocessing  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -29,20 +28,15 @@ import numpy as np  # noqa: E402
 
 from exactprune.domain import Box, load_vnnlib  # noqa: E402
 from exactprune.onnx_io import load  # noqa: E402
+from exactprune.ir import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE  # noqa: E402
 from exactprune.stability import analyse_stability  # noqa: E402
-from exactprune.stability_result import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("bench_stability",
-                                               Path(__file__).with_name("stability.py"))
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+from exactprune.stability.baselines import PhaseTally, per_neuron_on_parts  # noqa: E402
 
 
 def _slab(job):
     i, (model, lo, hi, cell_limit, time_limit) = job
-    result = bench.per_neuron_on_parts(load(model), Box(lo, hi, "slab"), 2, cell_limit,
-                                       time_limit, threads=1)
-    return i, [layer.status for layer in result.layers], result.complete
+    result = per_neuron_on_parts(load(model), Box(lo, hi, "slab"), 2, cell_limit, time_limit)
+    return i, result.status_by_layer(), result.complete
 
 
 def main() -> None:
@@ -67,14 +61,14 @@ def main() -> None:
     t = time.monotonic()
     mine = np.concatenate([layer.status for layer in fast.layers])
     proven = np.isin(mine, (ACTIVE, INACTIVE))
-    tally = bench.PhaseTally(net)
-    everything = [np.ones_like(u) for u in tally.unstable]
+    tally = PhaseTally(net)
+    everything = {i: np.ones_like(u) for i, u in tally.unstable.items()}
     complete = True
     with multiprocessing.get_context("fork").Pool(args.processes) as pool:
         for i, statuses, done in pool.imap_unordered(_slab, enumerate(jobs)):
             tally.add(statuses, everything)
             complete &= done
-            got = np.concatenate(statuses)
+            got = np.concatenate(list(statuses.values()))
             print(f"slab {i + 1}/{len(jobs)} ({'complete' if done else 'incomplete'}, "
                   f"{time.monotonic() - t:.0f} s): of the pipeline's {int(proven.sum())} stable "
                   f"neurons {int(np.sum(proven & (got == mine)))} proven with the same phase, "

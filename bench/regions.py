@@ -141,7 +141,7 @@ def main() -> None:
                 lp_s += f" ({lp.regions:,} regions)"
         milp = count_regions_milp(net, box, time_limit=args.milp_limit)
         if args.threads > 1 and not vertex:
-            par = count_regions(net, box, time_limit=args.exact_limit, threads=args.threads)
+            par = count_regions(net, box, time_limit=args.exact_limit, workers=args.threads)
             threaded.append((name, exact, par, milp))
         b = region_bounds(net)
         ratio = milp.time_s / exact.time_s

@@ -33,7 +33,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from exactprune import __version__
-from exactprune.metadata import KEY_DOMAIN, KEY_VERSION
+from exactprune.onnx_io.metadata import KEY_DOMAIN, KEY_VERSION
 
 HERE = Path(__file__).resolve().parent
 SHARED_CSV = HERE.parent.parent / "shared" / "data" / "mnist_5k.csv.gz"

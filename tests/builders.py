@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from exactprune.domain import Box
 from exactprune.ir import Dense, InputMap, Network
-from exactprune.stability_result import ACTIVE, INACTIVE, UNSTABLE
+from exactprune.ir import ACTIVE, INACTIVE, UNSTABLE
 
 OPSET = 13
 IR_VERSION = 8

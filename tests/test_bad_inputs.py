@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from onnx import helper
 
 from exactprune.cli import main
-from exactprune.metadata import KEY_DOMAIN
+from exactprune.onnx_io.metadata import KEY_DOMAIN
 
 
 def mlp(tmp: Path, name: str = "m.onnx", widths=(3, 4, 2), **kwargs) -> str:

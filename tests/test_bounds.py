@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exactprune.bounds import (interval_bounds, lp_tighten, prove_by_splitting, relaxation,
-                               symbolic_bounds)
+from exactprune.bounds import interval_bounds, symbolic_bounds
 from exactprune.domain import Box
-from exactprune.ir import Dense, InputMap, Network
+from exactprune.ir import Activation, Dense, InputMap, Network, leaky_relu
+from exactprune.solvers.obbt import lp_tighten
+from exactprune.stability.splitting import prove_by_splitting
 
 
 def random_net(widths, seed, activations=None, input_map=None):
@@ -20,7 +21,7 @@ def random_net(widths, seed, activations=None, input_map=None):
     for k, (a, b) in enumerate(zip(widths, widths[1:])):
         act = "identity" if k == len(widths) - 2 else (activations or ["relu"] * 9)[k]
         layers.append(Dense(rng.normal(size=(b, a)) / np.sqrt(a), rng.normal(size=b) * 0.3,
-                            act, alpha=0.1 if act == "leaky_relu" else 0.0))
+                            Activation(act, 0.1 if act == "leaky_relu" else 0.0)))
     return Network(tuple(layers), input_map or InputMap.identity(widths[0]))
 
 
@@ -80,11 +81,11 @@ def test_input_map_is_respected():
 
 
 def test_relaxation_lines_enclose_the_activation():
-    layer = Dense(np.eye(3), np.zeros(3), "leaky_relu", alpha=0.2)
+    layer = Dense(np.eye(3), np.zeros(3), leaky_relu(0.2))
     lo, up = np.array([-2.0, 0.5, -3.0]), np.array([1.0, 2.0, -1.0])
-    ls, li, us, ui = relaxation(layer, lo, up)
+    ls, li, us, ui = layer.activation.relaxation(lo, up)
     t = np.linspace(lo, up, 101)
-    f = layer.activate(t)
+    f = layer.activation.apply(t)
     assert (ls * t + li <= f + 1e-12).all() and (us * t + ui >= f - 1e-12).all()
     assert np.allclose(us[1:], [1.0, 0.2]) and np.allclose(ls[1:], [1.0, 0.2])  # stable: exact
 
@@ -170,7 +171,7 @@ def test_symbolic_bounds_stay_sound_under_cancellation():
 
 def test_leaky_relu_with_a_negative_slope_gets_sound_bounds():
     # h = leaky(x) with alpha = -1 is |x|: on [-10, 1] its range is [0, 10], not (10, 1)
-    net = Network((Dense(np.array([[1.0]]), np.zeros(1), "leaky_relu", alpha=-1.0),
+    net = Network((Dense(np.array([[1.0]]), np.zeros(1), leaky_relu(-1.0)),
                    Dense(np.array([[1.0]]), np.zeros(1), "identity")), InputMap.identity(1))
     box = Box(np.array([-10.0]), np.array([1.0]))
     for bounds in (interval_bounds(net, box), symbolic_bounds(net, box)):
@@ -183,7 +184,7 @@ def test_leaky_relu_with_a_negative_slope_gets_sound_bounds():
 def test_bounds_hold_for_any_leaky_slope(seed, alpha):
     rng = np.random.default_rng(seed)
     sizes = [3, 5, 4, 2]
-    layers = [Dense(rng.normal(size=(b, a)), rng.normal(size=b), "leaky_relu", alpha=alpha)
+    layers = [Dense(rng.normal(size=(b, a)), rng.normal(size=b), leaky_relu(alpha))
               for a, b in zip(sizes[:-2], sizes[1:-1])]
     layers.append(Dense(rng.normal(size=(2, 4)), np.zeros(2), "identity"))
     net = Network(tuple(layers), InputMap.identity(3))

@@ -17,13 +17,14 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from builders import SHARED_REASON, mnist_csv
-from exactprune import compress
+from exactprune import compress, pipeline
 from exactprune.cli import main
 from exactprune.domain import Box, load_vnnlib
+from exactprune.equivalence import CheckOptions
+from exactprune.ir import ACTIVE
 from exactprune.onnx_io import load, to_onnx
-from exactprune.reductions import fixpoint, layer_name
-from exactprune.stability import analyse_stability
-from exactprune.stability_result import ACTIVE, LayerStability, StabilityResult
+from exactprune.reductions import layer_name
+from exactprune.stability import LayerStability, StabilityResult, analyse_stability
 from test_reductions import BOX, planted_network
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,7 +75,7 @@ def assert_same_outputs(a, b, box: Box, rng, scale_tol: float = 1e-5) -> None:
 def test_tiny_model_loses_its_stable_neurons(tmp_path):
     src = tiny_model(tmp_path / "tiny.onnx")
     box = Box(np.zeros(2), np.ones(2), "--box 0 1")
-    result = compress(src, box, samples=200)
+    result = compress(src, box, check=CheckOptions(samples=200))
     report = result.report
     assert report.verified and report.params_after < report.params_before
     fc0 = report.layers[0]
@@ -94,14 +95,14 @@ def test_random_planted_networks_verify_and_are_idempotent(seed, n_hidden, leaky
     planted = planted_network(seed, n_hidden, leaky, plan)
     original = to_onnx(planted.network)
     analyse = partial(analyse_stability, time_limit=20.0)
-    first = compress(original, BOX, samples=100, analyse=analyse)
+    first = compress(original, BOX, check=CheckOptions(samples=100), analyse=analyse)
     assert first.report.verified
     if first.fixpoint.complete and not leaky:  # the real analysis finds every planted neuron
         left = {layer_name(layer): set(layer.origin) for layer in first.network.hidden}
         for name, gone in planted.gone.items():
             assert not left.get(name, set()) & set(gone), name
     assert_same_outputs(original, first.model, BOX, np.random.default_rng(seed))
-    second = compress(first.model, BOX, samples=100, analyse=analyse)
+    second = compress(first.model, BOX, check=CheckOptions(samples=100), analyse=analyse)
     if first.fixpoint.complete:
         assert second.report.params_after == second.report.params_before
 
@@ -115,13 +116,13 @@ def test_constant_network_and_final_relu_export_and_verify():
                           Dense(rng.standard_normal((4, 3)), np.full(4, -100.0), act_node="r1"),
                           Dense(rng.standard_normal((2, 4)), rng.standard_normal(2), "identity")),
                          InputMap.identity(2))
-    result = compress(dead_layer, box, samples=100)
+    result = compress(dead_layer, box, check=CheckOptions(samples=100))
     assert [layer.weight.shape for layer in result.network.layers] == [(0, 2), (2, 0)]
     assert result.report.verified and result.report.params_after == 2
     final_relu = Network((Dense(rng.standard_normal((3, 2)), rng.standard_normal(3), act_node="r0"),
                           Dense(rng.standard_normal((2, 3)), np.array([-100.0, 0.0]), "relu",
                                 act_node="out")), InputMap.identity(2))
-    result = compress(final_relu, box, samples=100)
+    result = compress(final_relu, box, check=CheckOptions(samples=100))
     assert result.report.verified and result.network.n_outputs == 2
     assert "output-zero" in result.report.by_rule
     assert_same_outputs(to_onnx(final_relu), result.model, box, rng)
@@ -130,7 +131,7 @@ def test_constant_network_and_final_relu_export_and_verify():
 def test_without_domain_only_data_free_rules_run(tmp_path):
     rng = np.random.default_rng(3)
     net = planted_network(5, 2, False, [(1, 1, 0, 1, 1, 1)] * 3).network
-    result = compress(net, None, samples=50)
+    result = compress(net, None, check=CheckOptions(samples=50))
     assert result.stability is None and "no domain" in result.report.notes[0]
     assert set(result.report.by_rule) <= {"constant", "dead", "lump"}
     assert result.report.by_rule and result.report.verified
@@ -178,12 +179,12 @@ def lying_analyser(network, box, **_):
     """Claims every neuron is stably active: the reductions then change the function."""
     layers = [LayerStability(k, layer.act_node, np.full(layer.n_out, ACTIVE, np.int8), [],
                              np.zeros(layer.n_out), np.zeros(layer.n_out), layer.origin)
-              for k, layer in enumerate(network.layers) if layer.is_piecewise]
+              for k, layer in enumerate(network.layers) if layer.activation.two_phase]
     return StabilityResult(layers, box)
 
 
 def test_cli_verification_failure_exits_1_and_writes_nothing(src, tmp_path, monkeypatch):
-    monkeypatch.setattr(fixpoint, "default_analyse", lambda: lying_analyser)
+    monkeypatch.setattr(pipeline, "analyse_stability", lying_analyser)
     out = tmp_path / "out.onnx"
     args = ["compress", str(src), str(out), "--box", "-3", "3", "--samples", "100"]
     result = CliRunner().invoke(main, args)
@@ -196,9 +197,9 @@ def test_cli_verification_failure_exits_1_and_writes_nothing(src, tmp_path, monk
 def test_recompressing_never_claims_more_than_the_first_domain(src, tmp_path):
     from exactprune.errors import DomainError
 
-    first = compress(src, Box(np.zeros(2), np.full(2, 0.5), "--box 0 0.5"), samples=100)
+    first = compress(src, Box(np.zeros(2), np.full(2, 0.5), "--box 0 0.5"), check=CheckOptions(samples=100))
     small = first.save(tmp_path / "small.onnx")
-    second = compress(small, Box(-np.ones(2), np.ones(2), "--box -1 1"), samples=100)
+    second = compress(small, Box(-np.ones(2), np.ones(2), "--box -1 1"), check=CheckOptions(samples=100))
     assert np.array_equal(second.domain.lo, np.zeros(2))
     assert np.array_equal(second.domain.hi, np.full(2, 0.5))
     assert any("already compressed" in note for note in second.report.notes)
@@ -216,7 +217,7 @@ def test_an_interrupted_analysis_ends_the_fixpoint_and_says_so(src):
         return result
 
     result = compress(src, Box(np.zeros(2), np.ones(2), "--box 0 1"), analyse=interrupted,
-                      samples=100)
+                      check=CheckOptions(samples=100))
     assert len(calls) == 1 and result.report.verified
     assert any("interrupted (Ctrl-C)" in note for note in result.report.notes)
 
@@ -238,7 +239,7 @@ def test_sample_models_classify_mnist_as_before(model):
     with gzip.open(mnist_csv(), "rt") as fh:
         pixels = np.loadtxt(fh, delimiter=",", dtype=np.float64)[:, :784]
     x = pixels / 255.0
-    result = compress(model, samples=200)  # the full pipeline: under a second per model
+    result = compress(model, check=CheckOptions(samples=200))  # the full pipeline: under a second per model
     assert result.report.verified and result.report.complete and result.report.domain is not None
     assert result.report.params_after < result.report.params_before
     assert np.array_equal(run(model, x).argmax(axis=1), run(result.model, x).argmax(axis=1))

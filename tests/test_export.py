@@ -13,8 +13,8 @@ from builders import SAMPLE_MODELS, random_mlp, rel_dev, run_ort, save_model, sh
 from exactprune import __version__, load, save
 from exactprune.domain import Box
 from exactprune.errors import OutputFileError
-from exactprune.ir import Dense, InputMap, Network
-from exactprune.metadata import KEY_ACTIONS, KEY_DOMAIN, KEY_VERSION
+from exactprune.ir import Dense, InputMap, Network, leaky_relu
+from exactprune.onnx_io.metadata import KEY_ACTIONS, KEY_DOMAIN, KEY_VERSION
 from exactprune.onnx_io import to_onnx
 
 TOL = 1e-5
@@ -73,7 +73,7 @@ def _network(layers, input_map=None, **kw):
 def test_input_map_leaky_relu_and_tail_export():
     rng = np.random.default_rng(2)
     imap = InputMap([2, 0, 1], [2.0, 0.5, -1.0], [0.1, 0.0, 3.0])
-    net = _network([Dense(rng.normal(size=(4, 3)), rng.normal(size=4), "leaky_relu", 0.1),
+    net = _network([Dense(rng.normal(size=(4, 3)), rng.normal(size=4), leaky_relu(0.1)),
                     Dense(rng.normal(size=(3, 4)), rng.normal(size=3), "identity")], imap,
                    tail=(("Softmax", {"axis": -1}),))
     x = rng.uniform(-1, 1, size=(5, 3))
@@ -102,11 +102,11 @@ def test_save_is_atomic_and_protects_the_input(tmp_path):
     before = src.read_bytes()
     net = load(src)
     with pytest.raises(OutputFileError, match="is the input model"):
-        save(net, src)
+        save(net, src, protect=src)
     assert src.read_bytes() == before
-    out = save(net, tmp_path / "out.onnx")
+    out = save(net, tmp_path / "out.onnx", protect=src)
     assert load(out).n_params == net.n_params
-    save(net, src, overwrite_input=True)
+    save(net, src)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "out.onnx"]
     with pytest.raises(OutputFileError, match="does not exist"):
         save(net, tmp_path / "missing" / "x.onnx")

@@ -41,11 +41,11 @@ from builders import init, make_model, run_ort
 from exactprune.pipeline import compress
 from exactprune.domain import Box
 from exactprune.ir import Dense, InputMap, Network
-from exactprune.milp import FLIP_MARGIN
+from exactprune.solvers.scip import FLIP_MARGIN
 from exactprune.onnx_io.importer import convert
 from exactprune.reductions import RULES
 from exactprune.stability import analyse_stability
-from exactprune.stability_result import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE
+from exactprune.ir import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE
 
 N_TEST_NETWORKS = 150
 TEST_TIME_LIMIT = 20.0  # seconds per analysis / per compress run
@@ -401,10 +401,10 @@ def _grad(network: Network, x: np.ndarray, layer: int, neuron: np.ndarray) -> np
     grad = network.layers[layer].weight[neuron]
     for i in range(layer - 1, -1, -1):
         prev = network.layers[i]
-        if prev.activation == "relu":
+        if prev.activation.kind == "relu":
             grad = grad * (g[i] > 0.0)
-        elif prev.activation == "leaky_relu":
-            grad = grad * np.where(g[i] >= 0.0, 1.0, prev.alpha)
+        elif prev.activation.kind == "leaky_relu":
+            grad = grad * np.where(g[i] >= 0.0, 1.0, prev.activation.alpha)
         grad = grad @ prev.weight
     out = np.zeros((x.shape[0], network.n_inputs))
     np.add.at(out.T, network.input_map.perm, (grad * network.input_map.scale).T)
@@ -493,7 +493,7 @@ def check_claims(network: Network, box: Box, result, points: np.ndarray) -> dict
     for ls in result.layers:
         i = ls.layer
         layer = network.layers[i]
-        hprev = h0 if i == 0 else network.layers[i - 1].activate(g[i - 1])
+        hprev = h0 if i == 0 else network.layers[i - 1].activation.apply(g[i - 1])
         mag = np.abs(hprev) @ np.abs(layer.weight).T + np.abs(layer.bias)
         slack = BOUNDS_REL * (1.0 + mag)  # (P, n)
         gi = g[i]
@@ -596,7 +596,7 @@ def run_case(seed: int, time_limit: float = TEST_TIME_LIMIT) -> dict:
     rng = np.random.default_rng([seed, 22])  # not the tool's seed
     box = case.box
     models = [build_model(case, enc) for enc in case.encodings]
-    networks = [convert(m) for m in models]
+    networks = [convert(m).network for m in models]
     rec = {"seed": seed, "case": case.describe(), "violations": []}
     bad = rec["violations"]
 
@@ -743,7 +743,7 @@ def test_checker_catches_a_near_miss_by_search():
 def test_compare_catches_a_changed_model():
     case = next(c for c in map(make_case, range(100)) if not c.encodings[0].softmax)
     model = build_model(case, case.encodings[0])
-    network = convert(model)
+    network = convert(model).network
     bad = onnx.ModelProto()
     bad.CopyFrom(model)
     k = str(len(case.layers) - 1)
@@ -753,4 +753,4 @@ def test_compare_catches_a_changed_model():
             t.CopyFrom(onnx.numpy_helper.from_array(values, t.name))
     x = box_points(case.box, np.random.default_rng(1))
     assert compare_compressed(model, model, network, network, x)["violations"] == []
-    assert compare_compressed(model, bad, network, convert(bad), x)["violations"]
+    assert compare_compressed(model, bad, network, convert(bad).network, x)["violations"]

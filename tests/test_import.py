@@ -10,7 +10,7 @@ from onnx import helper
 
 from exactprune import load
 from exactprune.domain import Box
-from exactprune.onnx_io import save, to_onnx
+from exactprune.onnx_io import load_model, save, to_onnx
 
 RNG = np.random.default_rng(0)
 TOL = 1e-5
@@ -32,12 +32,13 @@ def check(model, tmp_path, x=None, shape=None):
 
 def test_gemm_relu_chain_and_metadata(tmp_path):
     net = check(random_mlp([3, 5, 4, 2]), tmp_path, shape=(3,))
-    assert [(l.n_in, l.n_out, l.activation) for l in net.layers] == [
+    assert [(l.n_in, l.n_out, l.activation.kind) for l in net.layers] == [
         (3, 5, "relu"), (5, 4, "relu"), (4, 2, "identity")]
     assert net.layers[0].nodes == ("Gemm_0",) and net.layers[0].act_node == "Relu_0"
-    assert net.metadata["opset"] == 13 and net.metadata["ir_version"] == 8
-    assert net.metadata["producer"] == "tests" and net.metadata["domain"] is None
-    assert net.metadata["path"] == str(tmp_path / "model.onnx")
+    source = load_model(tmp_path / "model.onnx")
+    assert source.opset == 13 and source.ir_version == 8 and source.producer == "tests"
+    assert source.stored_domain is None and source.actions is None and not source.compressed
+    assert source.path == tmp_path / "model.onnx" and source.name == str(tmp_path / "model.onnx")
 
 
 @pytest.mark.parametrize("alpha, beta, trans_b, c_shape", [
@@ -54,7 +55,7 @@ def test_gemm_attributes_and_bias_broadcast(tmp_path, alpha, beta, trans_b, c_sh
              helper.make_node("Relu", ["g"], ["y"], name="R")]
     net = check(make_model(nodes, [("x", ["N", 3])], [("y", ["N", 4])], inits), tmp_path,
                 shape=(3,))
-    assert net.layers[-1].activation == "relu"  # a final Relu stays on the output layer
+    assert net.layers[-1].activation.kind == "relu"  # a final Relu stays on the output layer
 
 
 def test_matmul_add_with_bias_first(tmp_path):
@@ -117,7 +118,7 @@ def test_batchnorm_after_gemm_is_folded(tmp_path):
                                          (["Sigmoid"], 13)])
 def test_output_tail_is_kept(tmp_path, tail, opset):
     net = check(random_mlp([3, 4, 3], tail=tail, opset=opset), tmp_path, shape=(3,))
-    assert [op for op, _ in net.tail] == tail and net.layers[-1].activation == "identity"
+    assert [op for op, _ in net.tail] == tail and net.layers[-1].activation.kind == "identity"
 
 
 @pytest.mark.parametrize("alpha", [None, 0.2])
@@ -126,8 +127,8 @@ def test_leaky_relu_alpha(tmp_path, alpha):
     if alpha is not None:
         model.graph.node[1].attribute.append(helper.make_attribute("alpha", alpha))
     net = check(model, tmp_path, shape=(3,))
-    assert net.layers[0].activation == "leaky_relu"
-    assert net.layers[0].alpha == pytest.approx(0.01 if alpha is None else alpha)
+    assert net.layers[0].activation.kind == "leaky_relu"
+    assert net.layers[0].activation.alpha == pytest.approx(0.01 if alpha is None else alpha)
 
 
 def test_normalisation_before_first_layer_becomes_input_map(tmp_path):
@@ -218,7 +219,7 @@ def test_two_affine_layers_in_a_row_keep_an_identity_layer(tmp_path):
              init("W3", RNG.normal(size=(3, 5)))]
     net = check(make_model(nodes, [("x", ["N", 4])], [("y", ["N", 3])], inits), tmp_path,
                 shape=(4,))
-    assert [(l.n_out, l.activation) for l in net.layers] == [
+    assert [(l.n_out, l.activation.kind) for l in net.layers] == [
         (2, "identity"), (5, "relu"), (3, "identity")]
 
 
@@ -231,8 +232,7 @@ def test_image_input_flattened_row_major(tmp_path):
 def test_stored_domain_round_trip(tmp_path):
     net = load(save_model(random_mlp([3, 4, 2]), tmp_path / "a.onnx"))
     box = Box([0, -1, 0.5], [1, 1, 2], "--box test")
-    net2 = load(save(net, tmp_path / "b.onnx", domain=box))
-    stored = net2.metadata["domain"]
+    stored = load_model(save(net, tmp_path / "b.onnx", domain=box)).stored_domain
     assert stored.lo.tolist() == [0, -1, 0.5] and stored.hi.tolist() == [1, 1, 2]
     assert stored.source == "--box test"
 

@@ -25,9 +25,9 @@ def model(tmp_path) -> Path:
     return Path(shutil.copy(TINY, tmp_path / "m.onnx"))
 
 
-def run_with_ctrl_c_on_import(module: str, then: str):
-    """The installed `exactprune` script, with SIGINT sent to itself when it imports `module`,
-    after which the import does `then` (a Python statement)."""
+def run_with_ctrl_c_on_import(module: str, then: str, argv: list[str]):
+    """The installed `exactprune` script run with `argv`, with SIGINT sent to itself when it
+    imports `module`, after which the import does `then` (a Python statement)."""
     script = textwrap.dedent(f"""
         import os, signal, sys, time
         from importlib.metadata import entry_points
@@ -40,7 +40,7 @@ def run_with_ctrl_c_on_import(module: str, then: str):
                 return None
 
         sys.meta_path.insert(0, CtrlC())
-        sys.argv = ["exactprune", "inspect", "--supported"]
+        sys.argv = ["exactprune", *{argv!r}]
         (command,) = entry_points(group="console_scripts", name="exactprune")
         sys.exit(command.load()())
     """)
@@ -48,14 +48,15 @@ def run_with_ctrl_c_on_import(module: str, then: str):
                           timeout=60)
 
 
-@pytest.mark.parametrize("module, then", [
-    ("onnx", "time.sleep(5)"),
-    # onnxruntime answers a Ctrl-C during its initialisation with ImportError("initialization
-    # failed"): the interrupt must still end the command as one
-    ("onnxruntime", "raise ImportError('initialization failed')"),
+@pytest.mark.parametrize("module, then, argv", [
+    ("onnx", "time.sleep(5)", ["inspect", "--supported"]),
+    # onnxruntime (imported when first used) answers a Ctrl-C during its initialisation with
+    # ImportError("initialization failed"): the interrupt must still end the command as one
+    ("onnxruntime", "raise ImportError('initialization failed')",
+     ["verify", str(TINY), str(TINY)]),
 ])
-def test_ctrl_c_during_start_up_is_one_line_and_exit_130(module, then):
-    proc = run_with_ctrl_c_on_import(module, then)
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(module, then, argv):
+    proc = run_with_ctrl_c_on_import(module, then, argv)
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.strip() == "error: interrupted" and "Traceback" not in proc.stderr
 
@@ -66,7 +67,7 @@ def test_ctrl_c_in_a_scip_callback_is_an_interrupt_not_solver_trouble():
 
     from pyscipopt import SCIP_EVENTTYPE, Eventhdlr
 
-    from exactprune.milp import new_model, scip_calls, solve
+    from exactprune.solvers.scip import Status, new_model, scip_calls, solve
 
     class CtrlCOnExit(Eventhdlr):  # a Ctrl-C that lands while SCIP frees the transformed problem
         def eventinit(self):
@@ -74,7 +75,9 @@ def test_ctrl_c_in_a_scip_callback_is_an_interrupt_not_solver_trouble():
 
         def eventexit(self):
             self.model.dropEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
-            os.kill(os.getpid(), signal.SIGINT)
+            if not self.sent:  # once: not again when the model is freed
+                self.sent = True
+                os.kill(os.getpid(), signal.SIGINT)
 
         def eventexec(self, event):
             pass
@@ -82,8 +85,10 @@ def test_ctrl_c_in_a_scip_callback_is_an_interrupt_not_solver_trouble():
     model = new_model("ctrl_c")
     x = model.addVar("x", lb=0.0, ub=1.0)
     model.setObjective(x, "maximize")
-    model.includeEventhdlr(CtrlCOnExit(), "ctrl_c_on_exit", "sends SIGINT in eventexit")
-    assert solve(model) == "optimal"
+    handler = CtrlCOnExit()
+    handler.sent = False
+    model.includeEventhdlr(handler, "ctrl_c_on_exit", "sends SIGINT in eventexit")
+    assert solve(model) is Status.OPTIMAL
     with pytest.raises(KeyboardInterrupt):
         with scip_calls():
             model.freeTransform()
@@ -105,12 +110,12 @@ def test_ctrl_c_while_the_report_prints_names_the_files_written(model, tmp_path,
 
 def interrupt_witnesses(monkeypatch):
     """Ctrl-C in the middle of the stability analysis (during the witness search)."""
-    from exactprune import stability
+    from exactprune.stability import witnesses
 
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(stability, "find_witnesses", ctrl_c)
+    monkeypatch.setattr(witnesses, "find_witnesses", ctrl_c)
 
 
 def test_ctrl_c_during_compress_writes_the_partial_result_and_exits_130(model, tmp_path,
@@ -165,14 +170,14 @@ def test_ctrl_c_before_the_region_count_writes_nothing(model, tmp_path, monkeypa
 def test_ctrl_c_and_a_failed_verification_is_still_130(model, tmp_path, monkeypatch):
     from test_compress import lying_analyser
 
-    from exactprune.reductions import fixpoint
+    from exactprune import pipeline
 
     def lying_and_interrupted(network, box, **kwargs):
         result = lying_analyser(network, box)
         result.complete, result.interrupted = False, True
         return result
 
-    monkeypatch.setattr(fixpoint, "default_analyse", lambda: lying_and_interrupted)
+    monkeypatch.setattr(pipeline, "analyse_stability", lying_and_interrupted)
     out = tmp_path / "o.onnx"
     result = CliRunner().invoke(main, ["compress", str(model), str(out), "--box", "-3", "3"])
     assert result.exit_code == 130 and "verification failed" in result.stderr

@@ -16,7 +16,7 @@ from builders import SAMPLE_MODELS, dense_model, save_model
 from click.testing import CliRunner
 
 from exactprune.cli import main
-from exactprune.metadata import KEY_DOMAIN
+from exactprune.onnx_io.metadata import KEY_DOMAIN
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = SAMPLE_MODELS / "tiny_2d.onnx"

@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 EXAMPLE = README[README.index("## A worked example"):README.index("## Commands")]
 _TIME = re.compile(r"time \d+\.\d s \(stability \d+\.\d s\)")
-_DEVIATION = re.compile(r"(max deviation|max \|a - b\||relative|own float32 error) ([0-9.e+-]+)")
+_DEVIATION = re.compile(r"(max deviation|max \|a - b\||relative|own float32 error|\() *"
+                        r"([0-9][0-9.e+-]*)")
 _WORST = re.compile(r"worst: point \d+, \w+")
 
 

@@ -12,13 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exactprune.domain import Box
-from exactprune.ir import Dense, InputMap, Network
+from exactprune.ir import Dense, InputMap, Network, leaky_relu
 from exactprune.reductions import (
     lump, proportional_groups, reduce_data_free, reduce_network, reduce_stable, remove_constant,
     remove_dead, select_basis,
 )
 from exactprune.reductions.base import layer_name
-from exactprune.stability_result import ACTIVE, INACTIVE, UNKNOWN, LayerStability, StabilityResult
+from exactprune.ir import ACTIVE, INACTIVE, UNKNOWN
+from exactprune.stability import LayerStability, StabilityResult
 
 BOX = Box(-np.ones(4), np.ones(4), "test box")
 
@@ -83,10 +84,9 @@ def planted_network(seed: int, n_hidden: int, leaky: bool, plan: list[tuple[int,
         out.kept[name] = [j for j in generic if all(j != s for s, _ in out.pairs.get(name, []))]
         out.n_gone[name] = n_inact + n_dep + n_const + n_prop + n_dead
         dead_cols = [j for j, kind in enumerate(kinds) if kind == "x"]
-        activation = "leaky_relu" if leaky else "relu"
-        layer = Dense(w, b, activation, 0.1 if leaky else 0.0, act_node=name)
+        layer = Dense(w, b, leaky_relu(0.1) if leaky else "relu", act_node=name)
         glo, ghi = interval(w, b, lo, hi)
-        lo, hi = layer.activate(glo), layer.activate(ghi)
+        lo, hi = layer.activation.apply(glo), layer.activation.apply(ghi)
         layers.append(layer)
         n_prev = n
     w_out = rng.standard_normal((3, n_prev))
@@ -102,7 +102,7 @@ def oracle(planted: Planted):
     def analyse(network: Network, box: Box, time_limit=None) -> StabilityResult:
         layers = []
         for k, layer in enumerate(network.layers):
-            if not layer.is_piecewise:
+            if not layer.activation.two_phase:
                 continue
             name = layer_name(layer)
             status = np.array([planted.status.get((name, o), UNKNOWN) for o in layer.origin],
@@ -214,7 +214,7 @@ def test_all_inactive_layer_makes_output_constant():
         layers = [LayerStability(k, l.act_node, np.full(l.n_out, INACTIVE if l.act_node == "r1"
                                                         else UNKNOWN, dtype=np.int8), [],
                                  np.zeros(l.n_out), np.zeros(l.n_out), l.origin)
-                  for k, l in enumerate(network.layers) if l.is_piecewise]
+                  for k, l in enumerate(network.layers) if l.activation.two_phase]
         return StabilityResult(layers, box)
 
     reduced = reduce_network(net, box, analyse=analyse).network
@@ -247,7 +247,7 @@ def test_unknown_and_unstable_neurons_are_kept():
 def test_leaky_inactive_neuron_is_folded_not_dropped():
     rng = np.random.default_rng(7)
     w1 = rng.standard_normal((4, 2))
-    net = tiny([Dense(w1, np.array([-20.0, 20.0, 20.0, 0.0]), "leaky_relu", 0.2, act_node="l"),
+    net = tiny([Dense(w1, np.array([-20.0, 20.0, 20.0, 0.0]), leaky_relu(0.2), act_node="l"),
                 Dense(rng.standard_normal((2, 4)), np.zeros(2), "identity")])
     status = {0: np.array([INACTIVE, ACTIVE, ACTIVE, UNKNOWN], np.int8)}
     reduced, actions = reduce_stable(net, status)

@@ -15,7 +15,7 @@ from exactprune.cli import main
 from exactprune.pipeline import compress
 from exactprune.domain import Box
 from exactprune.errors import DomainError
-from exactprune.ir import Dense, InputMap, Network
+from exactprune.ir import Activation, Dense, InputMap, Network, leaky_relu
 from exactprune.regions import (count_regions, count_regions_milp, region_bounds, sample_regions,
                                 slice_regions, theorem1)
 
@@ -285,7 +285,7 @@ def test_vertex_enumeration_agrees_with_lp_enumeration_and_scip_on_random_networ
 
 def test_vertex_enumeration_with_leaky_and_identity_layers_matches_the_lp_path():
     rng = np.random.default_rng(22)
-    layers = (Dense(rng.normal(size=(5, 3)), rng.normal(size=5) * 0.5, activation="leaky_relu", alpha=0.1),
+    layers = (Dense(rng.normal(size=(5, 3)), rng.normal(size=5) * 0.5, activation=leaky_relu(0.1)),
               Dense(rng.normal(size=(4, 5)), rng.normal(size=4) * 0.5, activation="identity"),
               Dense(rng.normal(size=(4, 4)), rng.normal(size=4) * 0.5),
               Dense(rng.normal(size=(1, 4)), np.zeros(1), activation="identity"))
@@ -407,7 +407,7 @@ def test_inputs_the_first_layer_never_reads_are_fixed_at_the_centre():
 
 def test_highs_instances_run_when_the_scheduler_has_another_thread_count():
     import highspy
-    from exactprune.regions.highs import THREADS, quiet_highs, run
+    from exactprune.solvers.highs import THREADS, quiet_highs, run
     other = highspy.Highs()
     other.setOptionValue("output_flag", False)
     other.setOptionValue("threads", THREADS + 1)
@@ -428,7 +428,7 @@ def test_highs_instances_run_when_the_scheduler_has_another_thread_count():
 
 def test_fallback_solvers_agree_with_highs():
     import highspy
-    from exactprune.regions.fallback import RETRIES, solve_elsewhere, solve_highs, solve_scip
+    from exactprune.solvers.highs import RETRIES, solve_elsewhere, solve_highs, solve_scip
     from exactprune.regions.lp import CellLP
     lp = CellLP(-np.ones(3), np.ones(3), cap=10.0)
     lp.push(np.array([0.6, 0.8, 0.0]), 0.1)

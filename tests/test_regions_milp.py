@@ -11,7 +11,7 @@ import pytest
 
 from exactprune.bounds import symbolic_bounds
 from exactprune.domain import Box
-from exactprune.ir import Dense, InputMap, Network
+from exactprune.ir import Activation, Dense, InputMap, Network, leaky_relu
 from exactprune.regions import count_regions, count_regions_milp, sample_regions
 from exactprune.regions import count_milp
 
@@ -47,7 +47,7 @@ def degenerate_net(seed: int) -> tuple[Network, Box]:
                 b[j] = 0.0
         if not layers and not w.any():
             w[0, 0] = 1.0  # the first layer reads at least one input
-        layers.append(Dense(w, b, activation=activation, alpha=0.1 if activation == "leaky_relu" else 0.0))
+        layers.append(Dense(w, b, Activation(activation, 0.1 if activation == "leaky_relu" else 0.0)))
         n_in = n
     layers.append(Dense(rng.normal(size=(1, n_in)), np.zeros(1), activation="identity"))
     if rng.random() < 0.6:

@@ -1,4 +1,4 @@
-"""count_regions(..., threads=N): layer-1 cells counted in forked worker processes."""
+"""count_regions(..., workers=N): layer-1 cells counted in forked worker processes."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_threads_give_the_same_exact_count(seed, widths):
     net = wide_net(12, widths, np.random.default_rng(seed))
     box = Box(np.zeros(12), np.ones(12))
     one = count_regions(net, box, vertices=False)
-    two = count_regions(net, box, vertices=False, threads=2)
+    two = count_regions(net, box, vertices=False, workers=2)
     assert one.exact and two.exact and two.verified
     assert two.regions == one.regions > len(widths)
     assert two.cells_per_layer == one.cells_per_layer
@@ -40,7 +40,7 @@ def test_a_dead_worker_makes_a_lower_bound(monkeypatch):
         return lambda index: os._exit(3) if index == 0 else work(index)
 
     monkeypatch.setattr(_Enumerator, "_worker", dying)
-    cut = count_regions(net, box, vertices=False, threads=2)
+    cut = count_regions(net, box, vertices=False, workers=2)
     assert not cut.exact
     assert "worker process" in cut.note
     assert 1 <= cut.regions < exact.regions

@@ -11,7 +11,7 @@ from onnx import numpy_helper
 
 from builders import mnist_csv, train_module
 from exactprune.domain import Box
-from exactprune.metadata import KEY_DOMAIN, KEY_VERSION
+from exactprune.onnx_io.metadata import KEY_DOMAIN, KEY_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_MODELS = (

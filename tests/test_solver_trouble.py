@@ -10,11 +10,12 @@ from builders import SAMPLE_MODELS, planted
 from click.testing import CliRunner
 from pyscipopt import Model
 
-from exactprune import milp
+from exactprune.solvers import scip as milp
 from exactprune.cli import main
 from exactprune.onnx_io import to_onnx
 from exactprune.stability import analyse_stability
-from exactprune.stability_result import SOLVER_TROUBLE, UNKNOWN
+from exactprune.ir import UNKNOWN
+from exactprune.stability import Reason
 
 LP_ERROR = "SCIP: error in LP solver!"
 SPEC = SAMPLE_MODELS / "mnist_digit0_eps0.05.vnnlib"
@@ -38,7 +39,7 @@ def test_scip_errors_leave_neurons_unknown_not_an_error(monkeypatch):
     failing_scip(monkeypatch)
     result = analyse_stability(net, box, time_limit=20)
     assert not result.complete and not result.interrupted
-    assert result.unknown_by_reason() == {SOLVER_TROUBLE: result.counts()["unknown"]}
+    assert result.unknown_by_reason() == {Reason.SOLVER_TROUBLE: result.counts()["unknown"]}
     assert result.counts()["unknown"] >= 1 and any(LP_ERROR in t for t in result.trouble)
     for layer, expected in zip(result.layers, want):  # what was decided is still right
         decided = layer.status != UNKNOWN
@@ -53,7 +54,7 @@ def test_each_stage_survives_its_solver_failing(monkeypatch, names):
     for layer, expected in zip(result.layers, want):
         decided = layer.status != UNKNOWN
         assert (layer.status[decided] == np.array(expected)[decided]).all()
-    assert set(result.unknown_by_reason()) <= {SOLVER_TROUBLE}
+    assert set(result.unknown_by_reason()) <= {Reason.SOLVER_TROUBLE}
 
 
 def test_cli_reports_solver_trouble_and_exits_0(monkeypatch, tmp_path):
@@ -66,7 +67,7 @@ def test_cli_reports_solver_trouble_and_exits_0(monkeypatch, tmp_path):
                                     str(report)])
     assert run.exit_code == 0, run.output
     data = json.loads(report.read_text())
-    assert data["unknown_by_reason"].get(SOLVER_TROUBLE, 0) >= 1 and data["solver_trouble"]
+    assert data["unknown_by_reason"].get(str(Reason.SOLVER_TROUBLE), 0) >= 1 and data["solver_trouble"]
     assert "unknown (solver trouble" in run.stderr
 
 
@@ -80,7 +81,7 @@ def test_compress_names_solver_trouble_not_the_time_limit(monkeypatch, tmp_path)
     assert run.exit_code == 0, run.output
     assert "solver trouble" in run.stderr and "time limit" not in run.stderr
     data = json.loads(report.read_text())
-    assert data["unknown_by_reason"].get(SOLVER_TROUBLE, 0) >= 1 and data["verified"]
+    assert data["unknown_by_reason"].get(str(Reason.SOLVER_TROUBLE), 0) >= 1 and data["verified"]
     assert out.is_file()
 
 
@@ -93,12 +94,12 @@ def test_bounds_beyond_scips_infinity_are_solver_trouble_not_an_error(tmp_path):
     result = count_regions_milp(net, big)
     assert not result.exact and result.regions == 0 and "SCIP's infinity" in result.note
     stab = analyse_stability(net, big, time_limit=10)
-    assert stab.unknown_by_reason() == {SOLVER_TROUBLE: 1}
+    assert stab.unknown_by_reason() == {Reason.SOLVER_TROUBLE: 1}
     assert all("beyond SCIP's infinity" in t for t in stab.trouble)
 
 
 def test_what_scip_prints_on_an_error_goes_into_the_message_not_stderr(capfd):
-    from exactprune.milp import SolverTrouble, new_model, scip_calls
+    from exactprune.solvers.scip import SolverTrouble, new_model, scip_calls
 
     model = new_model("bad_parameter")
     with pytest.raises(SolverTrouble, match=r"Invalid value <-5> for real parameter"):

@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 from builders import planted, shared_model
 from exactprune.domain import Box
 from exactprune.errors import DomainError
-from exactprune.ir import Dense, InputMap, Network
-from exactprune.stability import FLIP_MARGIN, analyse_stability
-from exactprune.stability_result import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE
+from exactprune.ir import Dense, InputMap, Network, leaky_relu
+from exactprune.solvers.scip import FLIP_MARGIN
+from exactprune.stability import analyse_stability
+from exactprune.ir import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 
@@ -82,7 +83,7 @@ def test_progress_reports_counts():
 
 def test_final_relu_and_leaky_relu_layers_are_analysed():
     rng = np.random.default_rng(7)
-    net = Network((Dense(rng.normal(size=(6, 3)), rng.normal(size=6), "leaky_relu", alpha=0.1),
+    net = Network((Dense(rng.normal(size=(6, 3)), rng.normal(size=6), leaky_relu(0.1)),
                    Dense(rng.normal(size=(6, 6)), rng.normal(size=6), "identity"),
                    Dense(rng.normal(size=(2, 6)), [30.0, -30.0], "relu")), InputMap.identity(3))
     result = analyse_stability(net, Box(-np.ones(3), np.ones(3)), time_limit=30)
@@ -181,7 +182,7 @@ def test_an_interrupt_returns_a_sound_partial_result():
 @pytest.mark.parametrize("method", ["per-neuron", "per-neuron-plain", "per-neuron-tight"])
 def test_worker_processes_give_the_same_answers(method):
     net, box, want = planted(20, seed=3)
-    result = analyse_stability(net, box, time_limit=60, method=method, threads=2)
+    result = analyse_stability(net, box, time_limit=60, method=method, workers=2)
     assert result.complete
     assert [layer.status.tolist() for layer in result.layers] == want
     assert all(all(layer.evidence) for layer in result.layers)
@@ -197,7 +198,7 @@ def test_an_interrupt_with_worker_processes_stops_them_and_keeps_what_they_prove
             if len(answered) == 3:
                 raise KeyboardInterrupt
 
-    result = analyse_stability(net, box, method="per-neuron", progress=interrupt, threads=2)
+    result = analyse_stability(net, box, method="per-neuron", progress=interrupt, workers=2)
     assert result.interrupted and not result.complete
     for layer, expected in zip(result.layers, want):
         decided = layer.status != UNKNOWN
@@ -210,12 +211,13 @@ def _die(task):
 
 
 def test_a_worker_that_dies_leaves_its_neurons_unknown(monkeypatch):
-    from exactprune import neuron_milps
+    from exactprune import parallel
+    from exactprune.stability import neuron_milps
 
     net, box, want = planted(20, seed=6)
-    monkeypatch.setattr(neuron_milps, "GRACE_S", 0.0)
+    monkeypatch.setattr(parallel, "GRACE_S", 0.0)
     monkeypatch.setattr(neuron_milps, "_work", _die)
-    result = analyse_stability(net, box, time_limit=3, method="per-neuron", threads=2)
+    result = analyse_stability(net, box, time_limit=3, method="per-neuron", workers=2)
     assert not result.complete and result.counts()["unknown"] >= 1
     for layer, expected in zip(result.layers, want):
         decided = layer.status != UNKNOWN

@@ -9,12 +9,13 @@ import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
+from exactprune.equivalence import CheckOptions
 from exactprune.cli import main
 from exactprune.cli.verify_cmd import NO_DOMAIN
 from exactprune.domain import Box, parse_box
 from exactprune.errors import DomainError, InvalidModelError, UnsupportedModelError
-from exactprune.metadata import KEY_DOMAIN
-from exactprune.verify import compare, flat_input_size
+from exactprune.onnx_io.metadata import KEY_DOMAIN
+from exactprune.equivalence.sampled import compare, flat_input_size
 
 RNG = np.random.default_rng(7)
 W1, B1 = RNG.normal(size=(6, 3)), RNG.normal(size=6)
@@ -64,7 +65,7 @@ BOX = parse_box(-1, 1, 3)
 
 
 def test_identical_models_pass():
-    report = compare(BASE, mlp([(W1, B1), (W2, B2)], batch=1), BOX, samples=50)
+    report = compare(BASE, mlp([(W1, B1), (W2, B2)], batch=1), BOX, CheckOptions(samples=50))
     assert report.passed and report.max_abs == 0.0
     assert report.points == {"centre": 1, "uniform": 50, "vertex": 8}  # all 2**3 vertices
     assert report.n_points == 59 and not report.unit_box_assumed
@@ -72,7 +73,7 @@ def test_identical_models_pass():
 
 
 def test_perturbed_bias_fails_and_deviation_is_measured():
-    report = compare(BASE, mlp([(W1, B1), (W2, B2 + [0.0, 1e-2])]), BOX, samples=20)
+    report = compare(BASE, mlp([(W1, B1), (W2, B2 + [0.0, 1e-2])]), BOX, CheckOptions(samples=20))
     assert not report.passed
     assert report.max_abs == pytest.approx(1e-2, rel=1e-4)
     assert report.max_rel == pytest.approx(report.max_abs / report.scale)
@@ -80,12 +81,12 @@ def test_perturbed_bias_fails_and_deviation_is_measured():
 
 
 def test_float32_sized_noise_passes_tolerance():
-    report = compare(BASE, mlp([(W1, B1), (W2, B2 + 1e-7)]), BOX, samples=20)
+    report = compare(BASE, mlp([(W1, B1), (W2, B2 + 1e-7)]), BOX, CheckOptions(samples=20))
     assert report.passed and 0 < report.max_abs < 1e-6
 
 
 def test_unit_box_assumed_without_domain():
-    report = compare(BASE, BASE, None, samples=5, vertices=0)
+    report = compare(BASE, BASE, None, CheckOptions(samples=5, vertices=0))
     assert report.unit_box_assumed and report.domain_source.startswith("unit box [0,1]")
     assert report.points == {"centre": 1, "uniform": 5}
 
@@ -96,8 +97,8 @@ def test_extra_inputs_are_checked():
     b1 = np.append(B1, -2.0)
     w2 = np.hstack([W2, [[1.0], [0.0]]])
     changed = mlp([(w1, b1), (w2, B2)])
-    assert compare(BASE, changed, BOX, samples=30).passed
-    report = compare(BASE, changed, BOX, samples=30, extra_inputs=[[3.0, 0.0, 0.0]])
+    assert compare(BASE, changed, BOX, CheckOptions(samples=30)).passed
+    report = compare(BASE, changed, BOX, CheckOptions(samples=30), extra_inputs=[[3.0, 0.0, 0.0]])
     assert not report.passed and report.worst_kind == "extra"
     assert report.worst_input == report.n_points - 1
     assert report.max_abs == pytest.approx(1.0, rel=1e-5)
@@ -107,14 +108,14 @@ def test_extra_inputs_are_checked():
 def test_batch_dims_give_the_same_outputs(batch):
     """Fixed batch dims (with padding of the last chunk) and symbolic ones agree."""
     other = mlp([(W1, B1), (W2, B2 + [0.0, 0.5])], batch=batch)
-    report = compare(BASE, other, BOX, samples=9, vertices=0)
+    report = compare(BASE, other, BOX, CheckOptions(samples=9, vertices=0))
     assert report.max_abs == pytest.approx(0.5, rel=1e-5) and report.n_points == 10
 
 
 def test_reshaped_input_shape():
     model = mlp([(W1, B1), (W2, B2)], in_shape=[1, 3, 1])
     assert flat_input_size(model) == 3
-    assert compare(model, model, BOX, samples=5).passed
+    assert compare(model, model, BOX, CheckOptions(samples=5)).passed
 
 
 def test_shape_mismatches_are_invalid_models():
@@ -141,7 +142,7 @@ def test_two_graph_inputs_are_unsupported():
 
 
 def test_nan_outputs_fail():
-    report = compare(BASE, mlp([(W1, B1), (W2, B2 + [np.nan, 0.0])]), BOX, samples=3)
+    report = compare(BASE, mlp([(W1, B1), (W2, B2 + [np.nan, 0.0])]), BOX, CheckOptions(samples=3))
     assert not report.passed and report.max_abs == np.inf
     assert report.to_json()["max_abs"] is None
 

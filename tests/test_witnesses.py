@@ -5,7 +5,7 @@ from fractions import Fraction
 import numpy as np
 
 from exactprune.ir import Dense, InputMap, Network
-from exactprune.witnesses import SignEvidence
+from exactprune.stability.signs import SignEvidence
 
 
 def test_a_sign_made_by_rounding_is_not_a_witness():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from functools import partial
 from pathlib import Path
 
 import click
@@ -15,14 +14,16 @@ from rich.table import Table
 from rich.text import Text
 
 from ..atomic import Outputs, check_distinct, check_target
+from ..compress_report import NEURON_RULES, CompressReport
+from ..equivalence import CheckOptions
 from ..errors import Interrupted, VerificationError
-from ..onnx_io import load
-from ..pipeline import NEURON_RULES, CompressReport, compress
-from ..reductions import RANK_TOL
-from ..reductions import fixpoint
+from ..onnx_io import load_model
+from ..pipeline import CompressOptions, compress
 from .app import err_console, main, note, reporting
 from .options import (check_options, domain_from_options, domain_options, json_option,
-                      report_console, threads_option, time_limit_option)
+                      report_console, time_limit_option, workers_option)
+
+DEFAULTS = CompressOptions()
 
 _ACT = {"identity": "id", "leaky_relu": "leaky"}
 RULE_COLUMNS = {"inactive": "inact", "rank-merge": "merge", "layer-fold": "fold",
@@ -109,18 +110,20 @@ def _outputs(src: Path, out: str, json_out: str | None, force: bool, overwrite_i
 @domain_options
 @time_limit_option("Seconds for all stability analyses together. Neurons still undecided then "
                    "are kept: the output stays exact, only larger.")
-@click.option("--lump-tol", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--lump-tol", type=click.FloatRange(min=0), default=DEFAULTS.lump_tol,
+              show_default=True,
               metavar="T", help="Tolerance for equal / proportional rows in lumping (0: exact).")
-@click.option("--rank-tol", type=click.FloatRange(min=0), default=RANK_TOL, show_default=True,
+@click.option("--rank-tol", type=click.FloatRange(min=0), default=DEFAULTS.rank_tol,
+              show_default=True,
               metavar="T", help="Relative tolerance of the rank merge of stably active neurons.")
-@threads_option
+@workers_option
 @check_options
 @json_option("Also write the report and the stability result as JSON ('-': to stdout, the "
              "table then goes to stderr).")
 @click.option("--keep-on-fail", is_flag=True, help="Write OUT even if verification fails.")
 @click.option("--force", is_flag=True, help="Overwrite an existing OUT (never the input).")
 @click.option("--overwrite-input", is_flag=True, help="Allow OUT to be the input file.")
-def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_tol, threads,
+def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_tol, workers,
                      samples, atol, rtol, json_out, keep_on_fail, force, overwrite_input):
     """Compress IN exactly on the input domain and write OUT.
 
@@ -138,26 +141,26 @@ def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_t
     """
     src_path = Path(src)
     target, report_target = _outputs(src_path, out, json_out, force, overwrite_input)
-    network = load(src_path)
-    domain = domain_from_options(network.n_inputs, network.metadata.get("domain"), box, bounds,
+    source = load_model(src_path)
+    domain = domain_from_options(source.network.n_inputs, source.stored_domain, box, bounds,
                                  vnnlib)
+    check = CheckOptions(samples=samples, atol=atol, rtol=rtol)
+    options = CompressOptions(time_limit=time_limit, lump_tol=lump_tol, rank_tol=rank_tol,
+                              workers=workers, check=check)
     with err_console.status("compressing", spinner="dots") as status:
         def progress(info: dict) -> None:
             status.update(f"stability: {info.get('stage', '')}, {info.get('decided', 0)}/"
                           f"{info.get('total', 0)} neurons decided "
                           f"({info.get('elapsed_s', 0.0):.0f} s)")
 
-        result = compress(src_path, domain, time_limit=time_limit, lump_tol=lump_tol,
-                          rank_tol=rank_tol, samples=samples, atol=atol, rtol=rtol,
-                          progress=progress,
-                          analyse=partial(fixpoint.default_analyse(), threads=threads))
+        result = compress(source, domain, options, progress=progress)
     # files first: a reader that stops reading the table (`| head`) must not cost the output
     written = bool(result.report.verified or keep_on_fail)
     with Outputs() as outputs:
         if written:
             outputs.stage(target, result.model_bytes(allow_unverified=keep_on_fail))
         if report_target is not None:
-            data = result.to_json(str(out) if written else None, src)
+            data = result.to_json(str(out) if written else None)
             outputs.stage(report_target, json.dumps(data, indent=1) + "\n")
         done = outputs.publish()
     console = report_console(report_target)

@@ -8,8 +8,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from ..ir import Network
-from ..onnx_io import load
+from ..onnx_io import LoadedModel, load_model
 from ..onnx_io.registry import supported_ops
 from .app import console, main
 
@@ -18,15 +17,14 @@ def _shape(dims) -> list:
     return [d if isinstance(d, int) else str(d) for d in dims]
 
 
-def summary(network: Network, path: str) -> dict:
+def summary(source: LoadedModel) -> dict:
     """Everything `inspect` shows, as a JSON-ready dict."""
-    meta = network.metadata
-    domain = meta.get("domain")
+    network, domain = source.network, source.stored_domain
     return {
-        "model": str(path),
-        "opset": meta.get("opset"),
-        "ir_version": meta.get("ir_version"),
-        "producer": meta.get("producer", ""),
+        "model": source.name,
+        "opset": source.opset,
+        "ir_version": source.ir_version,
+        "producer": source.producer,
         "input": {"name": network.input_name, "shape": _shape(network.input_shape)},
         "output": {"name": network.output_name, "shape": _shape(network.output_shape)},
         "input_map_identity": network.input_map.is_identity,
@@ -37,8 +35,8 @@ def summary(network: Network, path: str) -> dict:
                 "act_node": layer.act_node,
                 "n_in": layer.n_in,
                 "n_out": layer.n_out,
-                "activation": layer.activation,
-                "alpha": layer.alpha if layer.activation == "leaky_relu" else None,
+                "activation": layer.activation.kind,
+                "alpha": layer.activation.alpha if layer.activation.kind == "leaky_relu" else None,
                 "params": layer.n_params,
             }
             for k, layer in enumerate(network.layers)
@@ -104,7 +102,7 @@ def inspect_command(model: str | None, as_json: bool, supported: bool) -> None:
         return
     if model is None:
         raise click.UsageError("give MODEL (or --supported)")
-    info = summary(load(model), model)
+    info = summary(load_model(model))
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:

@@ -1,5 +1,6 @@
 """The flags several commands share: the domain (--box LO HI, --bounds FILE, --vnnlib FILE),
-the comparison (--samples, --atol, --rtol), --threads N, --time-limit S and --json FILE."""
+the comparison (--samples, --atol, --rtol), --workers N, --time-limit S and --json FILE. Defaults
+come from the options dataclasses the API uses (one place for each)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from rich.console import Console
 
 from ..atomic import Target
 from ..domain import Box, resolve_domain
-from ..stability import DEFAULT_TIME_LIMIT
-from ..verify import DEFAULT_ATOL, DEFAULT_RTOL, DEFAULT_SAMPLES
+from ..equivalence import CheckOptions
+from ..stability.options import DEFAULT_TIME_LIMIT
 from .app import console, err_console
+
+CHECK = CheckOptions()
 
 _BOX_HELP = "Every input lies in [LO, HI] (the same bounds for all inputs), e.g. --box 0 1."
 _BOUNDS_HELP = ('Per-input bounds: .json with {"lo": [...], "hi": [...]} (or "lower"/"upper", '
@@ -37,28 +40,28 @@ def domain_from_options(n_inputs: int, stored: Box | None, box, bounds, vnnlib) 
 
 def check_options(command):
     """Add --samples/--atol/--rtol: the points and tolerance of an onnxruntime comparison."""
-    command = click.option("--rtol", type=click.FloatRange(min=0), default=DEFAULT_RTOL,
+    command = click.option("--rtol", type=click.FloatRange(min=0), default=CHECK.rtol,
                            show_default=True, metavar="X",
                            help="Tolerance relative to the output scale max(1, max |output of the "
                                 "reference|).")(command)
-    command = click.option("--atol", type=click.FloatRange(min=0), default=DEFAULT_ATOL,
+    command = click.option("--atol", type=click.FloatRange(min=0), default=CHECK.atol,
                            show_default=True, metavar="X",
                            help="Absolute tolerance on the output deviation.")(command)
-    return click.option("--samples", type=click.IntRange(min=0), default=DEFAULT_SAMPLES,
+    return click.option("--samples", type=click.IntRange(min=0), default=CHECK.samples,
                         show_default=True, metavar="N",
                         help="Uniform random points of the domain to compare on.")(command)
 
 
-_THREADS_HELP = ("Worker processes for the per-neuron MILPs (the fallback for the last stubborn "
+_WORKERS_HELP = ("Worker processes for the per-neuron MILPs (the fallback for the last stubborn "
                  "neurons and the per-neuron methods); bounds, witnesses and the single MILP run "
-                 "in the main process.")
+                 "in the main process. --threads is an old name for it.")
 
 
-def threads_option(command=None, *, help: str = _THREADS_HELP):
-    """Add --threads N: worker processes (1: everything in this process)."""
+def workers_option(command=None, *, help: str = _WORKERS_HELP):
+    """Add --workers N (alias --threads): worker processes (1: everything in this process)."""
     def add(cmd):
-        return click.option("--threads", type=click.IntRange(min=1), default=1,
-                            show_default=True, metavar="N", help=help)(cmd)
+        return click.option("--workers", "--threads", "workers", type=click.IntRange(min=1),
+                            default=1, show_default=True, metavar="N", help=help)(cmd)
 
     return add if command is None else add(command)
 

@@ -15,13 +15,13 @@ from ..atomic import Outputs, check_distinct, check_target
 from ..bounds import check_domain
 from ..domain import Box
 from ..errors import DomainError, Interrupted, MissingFileError
-from ..onnx_io import load
+from ..onnx_io import load_model
 from ..regions import (count_regions, count_regions_milp, region_bounds, render_slice,
                        require_matplotlib, sample_regions, slice_regions)
-from ..stability import analyse_stability
+from ..stability import StabilityOptions, analyse_stability
 from .app import err_console, main, note, reporting
 from .options import (domain_from_options, domain_options, json_option, report_console,
-                      threads_option, time_limit_option)
+                      time_limit_option, workers_option)
 
 METHODS = ("exact", "milp", "bounds", "sample")
 
@@ -88,10 +88,10 @@ def _render(result: dict, console: Console) -> None:
                    "as such, \"exact\": false in --json).")
 @click.option("--samples", type=click.IntRange(min=1), default=100_000, show_default=True,
               metavar="N", help="Uniform samples for --method sample.")
-@threads_option(help="Worker processes for --method exact (the cells after the first layer are "
+@workers_option(help="Worker processes for --method exact (the cells after the first layer are "
                      "independent); 1 counts in this process.")
 @json_option("Also write the result as JSON ('-': to stdout, the table then goes to stderr).")
-def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, samples, threads,
+def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, samples, workers,
             json_out):
     """Count the linear (activation) regions of MODEL on its input domain, with upper bounds.
 
@@ -105,8 +105,9 @@ def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, sa
                for path, flag in ((json_out, "--json"), (plot_path, "--plot")) if path is not None]
     if plot_path is not None:
         require_matplotlib()
-    network = load(model)
-    domain = domain_from_options(network.n_inputs, network.metadata.get("domain"), box, bounds, vnnlib)
+    source = load_model(model)
+    network = source.network
+    domain = domain_from_options(network.n_inputs, source.stored_domain, box, bounds, vnnlib)
     if domain is None:
         domain = Box(np.zeros(network.n_inputs), np.ones(network.n_inputs), "unit box [0,1]")
         note("no domain given or stored; counting on the unit box [0,1]")
@@ -126,11 +127,11 @@ def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, sa
             sliced = slice_regions(network, domain, points, time_limit=time_limit)
             result = sliced.count
         elif method == "exact":
-            stab = analyse_stability(network, domain, method="bounds")
+            stab = analyse_stability(network, domain, StabilityOptions(method="bounds"))
             if stab.interrupted:
                 raise Interrupted("interrupted before the count started; nothing written")
             result = count_regions(network, domain, time_limit=time_limit, stability=stab,
-                                   progress=progress, threads=threads)
+                                   progress=progress, workers=workers)
         elif method == "milp":
             result = count_regions_milp(network, domain, time_limit=time_limit)
         elif method == "sample":

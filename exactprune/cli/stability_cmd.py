@@ -12,16 +12,16 @@ from rich.text import Text
 
 from ..atomic import Outputs, check_distinct, check_target
 from ..errors import DomainError, Interrupted
-from ..onnx_io import load
-from ..stability import METHODS, analyse_stability
-from ..stability_result import (ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, StabilityResult,
-                               trouble_note)
+from ..ir import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE
+from ..onnx_io import load_model
+from ..stability import METHODS, Evidence, StabilityOptions, StabilityResult, analyse_stability
+from ..stability.result import trouble_note
 from .app import err_console, main, note, reporting
 from .options import (domain_from_options, domain_options, json_option, report_console,
-                      threads_option, time_limit_option)
+                      time_limit_option, workers_option)
 
 NO_DOMAIN = "stability needs an input domain: give --box LO HI, --bounds FILE or --vnnlib FILE"
-EVIDENCE = ("bounds", "witness", "milp", "per-neuron")
+EVIDENCE = [e for e in Evidence if e is not Evidence.NONE]
 
 
 def _by_evidence(layer, codes) -> str:
@@ -65,15 +65,14 @@ def render(result: StabilityResult, console: Console) -> None:
 @domain_options
 @time_limit_option("Seconds for the whole analysis; what is left undecided is reported as "
                    "unknown.")
-@click.option("--method", type=click.Choice(METHODS), default="auto", show_default=True,
-              help="auto: bounds, witnesses, one MILP, per-neuron fallback; bounds: bounds and "
-                   "witnesses only; milp: auto without the fallback; per-neuron: our bounds, then "
-                   "two MILPs per neuron; per-neuron-plain/-tight: the published per-neuron "
-                   "method from interval bounds (benchmark baselines, see docs/stability.md).")
-@threads_option
+@click.option("--method", type=click.Choice(list(METHODS)),
+              default=StabilityOptions.method, show_default=True,
+              help="; ".join(f"{name}: {m.summary}" for name, m in METHODS.items())
+              + " (the baselines: see docs/stability.md).")
+@workers_option
 @json_option("Write the result as JSON (model, domain, time_s, complete, unknown_by_reason, "
              "layers, witnesses); '-' writes it to stdout and the table to stderr.")
-def stability(model, box, bounds, vnnlib, time_limit, method, threads, json_out):
+def stability(model, box, bounds, vnnlib, time_limit, method, workers, json_out):
     """Prove which ReLU neurons of MODEL never change phase on the input domain.
 
     Every neuron is stably active, stably inactive, unstable (witness inputs on both sides) or
@@ -86,12 +85,12 @@ def stability(model, box, bounds, vnnlib, time_limit, method, threads, json_out)
     check_distinct(model, json_out)
     target = None if json_out is None else check_target(json_out, protect=model, what="--json",
                                                         allow_stdout=True)
-    network = load(model)
-    domain = domain_from_options(network.n_inputs, network.metadata.get("domain"), box, bounds,
-                                 vnnlib)
+    source = load_model(model)
+    network = source.network
+    domain = domain_from_options(network.n_inputs, source.stored_domain, box, bounds, vnnlib)
     if domain is None:
         raise DomainError(NO_DOMAIN)
-    total = sum(layer.n_out for layer in network.layers if layer.is_piecewise)
+    total = sum(network.layers[i].n_out for i in network.two_phase)
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[detail]}"), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True,
@@ -103,14 +102,12 @@ def stability(model, box, bounds, vnnlib, time_limit, method, threads, json_out)
             bar.update(task, completed=info["decided"], description=info["stage"],
                        detail=f"{detail} | {info['total'] - info['decided']} left")
 
-        result = analyse_stability(network, domain, time_limit=time_limit, method=method,
-                                   progress=progress, threads=threads)
+        options = StabilityOptions(time_limit=time_limit, method=method, workers=workers)
+        result = analyse_stability(network, domain, options, progress=progress)
     done: list[str] = []
     if target is not None:
-        data = result.to_json(model)
-        data["witnesses"] = result.witnesses.tolist()
         with Outputs() as outputs:
-            outputs.stage(target, json.dumps(data, indent=1) + "\n")
+            outputs.stage(target, json.dumps(result.to_json(model), indent=1) + "\n")
             done = outputs.publish()
     console = report_console(target)
     with reporting(done):

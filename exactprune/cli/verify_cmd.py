@@ -10,7 +10,7 @@ from rich.text import Text
 from ..domain import Box
 from ..errors import DomainError, VerificationError
 from ..onnx_io.importer import stored_domain
-from ..verify import DEFAULT_VERTICES, VerifyReport, check_same_inputs, compare, load_model
+from ..equivalence import CheckOptions, VerifyReport, as_proto, check_same_inputs, compare
 from .app import console, main
 from .options import check_options, domain_from_options, domain_options
 
@@ -56,10 +56,10 @@ def _render(report: VerifyReport, name_a: str, name_b: str) -> None:
 @click.argument("model_b", metavar="B", type=click.Path(dir_okay=False))
 @domain_options
 @check_options
-@click.option("--vertices", type=click.IntRange(min=0), default=DEFAULT_VERTICES,
+@click.option("--vertices", type=click.IntRange(min=0), default=CheckOptions.vertices,
               show_default=True, metavar="N",
               help="Random vertices of the domain (all of them if fewer).")
-@click.option("--seed", type=int, default=0, show_default=True, metavar="S",
+@click.option("--seed", type=int, default=CheckOptions.seed, show_default=True, metavar="S",
               help="Seed of the random points.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 def verify(model_a, model_b, box, bounds, vnnlib, samples, atol, rtol, vertices, seed, as_json):
@@ -73,13 +73,13 @@ def verify(model_a, model_b, box, bounds, vnnlib, samples, atol, rtol, vertices,
     box [0, 1].
     Exit 0 within tolerance, 1 above it, 2 bad input.
     """
-    models = [load_model(model_a), load_model(model_b)]
+    models = [as_proto(model_a), as_proto(model_b)]
     n = check_same_inputs(*(proto for proto, _ in models), names=(model_a, model_b))
     given = box is not None or bounds is not None or vnnlib is not None
     domain = domain_from_options(n, None if given else stored_domains(models, n), box,
                                  bounds, vnnlib)
-    report = compare(models[0][0], models[1][0], domain, samples=samples, vertices=vertices,
-                     seed=seed, atol=atol, rtol=rtol, names=(model_a, model_b))
+    options = CheckOptions(samples=samples, vertices=vertices, atol=atol, rtol=rtol, seed=seed)
+    report = compare(models[0][0], models[1][0], domain, options, names=(model_a, model_b))
     if as_json:
         click.echo(json.dumps({"model_a": model_a, "model_b": model_b, **report.to_json()}))
     else:

@@ -7,10 +7,11 @@ from __future__ import annotations
 from ..errors import DomainError
 from .box import FLOAT32_MAX, Box, check_range, parse_box, parse_stored
 from .files import load_bounds_file
+from .sampling import sample_points
 from .vnnlib import load_vnnlib
 
 __all__ = ["FLOAT32_MAX", "Box", "check_range", "load_bounds_file", "load_vnnlib", "parse_box",
-           "parse_stored", "resolve_domain"]
+           "parse_stored", "resolve_domain", "sample_points"]
 
 
 def resolve_domain(n: int, box=None, bounds=None, vnnlib=None, stored=None) -> Box | None:

@@ -14,7 +14,7 @@ from .._version import __version__
 from ..atomic import write_atomic
 from ..domain import Box
 from ..ir import Network
-from ..metadata import KEY_ACTIONS, KEY_DOMAIN, KEY_VERSION
+from .metadata import KEY_ACTIONS, KEY_DOMAIN, KEY_VERSION
 
 OPSET = 17
 IR_VERSION = 8
@@ -74,7 +74,7 @@ def _input_map(g: _Graph, network: Network, h: str) -> str:
 
 
 def _layers(g: _Graph, network: Network, x_flat: str, h: str) -> str:
-    for k, layer in enumerate(network.layers):
+    for k, layer in enumerate(layer.as_dense() for layer in network.layers):
         name = layer.nodes[0] if layer.nodes else f"Gemm_{k}"
         if layer.n_out == 0 and k < len(network.layers) - 1:
             continue  # nothing to compute; the next layer has no inputs
@@ -83,11 +83,12 @@ def _layers(g: _Graph, network: Network, x_flat: str, h: str) -> str:
         else:
             h = g.node("Gemm", [h, g.const(f"layer{k}.weight", _f32(layer.weight)),
                                 g.const(f"layer{k}.bias", _f32(layer.bias))], name, transB=1)
-        act = layer.act_node or f"{layer.activation}_{k}"
-        if layer.activation == "relu":
+        kind = layer.activation.kind
+        act = layer.act_node or f"{kind}_{k}"
+        if kind == "relu":
             h = g.node("Relu", [h], act)
-        elif layer.activation == "leaky_relu":
-            h = g.node("LeakyRelu", [h], act, alpha=float(layer.alpha))
+        elif kind == "leaky_relu":
+            h = g.node("LeakyRelu", [h], act, alpha=layer.activation.alpha)
     return h
 
 
@@ -98,8 +99,8 @@ def _shape(name: str, shape, dims) -> onnx.ValueInfoProto:
 
 
 def to_onnx(network: Network, domain: Box | None = None, actions=None) -> onnx.ModelProto:
-    """The ONNX model (opset 17, ir_version 8, float32) computing `network`; `domain` defaults
-    to the one in network.metadata and is stored with `actions` in metadata_props."""
+    """The ONNX model (opset 17, ir_version 8, float32) computing `network`; `domain` (the one it
+    is exact on) and `actions` are stored in metadata_props."""
     in_dims = list(network.input_shape[1:]) or [network.n_inputs]
     out_dims = list(network.output_shape[1:])
     if not out_dims or int(np.prod(out_dims, dtype=np.int64)) != network.n_outputs:
@@ -124,7 +125,6 @@ def to_onnx(network: Network, domain: Box | None = None, actions=None) -> onnx.M
                               producer_name="exactprune", producer_version=__version__)
     model.ir_version = IR_VERSION
     props = {KEY_VERSION: __version__}
-    domain = domain if domain is not None else network.metadata.get("domain")
     if domain is not None:
         props[KEY_DOMAIN] = domain.dumps()
     if actions is not None:
@@ -135,9 +135,8 @@ def to_onnx(network: Network, domain: Box | None = None, actions=None) -> onnx.M
 
 
 def save(network: Network, path: str | Path, domain: Box | None = None, actions=None,
-         overwrite_input: bool = False) -> Path:
+         protect: str | Path | None = None) -> Path:
     """Write `network` to `path` atomically (temp file, fsync, rename); returns the path.
 
-    Refuses to replace the model's own source file unless overwrite_input is true."""
-    protect = None if overwrite_input else network.metadata.get("path")
+    protect: a file that must not be replaced (the model the network was read from)."""
     return write_atomic(path, to_onnx(network, domain, actions).SerializeToString(), protect)

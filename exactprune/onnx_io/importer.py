@@ -1,7 +1,9 @@
-"""ONNX file -> Network: read, scan the whole graph, then run one converter per node."""
+"""ONNX file -> LoadedModel (the Network and where it came from): read once, scan the whole
+graph, then run one converter per node."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ from ..domain import Box, parse_stored
 from ..errors import (DomainError, ExactpruneError, InvalidModelError, MissingFileError,
                       ModelFileError, UnsupportedModelError)
 from ..ir import Network
-from ..metadata import KEY_ACTIONS, KEY_DOMAIN
+from .metadata import KEY_ACTIONS, KEY_DOMAIN
 from . import ops_activation, ops_affine, ops_elementwise, ops_shape  # noqa: F401 (registration)
 from .context import NodeContext
 from .registry import attributes, resolve
@@ -94,8 +96,34 @@ def stored_domain(model: onnx.ModelProto, n_inputs: int, source: str | None = No
         raise InvalidModelError(f"metadata {KEY_DOMAIN} is not a valid domain ({exc})") from None
 
 
-def convert(model: onnx.ModelProto, path: str = "") -> Network:
-    """The Network a parsed model computes (errors name the node; `path` goes in metadata)."""
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A model as read: its Network and its provenance.
+
+    path: the file it was read from (None for a ModelProto given in memory); name: how messages
+    call it; stored_domain: the domain exactprune stored in it (None if none); actions: the
+    JSON of what exactprune did to it (None for a model exactprune did not write).
+    """
+
+    network: Network
+    proto: onnx.ModelProto
+    path: Path | None
+    name: str
+    stored_domain: Box | None
+    actions: str | None
+    opset: int
+    ir_version: int
+    producer: str
+
+    @property
+    def compressed(self) -> bool:
+        """Whether exactprune reduced this model already (it is then exact on stored_domain)."""
+        return bool(self.actions)
+
+
+def convert(model: onnx.ModelProto, path: str | Path | None = None,
+            name: str = "model") -> LoadedModel:
+    """The LoadedModel of a parsed model (errors name the node)."""
     graph = model.graph
     opsets = {(o.domain or ""): o.version for o in model.opset_import}
     opset = opsets.get("", opsets.get("ai.onnx", 0))
@@ -118,29 +146,26 @@ def convert(model: onnx.ModelProto, path: str = "") -> Network:
                                     "parameters after folding constants")
     out_shape = _dims(graph.output[0])
     out_batch = out_shape[0] if out_shape else shape[0]
+    network = Network(tuple(traced.layers), traced.input_map, inp.name, shape,
+                      graph.output[0].name, (out_batch,) + traced.per_sample, tuple(traced.tail))
     props = {p.key: p.value for p in model.metadata_props}
-    n_inputs = int(np.prod(shape[1:], dtype=np.int64))
-    metadata = {
-        "opset": opset,
-        "ir_version": model.ir_version,
-        "path": path,
-        "producer": " ".join(filter(None, [model.producer_name, model.producer_version])),
-        "domain": stored_domain(model, n_inputs),
-    }
-    if KEY_ACTIONS in props:
-        metadata["actions"] = props[KEY_ACTIONS]
-    return Network(tuple(traced.layers), traced.input_map, inp.name, shape, graph.output[0].name,
-                   (out_batch,) + traced.per_sample, tuple(traced.tail), metadata)
+    return LoadedModel(
+        network=network, proto=model, path=None if path is None else Path(path),
+        name=str(path) if path is not None else name,
+        stored_domain=stored_domain(model, network.n_inputs), actions=props.get(KEY_ACTIONS),
+        opset=opset, ir_version=model.ir_version,
+        producer=" ".join(filter(None, [model.producer_name, model.producer_version])))
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    """Read an ONNX file once; every problem is an ExactpruneError naming the file."""
+    proto = read_model(path)
+    try:
+        return convert(proto, path)
+    except ExactpruneError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
 
 
 def load(path: str | Path) -> Network:
-    """Read an ONNX file into the dense IR; every problem is an ExactpruneError naming the file."""
-    return convert_read(read_model(path), path)
-
-
-def convert_read(model: onnx.ModelProto, path: str | Path) -> Network:
-    """convert() for a model already read from `path`, with errors naming the file."""
-    try:
-        return convert(model, str(path))
-    except ExactpruneError as exc:
-        raise type(exc)(f"{path}: {exc}") from None
+    """The Network of an ONNX file (load_model(path).network)."""
+    return load_model(path).network

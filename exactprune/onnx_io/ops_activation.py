@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir import RELU, leaky_relu as leaky
 from .context import NodeContext
 from .registry import converter
 
@@ -16,7 +17,7 @@ def _traced_input(ctx: NodeContext) -> None:
 @converter("Relu", since=1)
 def relu(ctx: NodeContext) -> None:
     _traced_input(ctx)
-    ctx.traced.activation(ctx.name, ctx.op, "relu")
+    ctx.traced.activation(ctx.name, ctx.op, RELU)
     ctx.output(ctx.traced)
 
 
@@ -26,7 +27,7 @@ def leaky_relu(ctx: NodeContext) -> None:
     alpha = float(ctx.attrs["alpha"])
     if not np.isfinite(alpha):
         raise ctx.invalid(f"alpha {alpha} is not a finite number")
-    ctx.traced.activation(ctx.name, ctx.op, "leaky_relu", alpha)
+    ctx.traced.activation(ctx.name, ctx.op, leaky(alpha))
     ctx.output(ctx.traced)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedModelError
-from ..ir import Dense, InputMap
+from ..ir import IDENTITY, Activation, Dense, InputMap
 
 
 class Traced:
@@ -86,7 +86,7 @@ class Traced:
         """value_new = L @ value + offset (a Gemm or MatMul); two in a row make two layers."""
         self._check_open(name, op)
         if self.has_affine:
-            self._close("identity", 0.0, "")
+            self._close(IDENTITY, "")
         if not self.layers and self.input_map is None:
             self.input_map = InputMap(self.perm, self.scale, self.shift)
             self.A, self.c = L, offset + np.zeros(L.shape[0])
@@ -102,19 +102,19 @@ class Traced:
         A[:, self.perm] = L * self.scale
         return A
 
-    def activation(self, name: str, op: str, kind: str, alpha: float = 0.0) -> None:
-        """Close the current layer with a relu / leaky_relu activation named `name`."""
+    def activation(self, name: str, op: str, act: Activation) -> None:
+        """Close the current layer with the activation node `name`."""
         self._check_open(name, op)
-        self._close(kind, alpha, name)
+        self._close(act, name)
 
-    def _close(self, kind: str, alpha: float, act_node: str) -> None:
+    def _close(self, act: Activation, act_node: str) -> None:
         if self.input_map is None:
             self.input_map = InputMap.identity(self.perm.size)
         if self.has_affine:
             weight, bias = self.A, self.c
         else:
             weight, bias = self._dense(np.eye(self.perm.size)), self.shift.copy()
-        self.layers.append(Dense(weight, bias, kind, alpha, tuple(self.nodes), act_node))
+        self.layers.append(Dense(weight, bias, act, tuple(self.nodes), act_node))
         self._reset(weight.shape[0])
 
     def add_tail(self, name: str, op: str, attrs: dict) -> None:
@@ -128,6 +128,6 @@ class Traced:
         if self.tail:
             return
         last = self.layers[-1] if self.layers else None
-        if last is not None and self.is_identity and last.activation in ("relu", "identity"):
+        if last is not None and self.is_identity and last.activation.kind in ("relu", "identity"):
             return
-        self._close("identity", 0.0, "")
+        self._close(IDENTITY, "")

@@ -20,7 +20,7 @@ def remove_constant(network: Network) -> tuple[Network, list[Action]]:
         const = ~np.any(layer.weight != 0.0, axis=1)
         if not const.any():
             continue
-        value = layer.activate(layer.bias[const])
+        value = layer.activation.apply(layer.bias[const])
         b_next = nxt.bias + nxt.weight[:, const] @ value
         before = params_of(layers)
         neurons = dropped(layer, ~const)

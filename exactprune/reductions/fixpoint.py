@@ -11,12 +11,12 @@ import numpy as np
 
 from ..domain import Box
 from ..ir import Network
-from ..stability_result import StabilityResult
+from ..stability import StabilityResult
 from .base import Action, name_layers
 from .cleanup import drop_empty_layers, remove_constant, remove_dead
 from .lumping import lump
 from .precision import PrecisionGuard
-from .stable import RANK_TOL, reduce_stable, status_by_layer
+from .stable import RANK_TOL, reduce_stable
 
 MAX_ROUNDS = 10
 
@@ -54,25 +54,16 @@ def reduce_data_free(network: Network, lump_tol: float = 0.0, rank_tol: float = 
         actions += round_actions
 
 
-def default_analyse() -> Callable:
-    """exactprune.stability.analyse_stability (imported late: stability imports reductions' users)."""
-    from ..stability import analyse_stability
-
-    return analyse_stability
-
-
-def has_two_phase(network: Network) -> bool:
-    return any(layer.is_piecewise for layer in network.layers)
-
-
-def reduce_network(network: Network, box: Box | None = None, *, analyse: Callable | None = None,
+def reduce_network(network: Network, box: Box | None = None, *,
+                   analyse: Callable[..., StabilityResult] | None = None,
                    time_limit: float | None = None, lump_tol: float = 0.0,
                    rank_tol: float = RANK_TOL, progress=None,
                    max_rounds: int = MAX_ROUNDS) -> FixpointResult:
     """Reduce `network` exactly; with a box, on that domain (see the module docstring).
 
-    analyse(network, box, time_limit=..., progress=...) -> StabilityResult; time_limit bounds
-    all analyses together (the first one always runs; None: the analyser's default per run).
+    analyse(network, box, time_limit=..., progress=...) -> StabilityResult: the stability
+    analyser, needed with a box; time_limit bounds all analyses together (the first one always
+    runs; None: the analyser's default per run).
     Merges and folds pass a precision guard on the box (without one: the unit box, where the
     verification compares too); result.guard says what it refused.
     """
@@ -83,10 +74,11 @@ def reduce_network(network: Network, box: Box | None = None, *, analyse: Callabl
     result = FixpointResult(network, actions, guard=guard)
     if box is None:
         return result
-    analyse = analyse or default_analyse()
+    if analyse is None:
+        raise ValueError("reduce_network on a box needs a stability analyser (analyse=...)")
     start = time.monotonic()
     for _ in range(max_rounds):
-        if not has_two_phase(result.network):
+        if not result.network.two_phase:
             break
         remaining = None
         if time_limit is not None:
@@ -101,7 +93,7 @@ def reduce_network(network: Network, box: Box | None = None, *, analyse: Callabl
         if not result.analyses:
             result.analysed = result.network
         result.analyses.append(stability)
-        network, stable_actions = reduce_stable(result.network, status_by_layer(stability),
+        network, stable_actions = reduce_stable(result.network, stability.status_by_layer(),
                                                 rank_tol, guard)
         network, free_actions = reduce_data_free(network, lump_tol, rank_tol, guard)
         result.network = network

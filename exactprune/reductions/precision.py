@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..domain import Box
+from ..domain import Box, sample_points
 from ..ir import Dense, Network
-from ..witnesses import sample_points
 
 GUARD = 4.0  # a reduced model may round at most this many times worse than the original
 FLOOR = 8 * 2.0 ** -24  # float32 error floor, relative to the output scale
@@ -39,9 +38,9 @@ def forward32(network: Network, x: np.ndarray) -> np.ndarray:
         h = h * imap.scale.astype(np.float32)
     if not np.all(imap.shift == 0.0):
         h = h + imap.shift.astype(np.float32)
-    for layer in network.layers:
+    for layer in (layer.as_dense() for layer in network.layers):
         g = h @ layer.weight.astype(np.float32).T + layer.bias.astype(np.float32)
-        h = layer.activate(g).astype(np.float32)
+        h = layer.activation.apply(g).astype(np.float32)
     return h.astype(np.float64)
 
 
@@ -59,7 +58,7 @@ class PrecisionGuard:
 
     def __post_init__(self) -> None:
         self.points = sample_points(self.box, PROBE_UNIFORM, PROBE_VERTICES,
-                                    np.random.default_rng(0))
+                                    np.random.default_rng(0))[0]
         exact = self.network.forward(self.points, with_tail=False)
         scale = max(1.0, float(np.abs(exact).max(initial=0.0)))
         self.own = self.error(self.network)

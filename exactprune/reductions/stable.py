@@ -23,31 +23,22 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..ir import Dense, Network
-from ..stability_result import ACTIVE, INACTIVE, StabilityResult
+from ..ir import ACTIVE, INACTIVE, Dense, Network
 from .base import Action, dropped, keep_neurons, layer_name, params_of, set_layers
 from .precision import PrecisionGuard
 
 RANK_TOL = 1e-9
 
 
-def status_by_layer(result: StabilityResult | None) -> dict[int, np.ndarray]:
-    """{network layer index: status codes} of a stability result."""
-    if result is None:
-        return {}
-    return {ls.layer: np.asarray(ls.status) for ls in result.layers}
-
-
 def phase_factors(layer: Dense, status: np.ndarray | None) -> np.ndarray:
     """c_j per neuron (NaN where the neuron is not proven affine on the domain)."""
-    if layer.activation == "identity":
+    if not layer.activation.two_phase:
         return np.ones(layer.n_out)
     c = np.full(layer.n_out, np.nan)
     if status is None:
         return c
-    inactive_slope = layer.alpha if layer.activation == "leaky_relu" else 0.0
     c[status == ACTIVE] = 1.0
-    c[status == INACTIVE] = inactive_slope
+    c[status == INACTIVE] = layer.activation.inactive_slope
     return c
 
 
@@ -148,7 +139,7 @@ def _fold_layer(layers: list[Dense], k: int, c: np.ndarray, actions: list[Action
 
 def _zero_output(layers: list[Dense], status: np.ndarray | None, actions: list[Action]) -> None:
     out = layers[-1]
-    if out.activation != "relu" or status is None:
+    if out.activation.kind != "relu" or status is None:
         return
     idx = np.flatnonzero(status == INACTIVE)
     idx = idx[np.any(out.weight[idx] != 0.0, axis=1) | (out.bias[idx] != 0.0)]

@@ -1,7 +1,7 @@
 """Linear regions of a ReLU network on a domain: exact enumeration, SCIP search, bounds, slices.
 
 Public API:
-    count_regions(network, box, time_limit=None, stability=None, vertices=None, threads=1)
+    count_regions(network, box, time_limit=None, stability=None, vertices=None, workers=1)
         -> RegionCount
     count_regions_milp(network, box, time_limit=None) -> RegionCount   (SCIP search, lower bound)
     sample_regions(network, box, samples=100_000) -> RegionCount                   (lower bound)

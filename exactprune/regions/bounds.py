@@ -33,7 +33,8 @@ SPARSITY_SAMPLES = 32
 
 def _layers(network: Network) -> list[tuple[int, int, bool]]:
     """(width, rank, splits) per hidden layer."""
-    return [(layer.n_out, int(np.linalg.matrix_rank(layer.weight)), layer.is_piecewise)
+    return [(layer.n_out, int(np.linalg.matrix_rank(layer.as_dense().weight)),
+             layer.activation.two_phase)
             for layer in network.hidden]
 
 
@@ -83,7 +84,8 @@ def sparsity_expected(network: Network, samples: int = SPARSITY_SAMPLES, seed: i
     rng = np.random.default_rng(seed)
     hidden = network.hidden
     dense = all(np.count_nonzero(layer.weight) == layer.weight.size for layer in hidden)
-    plain = [(layer.n_out, min(layer.weight.shape), layer.is_piecewise) for layer in hidden]
+    plain = [(layer.n_out, min(layer.n_in, layer.n_out), layer.activation.two_phase)
+             for layer in hidden]
     if dense:
         return theorem1(network.n_inputs, plain)
     total = 0
@@ -93,7 +95,7 @@ def sparsity_expected(network: Network, samples: int = SPARSITY_SAMPLES, seed: i
             mask = np.zeros(layer.weight.size, dtype=bool)
             mask[rng.choice(layer.weight.size, np.count_nonzero(layer.weight), replace=False)] = True
             spec.append((layer.n_out, structural_rank(mask.reshape(layer.weight.shape)),
-                         layer.is_piecewise))
+                         layer.activation.two_phase))
         total += theorem1(network.n_inputs, spec)
     return -(-total // samples)
 

@@ -41,11 +41,11 @@ import time
 import numpy as np
 from pyscipopt import SCIP_PARAMSETTING, SCIP_RESULT, Conshdlr, Model, quicksum
 
-from ..bounds import folded_first_layer, symbolic_bounds
+from ..bounds import symbolic_bounds
 from ..domain import Box
-from ..ir import Network
-from ..milp import NetworkMILP, SolverTrouble, scip_calls, solve
-from ..stability_result import ACTIVE, INACTIVE
+from ..ir import ACTIVE, INACTIVE, Network
+from ..solvers.encode import NetworkMILP
+from ..solvers.scip import SolverTrouble, Status, scip_calls, solve
 from .enumerate import RegionCount
 from .lp import CellLP
 
@@ -71,7 +71,7 @@ SCIP_PARAMS = {  # an enumeration: nothing may cut off a feasible pattern
 def _phases(network: Network, bounds) -> list:
     out = []
     for layer, (lo, up) in zip(network.layers, bounds):
-        if layer.activation == "identity":
+        if not layer.activation.two_phase:
             out.append(None)
         else:
             out.append(np.where(lo >= 0.0, ACTIVE, np.where(up <= 0.0, INACTIVE, 0)).astype(np.int8))
@@ -80,7 +80,7 @@ def _phases(network: Network, bounds) -> list:
 
 def _first_gradients(network: Network, box: Box) -> np.ndarray:
     """The first layer's gradients over the free inputs in an orthonormal basis of their span."""
-    weight = folded_first_layer(network)[0][:, box.lo < box.hi]
+    weight = network.folded_first_layer().weight[:, box.lo < box.hi]
     if weight.size == 0:
         return np.zeros((weight.shape[0], 0))
     _, s, vt = np.linalg.svd(weight, full_matrices=False)
@@ -116,7 +116,7 @@ class _Gradients:
                 C, lo, up = self._affine(layer.weight, prev, plo, pup, first.shape[1])
             self._flat(k, C, lo, up, bounds[k])
             if k < depth:
-                alpha = layer.alpha if layer.activation == "leaky_relu" else 0.0
+                alpha = layer.activation.inactive_slope
                 prev, plo, pup = self._slope(k, C, lo, up, phases[k], alpha)
 
     def _affine(self, weight, prev, plo, pup, rank):
@@ -219,7 +219,7 @@ def _zero_reachable(const: np.ndarray, coef: np.ndarray) -> bool:
         expr = quicksum(float(coef[i, t]) * s[i] for i in np.flatnonzero(coef[:, t]))
         model.addCons(expr <= float(tol[t] - const[t]), name=f"zero_up[t={t}]")
         model.addCons(expr >= float(-tol[t] - const[t]), name=f"zero_lo[t={t}]")
-    return solve(model) != "infeasible"
+    return solve(model) is not Status.INFEASIBLE
 
 
 def _can_be_flat(network: Network, box: Box, phases, last: int) -> set:
@@ -233,11 +233,12 @@ def _can_be_flat(network: Network, box: Box, phases, last: int) -> set:
             for j in np.flatnonzero(phases[k] == 0)}
     if last < 1 or phases[0] is None or phases[1] is None:
         return keep
-    weight0, bias0 = folded_first_layer(network)
+    first_layer = network.folded_first_layer()
+    weight0, bias0 = first_layer.weight, first_layer.bias
     centre = (box.lo + box.hi) / 2.0
     first = np.hstack([_first_gradients(network, box), (weight0 @ centre + bias0)[:, None]])
     layer0 = network.layers[0]
-    alpha = layer0.alpha if layer0.activation == "leaky_relu" else 0.0
+    alpha = layer0.activation.inactive_slope
     undecided = phases[0] == 0
     slope = np.where(phases[0] == ACTIVE, 1.0, alpha)  # undecided neurons: alpha + (1 - alpha) s
     weight1, bias1 = network.layers[1].weight, network.layers[1].bias
@@ -285,7 +286,8 @@ class _Collect(Conshdlr):
 def _affine(network: Network, last: int, bits: dict) -> list:
     """(G, c) per layer up to `last`: g = G x + c on the region of a pattern (bits: layer ->
     the slope of each neuron, 1 active, alpha inactive)."""
-    G, c = folded_first_layer(network)
+    first_layer = network.folded_first_layer()
+    G, c = first_layer.weight, first_layer.bias
     out = [(G, c)]
     for k in range(1, last + 1):
         slope = bits[k - 1]
@@ -304,7 +306,7 @@ def _witness(network: Network, box: Box, phases, last: int, neurons: list, key: 
     bits = {}
     for k in range(last + 1):
         layer = network.layers[k]
-        alpha = layer.alpha if layer.activation == "leaky_relu" else 0.0
+        alpha = layer.activation.inactive_slope
         bits[k] = np.ones(layer.n_out) if phases[k] is None else np.where(phases[k] == ACTIVE, 1.0, alpha)
     for (k, j), bit in zip(neurons, key):
         if bit:
@@ -397,16 +399,18 @@ def count_regions_milp(network: Network, box: Box, time_limit: float | None = No
                        list(flat.values()), milp.x)
     model.includeConshdlr(collect, "collect", "records every feasible pattern",
                           enfopriority=-9999999, chckpriority=-9999999, needscons=False)
-    model.setHeuristics(SCIP_PARAMSETTING.OFF)
-    if time_limit is not None:
-        model.setParam("limits/time", max(time_limit - (time.perf_counter() - start), 0.01))
+    with scip_calls():
+        model.setHeuristics(SCIP_PARAMSETTING.OFF)
+        if time_limit is not None:
+            model.setParam("limits/time", max(time_limit - (time.perf_counter() - start), 0.01))
     try:
         status = solve(model, lambda: True)  # Ctrl-C: the patterns so far, a lower bound
+        stopped = status.value
     except SolverTrouble as exc:
-        status = f"solver trouble: {exc}"
+        status, stopped = Status.FAILED, f"solver trouble: {exc}"
     failed, empty = _recheck(network, box, bounds, phases, last, milp, collect.found)
     regions = len(collect.found) - failed
-    notes = [] if status == "infeasible" else [f"SCIP's search stopped ({status})"]
+    notes = [] if status is Status.INFEASIBLE else [f"SCIP's search stopped ({stopped})"]
     if failed:
         notes.append(f"{failed} pattern(s) without a witness that passes the float64 re-check: "
                      "not counted")
@@ -416,4 +420,4 @@ def count_regions_milp(network: Network, box: Box, time_limit: float | None = No
         notes.append(f"{empty} pattern(s) SCIP accepted have no interior: not counted")
     return RegionCount(regions=regions, exact=False, method="milp",
                        time_s=time.perf_counter() - start, note="; ".join(notes),
-                       interrupted=status == "userinterrupt")
+                       interrupted=status is Status.STOPPED)

@@ -31,7 +31,8 @@ import numpy as np
 
 from ..domain import Box
 from ..ir import Network
-from ..stability_result import ACTIVE, INACTIVE, StabilityResult
+from ..ir import ACTIVE, INACTIVE
+from ..stability import StabilityResult
 from .arrangement import INDEPENDENT, ArrangementCounter, sign_points, signs
 from .frame import Frame
 from .lp import CellLP
@@ -339,12 +340,12 @@ class _Enumerator(Search):
 def count_problem(problem: Problem, network: Network, time_limit: float | None = None,
                   samples: int = 256, seed: int = 0, keep_cells: bool = False,
                   progress: Callable[[int, float], None] | None = None,
-                  vertices: bool | None = None, threads: int = 1) -> RegionCount:
+                  vertices: bool | None = None, workers: int = 1) -> RegionCount:
     """Enumerate the regions of a Problem (see problem.py).
 
     vertices: split vertex-represented cells without LPs (vertex.py); None: when the input
     dimension is at most VERTEX_MAX_DIM.
-    threads: > 1 counts the cells after the first layer in that many forked worker processes
+    workers: > 1 counts the cells after the first layer in that many worker processes
     (LP path only).
     """
     if problem.dim == 0:  # every input fixed: the domain is one point, in one region
@@ -355,8 +356,8 @@ def count_problem(problem: Problem, network: Network, time_limit: float | None =
     else:
         state = _Enumerator(problem, network, time_limit, samples, seed, keep_cells, progress)
     try:
-        if threads > 1 and isinstance(state, _Enumerator):
-            state.run_threaded(threads)
+        if workers > 1 and isinstance(state, _Enumerator):
+            state.run_threaded(workers)
         else:
             state.run()
     except KeyboardInterrupt:
@@ -371,13 +372,13 @@ def count_problem(problem: Problem, network: Network, time_limit: float | None =
 def count_regions(network: Network, box: Box, time_limit: float | None = None,
                   stability: StabilityResult | None = None, samples: int = 256, seed: int = 0,
                   progress: Callable[[int, float], None] | None = None,
-                  vertices: bool | None = None, threads: int = 1) -> RegionCount:
+                  vertices: bool | None = None, workers: int = 1) -> RegionCount:
     """Count the activation regions of `network` on `box` exactly (a lower bound if stopped).
 
     stability: optional proven phases (neurons stable on the box never split anything).
     progress: called about twice a second with (regions so far, elapsed seconds).
     vertices: force (True) or forbid (False) the LP-free vertex path; None: by input dimension.
-    threads: worker processes for the cells after the first layer (LP path; 1 = this process).
+    workers: processes for the cells after the first layer (LP path; 1 = this process).
     """
     return count_problem(box_problem(network, box, stability), network, time_limit, samples,
-                         seed, progress=progress, vertices=vertices, threads=threads)
+                         seed, progress=progress, vertices=vertices, workers=workers)

@@ -21,9 +21,8 @@ from __future__ import annotations
 import highspy
 import numpy as np
 
-from .fallback import CONCLUSIVE, INFEASIBLE, OPTIMAL, solve_elsewhere
+from ..solvers.highs import CONCLUSIVE, INFEASIBLE, OPTIMAL, quiet_highs, run, solve_elsewhere
 from .frame import IDENTITY, Frame
-from .highs import quiet_highs, run
 
 
 class CellLP:

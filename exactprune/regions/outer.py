@@ -25,7 +25,7 @@ import highspy
 import numpy as np
 
 from .frame import Frame
-from .highs import quiet_highs, run
+from ..solvers.highs import quiet_highs, run
 
 MAX_CUTS = 48  # cuts kept in the LP of a cell (the most recent ones)
 ROUND = 1e-12  # relative round-up of the support values and of the proofs' sums

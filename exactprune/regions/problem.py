@@ -16,8 +16,8 @@ from ..bounds import check_domain
 from ..domain import Box
 from ..errors import UnsupportedModelError
 from ..ir import Network
-from ..milp import folded_first_layer
-from ..stability_result import ACTIVE, INACTIVE, StabilityResult
+from ..ir import ACTIVE, INACTIVE
+from ..stability import StabilityResult
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,8 +74,9 @@ def hidden_layers(network: Network, stability: StabilityResult | None = None):
                 fixed[ls.layer] = np.where((status == ACTIVE) | (status == INACTIVE), status, 0)
     out = []
     for k, layer in enumerate(network.hidden):
-        weight, bias = folded_first_layer(network) if k == 0 else (layer.weight, layer.bias)
-        slope = {"relu": 0.0, "leaky_relu": layer.alpha, "identity": None}[layer.activation]
+        dense = network.folded_first_layer() if k == 0 else layer.as_dense()
+        weight, bias = dense.weight, dense.bias
+        slope = layer.activation.inactive_slope if layer.activation.two_phase else None
         out.append((weight, bias, slope, fixed[k].astype(np.int8)))
     if not out:
         raise UnsupportedModelError("the network has no hidden layer: it has a single linear region")

@@ -22,7 +22,7 @@ def sample_regions(network: Network, box: Box, samples: int = 100_000, seed: int
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     seen: set[bytes] = set()
-    piecewise = [k for k, layer in enumerate(network.hidden) if layer.is_piecewise]
+    piecewise = [k for k in network.two_phase if k < len(network.hidden)]
     for first in range(0, samples, BATCH):
         x = rng.uniform(box.lo, box.hi, size=(min(BATCH, samples - first), box.size))
         pre = network.preactivations(x)

@@ -15,9 +15,9 @@ import numpy as np
 from ..domain import Box
 from ..errors import DomainError
 from ..ir import Network
-from ..stability_result import StabilityResult
+from ..stability import StabilityResult
 from .enumerate import RegionCount, count_problem
-from .highs import new_highs
+from ..solvers.highs import new_highs
 from .problem import HiddenLayer, Problem, hidden_layers
 
 

@@ -22,7 +22,7 @@ from itertools import product
 
 import numpy as np
 
-from ..stability_result import ACTIVE, INACTIVE
+from ..ir import ACTIVE, INACTIVE
 from .search import Cell, Search
 
 VERTEX_TOL = 1e-9  # vertices closer than this (times scale) to a hyperplane are on it

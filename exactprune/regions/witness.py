@@ -45,7 +45,7 @@ class WitnessCheck:
 
     def _patterns(self, u: np.ndarray) -> np.ndarray:
         pre = self.network.preactivations(self.p.lift(u))
-        two_phase = [g for g, layer in zip(pre, self.network.hidden) if layer.is_piecewise]
+        two_phase = [g for g, layer in zip(pre, self.network.hidden) if layer.activation.two_phase]
         return np.hstack(two_phase) > 0.0 if two_phase else np.zeros((u.shape[0], 0), dtype=bool)
 
     def _outside(self, u: np.ndarray) -> int:

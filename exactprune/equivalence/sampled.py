@@ -20,18 +20,13 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import helper
 
-from .domain import Box, check_range
-from .errors import DomainError, InvalidModelError, UnsupportedModelError
-from .onnx_io.importer import read_model
-from .onnx_io.scan import feature_count
-
-DEFAULT_ATOL = 1e-5
-DEFAULT_RTOL = 1e-4
-DEFAULT_SAMPLES = 1000
-DEFAULT_VERTICES = 200
+from ..domain import Box, check_range, sample_points
+from ..errors import DomainError, InvalidModelError, UnsupportedModelError
+from ..interrupts import deferred
+from ..onnx_io import read_model
+from ..onnx_io.scan import feature_count
 _FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
 _CHUNK = 512  # rows per onnxruntime call for models with a symbolic batch dimension
 
@@ -72,7 +67,28 @@ class VerifyReport:
                 f"{self.tolerance:.3g}")
 
 
-def load_model(model, default_name: str = "model") -> tuple[onnx.ModelProto, str]:
+@dataclass(frozen=True)
+class CheckOptions:
+    """The points and tolerance of a sampled comparison (see the module docstring): the box
+    centre, `samples` uniform points, `vertices` random vertices (all of them if fewer), drawn
+    with `seed`; pass when max |a - b| <= atol + rtol x scale."""
+
+    samples: int = 1000
+    vertices: int = 200
+    atol: float = 1e-5
+    rtol: float = 1e-4
+    seed: int = 0
+
+
+def _onnxruntime():
+    """onnxruntime, imported on first use (a Ctrl-C during its initialisation, which it would
+    turn into ImportError, is held until the import is done)."""
+    with deferred():
+        import onnxruntime
+    return onnxruntime
+
+
+def as_proto(model, default_name: str = "model") -> tuple[onnx.ModelProto, str]:
     """(ModelProto, name for messages) from a path or a ModelProto."""
     if isinstance(model, onnx.ModelProto):
         return model, default_name
@@ -108,7 +124,7 @@ def flat_input_size(model: onnx.ModelProto, name: str = "model") -> int:
 
 def check_same_inputs(a, b, names: tuple[str, str] = ("model A", "model B")) -> int:
     """The flat input size both models share; InvalidModelError when their inputs differ."""
-    (ma, na), (mb, nb) = (load_model(m, name) for m, name in zip((a, b), names))
+    (ma, na), (mb, nb) = (as_proto(m, name) for m, name in zip((a, b), names))
     dims_a, dims_b = input_spec(ma, na)[2], input_spec(mb, nb)[2]
     sample_a = dims_a[1:] if len(dims_a) >= 2 else dims_a
     sample_b = dims_b[1:] if len(dims_b) >= 2 else dims_b
@@ -132,6 +148,7 @@ class _Runner:
         self.sample_shape = tuple(dims[1:]) if self.batched else tuple(dims)
         self.batch = (dims[0] or _CHUNK) if self.batched else 1
         self.symbolic_batch = self.batched and dims[0] is None
+        ort = _onnxruntime()
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         options.log_severity_level = 3
@@ -171,29 +188,7 @@ class _Runner:
         return out.reshape(out.shape[0], -1)[:rows]
 
 
-def sample_points(box: Box, samples: int, vertices: int, rng: np.random.Generator):
-    """(points (N, n), kinds): the centre, uniform samples and random vertices of the box.
-
-    With 2**n <= vertices every vertex is taken, else `vertices` random ones.
-    """
-    n = box.size
-    parts = [("centre", box.center[None, :])]
-    if samples > 0:
-        parts.append(("uniform", rng.uniform(box.lo, box.hi, size=(samples, n))))
-    if vertices > 0:
-        if n < 63 and 2 ** n <= vertices:
-            bits = (np.arange(2 ** n)[:, None] >> np.arange(n)[None, :]) & 1
-        else:
-            bits = rng.integers(0, 2, size=(vertices, n))
-        parts.append(("vertex", np.where(bits == 1, box.hi, box.lo)))
-    points = np.concatenate([p for _, p in parts])
-    kinds = [kind for kind, p in parts for _ in range(p.shape[0])]
-    return points, kinds
-
-
-def compare(a, b, box: Box | None, samples: int = DEFAULT_SAMPLES,
-            vertices: int = DEFAULT_VERTICES, extra_inputs=None, seed: int = 0,
-            atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL,
+def compare(a, b, box: Box | None, options: CheckOptions = CheckOptions(), extra_inputs=None,
             names: tuple[str, str] = ("model A", "model B"), exact=None) -> VerifyReport:
     """Run models a and b (paths or ModelProtos) on the same points of `box` and compare.
 
@@ -204,7 +199,7 @@ def compare(a, b, box: Box | None, samples: int = DEFAULT_SAMPLES,
     DomainError when the domain does not fit or the reference a computes non-finite outputs on
     it (a NaN or inf from b alone is a failed check).
     """
-    a, b = (load_model(m, name) for m, name in zip((a, b), names))
+    a, b = (as_proto(m, name) for m, name in zip((a, b), names))
     n = check_same_inputs(a[0], b[0], (a[1], b[1]))
     run_a, run_b = _Runner(*a), _Runner(*b)
     if len(run_a.output_names) != len(run_b.output_names):
@@ -216,7 +211,8 @@ def compare(a, b, box: Box | None, samples: int = DEFAULT_SAMPLES,
         raise DomainError(f"domain {box.source} has {box.size} inputs, the models have {n}")
     for run in (run_a, run_b):
         check_range(box, run.dtype)
-    points, kinds = sample_points(box, samples, vertices, np.random.default_rng(seed))
+    points, kinds = sample_points(box, options.samples, options.vertices,
+                                  np.random.default_rng(options.seed), all_vertices=True)
     if extra_inputs is not None:
         extra = np.asarray(extra_inputs, dtype=np.float64)
         if extra.size % n:
@@ -239,7 +235,7 @@ def compare(a, b, box: Box | None, samples: int = DEFAULT_SAMPLES,
         raise DomainError(f"domain {box.source}: {run_a.name} computes non-finite outputs on "
                           f"{bad.size} of its {len(kinds)} points (first: point {i}, "
                           f"{kinds[i]}), so nothing can be compared there; use a smaller domain")
-    report = _report(ya, yb, kinds, box, unit, atol, rtol)
+    report = _report(ya, yb, kinds, box, unit, options.atol, options.rtol)
     if exact is not None:
         own = float(np.abs(ya - np.asarray(exact(points)).reshape(ya.shape)).max())
         report = replace(report, own_error=own)

@@ -1,0 +1,12 @@
+"""The IR: a Network of layers behind one protocol (Dense so far), each with an Activation, and
+the input map in front of them. Frozen dataclasses, evaluated in float64; and the phase codes
+of two-phase neurons."""
+
+from .activation import IDENTITY, KINDS, RELU, Activation, activation, leaky_relu
+from .layers import Dense, InputMap, Layer
+from .network import Network, apply_tail
+from .phase import ACTIVE, INACTIVE, STABLE, UNKNOWN, UNSTABLE
+
+__all__ = ["IDENTITY", "KINDS", "RELU", "Activation", "activation", "leaky_relu", "Dense",
+           "InputMap", "Layer", "Network", "apply_tail", "ACTIVE", "INACTIVE", "STABLE", "UNKNOWN",
+           "UNSTABLE"]

@@ -1,0 +1,180 @@
+"""The affine layers of the IR, behind one protocol, and the input map in front of them.
+
+Weight convention (the same as PyTorch's Linear and ONNX Gemm with transB=1): a layer maps
+h (n_in,) to g = W @ h + b with W of shape (n_out, n_in), b of shape (n_out,), then applies its
+Activation. Batches are rows: G = H @ W.T + b.
+
+Every consumer (bounds, MILP encoders, witnesses, reductions, regions) goes through the `Layer`
+protocol, so that a layer kind with a structured W (a convolution) can be added without
+touching them: they ask for the forward map, its interval image, one back-substitution step,
+the sparse rows of W, or (where a reduction edits single neurons) the dense equivalent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Iterator, Protocol
+
+import numpy as np
+
+from .activation import RELU, Activation, activation
+
+
+class Layer(Protocol):
+    """What an affine layer with an activation offers (see the module docstring)."""
+
+    activation: Activation
+    bias: np.ndarray
+
+    @property
+    def n_in(self) -> int: ...
+
+    @property
+    def n_out(self) -> int: ...
+
+    @property
+    def n_params(self) -> int: ...
+
+    @property
+    def n_macs(self) -> int:
+        """Multiply-adds of the affine map for one input."""
+
+    def affine(self, h: np.ndarray) -> np.ndarray:
+        """G = H W^T + b for a batch H (N, n_in)."""
+
+    def interval(self, hlo: np.ndarray, hup: np.ndarray):
+        """(lo, up, magnitude) of W h + b over the boxes [hlo, hup] (rows of a batch), in plain
+        float64; magnitude bounds every term's size, for the caller's rounding margin."""
+
+    def backward(self, d: np.ndarray) -> np.ndarray:
+        """d W: coefficients (..., n_out) on g carried back to h (a vector-Jacobian product)."""
+
+    def substitute(self, d: np.ndarray, dabs: np.ndarray):
+        """One back-substitution step through the affine map: (d W, dabs |W|, d b, dabs |b|) for
+        coefficient stacks d, dabs of shape (..., n_out)."""
+
+    def rows(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """(neuron, columns, coefficients) of every neuron's row, zero coefficients left out."""
+
+    def as_dense(self) -> "Dense":
+        """The same layer with an explicit weight matrix."""
+
+
+@dataclass(frozen=True, eq=False)
+class Dense:
+    """A fully connected layer: weight (n_out, n_in) and bias (n_out,), float64.
+
+    activation: an Activation (a string is taken for a kind without parameters).
+    nodes: the ONNX node names that make up the affine part (for reports).
+    act_node: the name of the ONNX activation node ("" when the activation is identity); for
+        unnamed ONNX nodes the importer uses the node's output tensor name.
+    origin: for each neuron, its flat index in the activation input of the ORIGINAL model
+        (kept through reductions so reports can name original neurons).
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    activation: Activation = RELU
+    nodes: tuple[str, ...] = ()
+    act_node: str = ""
+    origin: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        w = np.asarray(self.weight, dtype=np.float64)
+        b = np.asarray(self.bias, dtype=np.float64).reshape(-1)
+        if w.ndim != 2 or b.shape != (w.shape[0],):
+            raise ValueError(f"layer weight {w.shape} and bias {b.shape} do not match")
+        object.__setattr__(self, "weight", w)
+        object.__setattr__(self, "bias", b)
+        object.__setattr__(self, "activation", activation(self.activation))
+        if not self.origin:
+            object.__setattr__(self, "origin", tuple(range(w.shape[0])))
+        elif len(self.origin) != w.shape[0]:
+            raise ValueError("origin must name one original index per neuron")
+
+    @property
+    def n_in(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def n_params(self) -> int:
+        return self.weight.size + self.bias.size
+
+    @property
+    def n_macs(self) -> int:
+        return self.weight.size
+
+    def affine(self, h: np.ndarray) -> np.ndarray:
+        return h @ self.weight.T + self.bias
+
+    def interval(self, hlo: np.ndarray, hup: np.ndarray):
+        wp = np.maximum(self.weight, 0.0).T
+        wn = np.minimum(self.weight, 0.0).T
+        lo = hlo @ wp + hup @ wn + self.bias
+        up = hup @ wp + hlo @ wn + self.bias
+        mag = np.maximum(np.abs(hlo), np.abs(hup)) @ np.abs(self.weight).T + np.abs(self.bias)
+        return lo, up, mag
+
+    def backward(self, d: np.ndarray) -> np.ndarray:
+        return d @ self.weight
+
+    def substitute(self, d: np.ndarray, dabs: np.ndarray):
+        return d @ self.weight, dabs @ np.abs(self.weight), d @ self.bias, dabs @ np.abs(self.bias)
+
+    def rows(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        for j, row in enumerate(self.weight):
+            cols = np.flatnonzero(row)
+            yield j, cols, row[cols]
+
+    def as_dense(self) -> "Dense":
+        return self
+
+    def with_params(self, weight: np.ndarray, bias: np.ndarray, origin=None) -> "Dense":
+        """A copy with new parameters (and origin, which must then be given if n_out changes)."""
+        if origin is None:
+            origin = self.origin if np.shape(weight)[0] == self.n_out else ()
+        return replace(self, weight=weight, bias=bias, origin=tuple(origin))
+
+
+@dataclass(frozen=True, eq=False)
+class InputMap:
+    """Per-feature affine map from the flattened input to h0: h0 = scale * x_flat[perm] + shift.
+
+    It collects everything the graph does before the first affine layer (Flatten, Reshape,
+    Transpose of the input, Sub/Add/Mul/Div by constants).
+    """
+
+    perm: np.ndarray
+    scale: np.ndarray
+    shift: np.ndarray
+
+    @staticmethod
+    def identity(n: int) -> "InputMap":
+        return InputMap(np.arange(n), np.ones(n), np.zeros(n))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "perm", np.asarray(self.perm, dtype=np.int64).reshape(-1))
+        object.__setattr__(self, "scale", np.asarray(self.scale, dtype=np.float64).reshape(-1))
+        object.__setattr__(self, "shift", np.asarray(self.shift, dtype=np.float64).reshape(-1))
+
+    @property
+    def is_identity(self) -> bool:
+        return (
+            bool(np.all(self.perm == np.arange(self.perm.size)))
+            and bool(np.all(self.scale == 1.0))
+            and bool(np.all(self.shift == 0.0))
+        )
+
+    def apply(self, x_flat: np.ndarray) -> np.ndarray:
+        """h0 for a batch of flattened inputs (N, d)."""
+        return x_flat[:, self.perm] * self.scale + self.shift
+
+    def pull_back(self, coef: np.ndarray, n_inputs: int) -> np.ndarray:
+        """Coefficients (N, n0) of linear functions of h0 as coefficients (N, d) on x_flat."""
+        out = np.zeros((coef.shape[0], n_inputs))
+        np.add.at(out.T, self.perm, (coef * self.scale).T)
+        return out

@@ -1,0 +1,128 @@
+"""A feed-forward network as a frozen dataclass with float64 evaluation.
+
+A network is
+    x (original input tensor, shape `input_shape`, leading dimension = batch)
+    -> flatten (row-major, per sample) -> InputMap (h0 = scale * x_flat[perm] + shift)
+    -> layers[0] ... layers[-1] (the last one is the output layer)
+    -> tail (ops kept as they are: Softmax, LogSoftmax, Sigmoid)
+Hidden layers have a relu, leaky_relu or identity Activation (identity: an affine layer followed
+directly by another one). The output layer has identity or, for a final Relu, relu. A Network is
+pure maths: where it came from (file, stored domain, opset) is onnx_io.LoadedModel's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .layers import Dense, InputMap, Layer
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A fully connected feed-forward network; see the module docstring for the convention.
+
+    input_shape / output_shape: ONNX shapes, ints or strings (symbolic dims); dim 0 is the batch.
+    tail: ops after the output layer, kept as they are: tuples (op_type, attributes dict).
+    """
+
+    layers: tuple[Layer, ...]
+    input_map: InputMap
+    input_name: str = "input"
+    input_shape: tuple = ()
+    output_name: str = "output"
+    output_shape: tuple = ()
+    tail: tuple = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        if not self.layers:
+            raise ValueError("a network needs at least one affine layer")
+        for k in range(1, len(self.layers)):
+            if self.layers[k].n_in != self.layers[k - 1].n_out:
+                raise ValueError(
+                    f"layer {k} expects {self.layers[k].n_in} inputs, "
+                    f"layer {k - 1} gives {self.layers[k - 1].n_out}"
+                )
+        if self.input_map.perm.size != self.layers[0].n_in:
+            raise ValueError("the input map and the first layer disagree on the input size")
+
+    # sizes -----------------------------------------------------------------------------------
+    @property
+    def n_inputs(self) -> int:
+        return self.input_map.perm.size
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layers[-1].n_out
+
+    @property
+    def hidden(self) -> tuple[Layer, ...]:
+        """Every layer but the output layer."""
+        return self.layers[:-1]
+
+    @property
+    def two_phase(self) -> list[int]:
+        """Indices of the layers with a two-phase activation (their neurons have a stability)."""
+        return [i for i, layer in enumerate(self.layers) if layer.activation.two_phase]
+
+    @property
+    def n_params(self) -> int:
+        return sum(layer.n_params for layer in self.layers)
+
+    @property
+    def n_neurons(self) -> int:
+        """Hidden neurons (output neurons are not counted)."""
+        return sum(layer.n_out for layer in self.hidden)
+
+    @property
+    def n_macs(self) -> int:
+        """Multiply-adds of one forward pass."""
+        return sum(layer.n_macs for layer in self.layers)
+
+    def replace(self, **changes) -> "Network":
+        return replace(self, **changes)
+
+    def folded_first_layer(self) -> Dense:
+        """Layer 0 acting on the flat original input: the input map folded into its weights."""
+        first = self.layers[0].as_dense()
+        imap = self.input_map
+        return replace(first, weight=imap.pull_back(first.weight, self.n_inputs),
+                       bias=first.bias + first.weight @ imap.shift)
+
+    # evaluation ------------------------------------------------------------------------------
+    def flatten_input(self, x: np.ndarray) -> np.ndarray:
+        """(N, d) float64 from an input batch of the model's input shape (or already flat)."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        return x.reshape(x.shape[0], -1)
+
+    def preactivations(self, x: np.ndarray) -> list[np.ndarray]:
+        """g of every layer (including the output layer) for an input batch, float64."""
+        h = self.input_map.apply(self.flatten_input(x))
+        out = []
+        for layer in self.layers:
+            g = layer.affine(h)
+            out.append(g)
+            h = layer.activation.apply(g)
+        return out
+
+    def forward(self, x: np.ndarray, with_tail: bool = True) -> np.ndarray:
+        """The network's output (N, n_outputs) in float64."""
+        g = self.preactivations(x)[-1]
+        y = self.layers[-1].activation.apply(g)
+        return apply_tail(y, self.tail) if with_tail else y
+
+
+def apply_tail(y: np.ndarray, tail) -> np.ndarray:
+    """Apply the kept output ops (Softmax over the last axis, LogSoftmax, Sigmoid) in float64."""
+    for op, _attrs in tail:
+        if op == "Sigmoid":
+            y = 1.0 / (1.0 + np.exp(-y))
+        else:
+            z = y - y.max(axis=-1, keepdims=True)
+            lse = np.log(np.exp(z).sum(axis=-1, keepdims=True))
+            y = z - lse if op == "LogSoftmax" else np.exp(z - lse)
+    return y

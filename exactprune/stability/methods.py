@@ -1,0 +1,62 @@
+"""The methods of the stability analysis as data: which stages run, in which order.
+
+Every method starts from sound bounds (symbolic; interval for the published baselines), then
+runs its stages, cheapest evidence first; each stage sees only what the earlier ones left
+undecided, and a stage marked `needs_open` is skipped (with the rest) once nothing is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+from . import baselines, per_neuron
+from .single_milp import MILP_SHARE, single_milp
+from .splitting import split_inputs
+from .state import Analysis
+from .tighten import tighten
+from .witnesses import witness_stage
+
+
+@dataclass(frozen=True)
+class StageStep:
+    run: Callable[[Analysis], None]
+    needs_open: bool = True  # skipped, with what follows, when no neuron is undecided
+
+
+@dataclass(frozen=True)
+class Method:
+    stages: tuple[StageStep, ...]
+    interval: bool = False  # start from interval bounds instead of symbolic ones
+    summary: str = ""
+
+
+_WITNESSES = StageStep(witness_stage, needs_open=False)
+_ANALYSIS = (_WITNESSES, StageStep(split_inputs), StageStep(tighten))
+
+METHODS: dict[str, Method] = {
+    "auto": Method((*_ANALYSIS, StageStep(partial(single_milp, share=MILP_SHARE)),
+                    StageStep(per_neuron.fallback)),
+                   summary="bounds, witnesses, one MILP, per-neuron fallback"),
+    "bounds": Method((_WITNESSES,), summary="bounds and witnesses only"),
+    "milp": Method((*_ANALYSIS, StageStep(partial(single_milp, share=1.0))),
+                   summary="auto without the fallback"),
+    "per-neuron": Method((StageStep(per_neuron.per_neuron, needs_open=False),),
+                         summary="our bounds, then two MILPs per neuron"),
+    "per-neuron-plain": Method((StageStep(baselines.per_neuron_plain, needs_open=False),),
+                               interval=True, summary="baseline: the published per-neuron "
+                               "method from interval bounds"),
+    "per-neuron-tight": Method((StageStep(baselines.per_neuron_tight, needs_open=False),),
+                               interval=True, summary="baseline: the same, each MILP solved to "
+                               "a 1% gap"),
+}
+
+
+def run(state: Analysis, method: Method) -> None:
+    state.apply_bounds()
+    state.report()
+    for step in method.stages:
+        if step.needs_open and not state.undecided():
+            return
+        step.run(state)

@@ -1,0 +1,85 @@
+"""The per-neuron stage (METHODS 3.4): two MILPs per open neuron, in worker processes when asked
+for, each answer folded into the analysis as it comes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE
+from .neuron_milps import LayerModel, NeuronAnswer, Outcome
+from .result import Evidence, Reason
+from .state import Analysis, Stage
+
+
+def apply_answer(state: Analysis, i: int, answer: NeuronAnswer, share: bool) -> None:
+    """Record one neuron's per-neuron MILP answers. A side proven by SCIP makes the neuron
+    stable; an input SCIP found counts only through its float64 forward pass (share=True: for
+    every neuron, else for this neuron only, as in the published method)."""
+    j = answer.neuron
+    for side in answer.sides:
+        if side.outcome is Outcome.STABLE:
+            if state.status[i][j] == UNKNOWN:
+                state.set(i, j, INACTIVE if side.sign > 0 else ACTIVE, Evidence.PER_NEURON)
+        elif side.outcome is Outcome.OPEN:
+            state.complete = False
+            state.why[(i, j)] = side.reason
+            if side.message:
+                state.solver_failed(f"{side.message} (neuron {j} of layer {i})")
+        elif share:
+            state.signs.observe(side.x)
+        else:
+            signs = state.signs.pos if side.sign > 0 else state.signs.neg
+            g, err = state.signs.certain(np.atleast_2d(side.x))[i]
+            if side.sign * g[0, j] > err[0, j]:
+                signs[i][j] = True
+                state.signs.witnesses.append(side.x)
+    seen = (state.signs.pos, state.signs.neg)
+    last = answer.sides[-1] if answer.sides else None
+    if last is not None and last.outcome is Outcome.FOUND and not seen[last.sign < 0][i][j]:
+        state.complete = False  # the solver's flip did not survive float64: leave unknown
+        state.why[(i, j)] = Reason.UNCONFIRMED
+    if state.signs.pos[i][j] and state.signs.neg[i][j] and state.status[i][j] == UNKNOWN:
+        state.set(i, j, UNSTABLE, Evidence.PER_NEURON)
+    if share:
+        state.apply_signs(Evidence.PER_NEURON)
+    state.report()
+
+
+def ask(state: Analysis, todo: list[tuple[int, int]], share: bool) -> None:
+    """Two MILPs per neuron (can g > FLIP_MARGIN? can g < -FLIP_MARGIN?), stopping early, layer
+    by layer. share=False: a solution only answers its own neuron (as in the published method)."""
+    seen = (state.signs.pos, state.signs.neg)
+    for i in state.layers:
+        lo, up = state.bounds[i]
+        jobs = []
+        for layer, j in todo:
+            if layer != i or state.status[i][j] != UNKNOWN:
+                continue
+            sides = (1, -1) if up[j] < -lo[j] else (-1, 1)
+            jobs.append((j, tuple(s for s in sides if not seen[s < 0][i][j])))
+        if not jobs:
+            continue
+        spec = LayerModel(state.network, state.box, state.bounds, state.phases(), i,
+                          tuple(j for j, _ in jobs))
+        lost = state.workers.answers(spec, jobs, state.deadline,
+                                     lambda answer: apply_answer(state, i, answer, share))
+        if lost and state.remaining > 0:  # a worker died (or hung) with these neurons
+            state.solver_failed(f"a worker process ended without answering {len(lost)} "
+                                f"neuron(s) of layer {i}")
+            state.why.update({(i, j): Reason.SOLVER_TROUBLE for j in lost})
+
+
+def per_neuron(state: Analysis) -> None:
+    """Method "per-neuron": our bounds, then two MILPs per undecided neuron."""
+    state.stage = Stage.PER_NEURON
+    ask(state, state.undecided(), share=False)
+
+
+def fallback(state: Analysis) -> None:
+    """After the single MILP: the neurons it left, with the bounds its proofs tightened; every
+    solution's forward pass answers every neuron it shows (time permitting)."""
+    if state.remaining <= 0:
+        return
+    state.stage = Stage.PER_NEURON
+    state.tighten_bounds()
+    ask(state, state.undecided(), share=True)

@@ -1,0 +1,108 @@
+"""The witness stage: inputs of the box on which undecided neurons are strictly active or
+inactive, found without a solver (samples, vertices, the corners that the symbolic relaxation
+points to, and a gradient-guided local search). Every sign counts only through SignEvidence,
+beyond the float64 forward pass's rounding-error bound."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..bounds import linear_bound_coefficients
+from ..domain import Box, sample_points
+from ..ir import Network
+from .result import Evidence
+from .signs import SignEvidence
+from .state import Analysis, Stage
+
+
+def input_gradients(network: Network, x: np.ndarray, layer: int, neuron: np.ndarray) -> np.ndarray:
+    """d g[layer][neuron[t]] / d x_flat at x[t], through the activation pattern at x[t].
+
+    x: (T, d) flat inputs; neuron: (T,) indices. Returns (T, d).
+    """
+    g = network.preactivations(x)
+    grad = network.layers[layer].as_dense().weight[neuron]  # (T, n_in of layer)
+    for i in range(layer - 1, -1, -1):
+        prev = network.layers[i]
+        grad = prev.backward(grad * prev.activation.slope_at(g[i]))
+    return network.input_map.pull_back(grad, network.n_inputs)
+
+
+def relaxation_corners(network: Network, box: Box, bounds, evidence: SignEvidence,
+                       todo) -> np.ndarray:
+    """For each `todo` neuron missing a sign, the box corner that pushes its symbolic bound
+    toward that sign (the maximiser of the upper linear bound, or the minimiser of the lower):
+    strong first guesses for a flip, found without a solver. Returns the corners (N, d)."""
+    out = []
+    for i in evidence.layers:
+        for upper, seen in ((True, evidence.pos[i]), (False, evidence.neg[i])):
+            rows = np.flatnonzero(~seen & todo[i])
+            if rows.size:
+                coef = linear_bound_coefficients(network, box, bounds, i, upper)[rows]
+                out.append(np.where((coef > 0.0) == upper, box.hi, box.lo))
+    return np.vstack(out) if out else np.zeros((0, box.size))
+
+
+def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.ndarray,
+                 todo: list[np.ndarray], iterations: int = 6, max_targets: int = 2000) -> int:
+    """Push inputs toward flipping undecided neurons; return the number of new signs proved.
+
+    todo: {tracked layer index: bool mask} of the neurons worth targeting. For each
+    of them still missing a sign, start from the seen input whose g is closest to that
+    sign, follow the gradient of g (through the current activation pattern) toward the box corner
+    in the wanted direction, trying several step lengths, keep the best point and repeat.
+    """
+    lo, hi = box.lo, box.hi
+    g_starts = network.preactivations(starts)
+    new = 0
+    targets = []
+    for i in evidence.layers:
+        for want, seen in ((1.0, evidence.pos[i]), (-1.0, evidence.neg[i])):
+            for j in np.flatnonzero(~seen & todo[i]):
+                targets.append((i, j, want))
+    if not targets:
+        return 0
+    targets = targets[:max_targets]
+    steps = np.array([1.0, 0.5, 0.2, 0.05])
+    by_layer: dict[int, list] = {}
+    for i, j, want in targets:
+        by_layer.setdefault(i, []).append((j, want))
+    for i, items in by_layer.items():
+        idx = np.array([j for j, _ in items])
+        want = np.array([w for _, w in items])
+        x = starts[np.argmax(want[None, :] * g_starts[i][:, idx], axis=0)]
+        for _ in range(iterations):
+            grad = input_gradients(network, x, i, idx) * want[:, None]
+            corner = np.where(grad > 0.0, hi, np.where(grad < 0.0, lo, x))
+            cand = x[None, :, :] + steps[:, None, None] * (corner - x)[None, :, :]
+            flat = np.clip(cand.reshape(-1, lo.size), lo, hi)
+            new += evidence.observe(flat)
+            gc = network.preactivations(flat)[i].reshape(steps.size, idx.size, -1)
+            score = want[None, :] * gc[:, np.arange(idx.size), idx]
+            best = np.argmax(score, axis=0)
+            x = np.clip(cand[best, np.arange(idx.size)], lo, hi)
+    return new
+
+
+def find_witnesses(network: Network, box: Box, evidence: SignEvidence, seed: int = 0,
+                   todo=None, bounds=None, n_uniform: int = 2000, n_vertices: int = 1000) -> int:
+    """Samples, vertices, the relaxation corners (given `bounds`) and local search, aimed at the
+    `todo` neurons ({tracked layer index: bool mask}; default all); return the new signs proved."""
+    if todo is None:
+        todo = {i: np.ones_like(pos) for i, pos in evidence.pos.items()}
+    rng = np.random.default_rng(seed)
+    points = sample_points(box, n_uniform, n_vertices, rng)[0]
+    if bounds is not None:
+        points = np.vstack([points, relaxation_corners(network, box, bounds, evidence, todo)])
+    new = evidence.observe(points)
+    new += local_search(network, box, evidence, points, todo)
+    return new
+
+
+def witness_stage(state: Analysis) -> None:
+    """The stage: witnesses aimed at the undecided neurons; neurons seen on both sides are
+    unstable."""
+    state.stage = Stage.WITNESSES
+    find_witnesses(state.network, state.box, state.signs, seed=state.seed,
+                   todo=state.open_masks(), bounds=state.bounds)
+    state.apply_signs(Evidence.WITNESS)
