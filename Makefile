@@ -24,6 +24,7 @@ demo: $(VENV)/.installed
 	$(BIN)/exactprune inspect $(DEMO_OUT)
 
 test: $(VENV)/.installed
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from exactprune.pipeline import CompressResult, compress
 from exactprune.domain import load_vnnlib
 from exactprune.onnx_io import load
+from exactprune.pipeline import CompressResult, compress
 from exactprune.stability import analyse_stability
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,8 +27,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from exactprune.domain import Box, load_vnnlib  # noqa: E402
-from exactprune.onnx_io import load  # noqa: E402
 from exactprune.ir import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE  # noqa: E402
+from exactprune.onnx_io import load  # noqa: E402
 from exactprune.stability import analyse_stability  # noqa: E402
 from exactprune.stability.baselines import PhaseTally, per_neuron_on_parts  # noqa: E402
 

@@ -12,7 +12,8 @@ early termination; the ratio target), per-neuron (two MILPs per neuron after our
 bounds), per-neuron-tight (the published method solved to a gap, its bounds tightening later
 layers), and per-neuron-parts (per-neuron on a grid of K^d input cells, cells bisected while
 undecided, merged; only for d <= 8 inputs: the check that completes on ACAS Xu prop_1/2).
-Models: the FC networks of ../shared/models with their VNN-LIB specs and sample_models/*.onnx on their stored domain.
+Models: the FC networks of ../shared/models with their VNN-LIB specs and sample_models/*.onnx on
+their stored domain.
 """
 
 from __future__ import annotations

@@ -7,9 +7,8 @@ traceback. The hold is set up with the builtin _signal module alone, before anyt
 imported, so the window in which a Ctrl-C is Python's own is the interpreter's start-up.
 """
 
-import sys
-
 import _signal  # the C module behind `signal`, which imports enum first (about 5 ms)
+import sys
 
 
 def main() -> None:

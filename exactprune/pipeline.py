@@ -4,7 +4,7 @@ proving what they remove) -> ONNX -> sampled verification in onnxruntime -> Comp
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 

@@ -14,8 +14,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from exactprune.domain import Box
-from exactprune.ir import Dense, InputMap, Network
-from exactprune.ir import ACTIVE, INACTIVE, UNSTABLE
+from exactprune.ir import ACTIVE, INACTIVE, UNSTABLE, Dense, InputMap, Network
 
 OPSET = 13
 IR_VERSION = 8

@@ -10,8 +10,12 @@ from onnx import helper
 
 from exactprune import load
 from exactprune.cli import main
-from exactprune.errors import (InvalidModelError, MissingFileError, ModelFileError,
-                               UnsupportedModelError)
+from exactprune.errors import (
+    InvalidModelError,
+    MissingFileError,
+    ModelFileError,
+    UnsupportedModelError,
+)
 
 RNG = np.random.default_rng(0)
 

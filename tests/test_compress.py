@@ -11,12 +11,13 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from builders import SHARED_REASON, mnist_csv
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
+from test_reductions import BOX, planted_network
 
-from builders import SHARED_REASON, mnist_csv
 from exactprune import compress, pipeline
 from exactprune.cli import main
 from exactprune.domain import Box, load_vnnlib
@@ -25,7 +26,6 @@ from exactprune.ir import ACTIVE
 from exactprune.onnx_io import load, to_onnx
 from exactprune.reductions import layer_name
 from exactprune.stability import LayerStability, StabilityResult, analyse_stability
-from test_reductions import BOX, planted_network
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -46,7 +46,8 @@ def tiny_model(path: Path) -> Path:
              helper.make_node("Gemm", ["h0", "w1", "b1"], ["g1"], name="fc1", transB=1),
              helper.make_node("Relu", ["g1"], ["h1"], name="relu1"),
              helper.make_node("Gemm", ["h1", "w2", "b2"], ["y"], name="fc2", transB=1)]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
+    graph = helper.make_graph(nodes, "tiny",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8

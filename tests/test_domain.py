@@ -6,12 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import SHARED_REASON
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builders import SHARED_REASON
-from exactprune.domain import (Box, load_bounds_file, load_vnnlib, parse_box, parse_stored,
-                               resolve_domain)
+from exactprune.domain import (
+    Box,
+    load_bounds_file,
+    load_vnnlib,
+    parse_box,
+    parse_stored,
+    resolve_domain,
+)
 from exactprune.errors import DomainError, MissingFileError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -28,8 +34,8 @@ def write(tmp_path, name, text):
 
 
 def bounds_text(lo, hi):
-    return "".join(f"(assert (<= X_{i} {h!r}))\n(assert (>= X_{i} {l!r}))\n"
-                   for i, (l, h) in enumerate(zip(lo, hi)))
+    return "".join(f"(assert (<= X_{i} {high!r}))\n(assert (>= X_{i} {low!r}))\n"
+                   for i, (low, high) in enumerate(zip(lo, hi)))
 
 
 # --box ----------------------------------------------------------------------------------------
@@ -158,9 +164,9 @@ def test_vnnlib_round_trip(tmp_path_factory, pairs, rnd):
     lo = [a for a, _ in pairs]
     hi = [a + w for a, w in pairs]
     lines = []
-    for i, (l, h) in enumerate(zip(lo, hi)):
-        lines += [rnd.choice([f"(assert (<= X_{i} {h!r}))", f"(assert (>= {h!r} X_{i}))"]),
-                  rnd.choice([f"(assert (>= X_{i} {l!r}))", f"(assert (<= {l!r} X_{i}))"])]
+    for i, (low, high) in enumerate(zip(lo, hi)):
+        lines += [rnd.choice([f"(assert (<= X_{i} {high!r}))", f"(assert (>= {high!r} X_{i}))"]),
+                  rnd.choice([f"(assert (>= X_{i} {low!r}))", f"(assert (<= {low!r} X_{i}))"])]
     rnd.shuffle(lines)
     path = tmp_path_factory.mktemp("rt") / "p.vnnlib"
     path.write_text("\n".join(lines))

@@ -14,8 +14,8 @@ from exactprune import __version__, load, save
 from exactprune.domain import Box
 from exactprune.errors import OutputFileError
 from exactprune.ir import Dense, InputMap, Network, leaky_relu
-from exactprune.onnx_io.metadata import KEY_ACTIONS, KEY_DOMAIN, KEY_VERSION
 from exactprune.onnx_io import to_onnx
+from exactprune.onnx_io.metadata import KEY_ACTIONS, KEY_DOMAIN, KEY_VERSION
 
 TOL = 1e-5
 FULLY_CONNECTED = ["acasxu_1_1", "cartpole", "mnistfc_256x2"]

@@ -35,17 +35,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 import pytest
+from builders import init, make_model, run_ort
 from onnx import helper
 
-from builders import init, make_model, run_ort
-from exactprune.pipeline import compress
 from exactprune.domain import Box
-from exactprune.ir import Dense, InputMap, Network
-from exactprune.solvers.scip import FLIP_MARGIN
+from exactprune.ir import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, Dense, InputMap, Network
 from exactprune.onnx_io.importer import convert
+from exactprune.pipeline import compress
 from exactprune.reductions import RULES
+from exactprune.solvers.scip import FLIP_MARGIN
 from exactprune.stability import analyse_stability
-from exactprune.ir import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE
 
 N_TEST_NETWORKS = 150
 TEST_TIME_LIMIT = 20.0  # seconds per analysis / per compress run

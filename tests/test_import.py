@@ -32,7 +32,7 @@ def check(model, tmp_path, x=None, shape=None):
 
 def test_gemm_relu_chain_and_metadata(tmp_path):
     net = check(random_mlp([3, 5, 4, 2]), tmp_path, shape=(3,))
-    assert [(l.n_in, l.n_out, l.activation.kind) for l in net.layers] == [
+    assert [(layer.n_in, layer.n_out, layer.activation.kind) for layer in net.layers] == [
         (3, 5, "relu"), (5, 4, "relu"), (4, 2, "identity")]
     assert net.layers[0].nodes == ("Gemm_0",) and net.layers[0].act_node == "Relu_0"
     source = load_model(tmp_path / "model.onnx")
@@ -79,7 +79,7 @@ def test_matmul_weight_first_on_column_input(tmp_path):
              init("W2", RNG.normal(size=(2, 5)))]
     net = check(make_model(nodes, [("x", ["N", 3, 1])], [("y", ["N", 2])], inits), tmp_path,
                 shape=(3, 1))
-    assert [l.n_out for l in net.layers] == [5, 2]
+    assert [layer.n_out for layer in net.layers] == [5, 2]
 
 
 def test_symbolic_batch_runs_many_rows(tmp_path):
@@ -219,7 +219,7 @@ def test_two_affine_layers_in_a_row_keep_an_identity_layer(tmp_path):
              init("W3", RNG.normal(size=(3, 5)))]
     net = check(make_model(nodes, [("x", ["N", 4])], [("y", ["N", 3])], inits), tmp_path,
                 shape=(4,))
-    assert [(l.n_out, l.activation.kind) for l in net.layers] == [
+    assert [(layer.n_out, layer.activation.kind) for layer in net.layers] == [
         (2, "identity"), (5, "relu"), (3, "identity")]
 
 

@@ -23,7 +23,8 @@ def test_table_lists_layers_totals_and_io(model_path):
     result = CliRunner().invoke(main, ["inspect", str(model_path)])
     assert result.exit_code == 0, result.output
     for text in ["Gemm_0", "3 -> 5", "Relu_1", "4 -> 2", "input ['N', 3]", "Softmax",
-                 "domain  none", "opset 13, ir_version 8", "54 parameters, 9 hidden neurons, 43 multiply-adds"]:
+                 "domain  none", "opset 13, ir_version 8",
+                 "54 parameters, 9 hidden neurons, 43 multiply-adds"]:
         assert text in result.output
 
 
@@ -49,7 +50,7 @@ def test_stored_domain_is_shown(model_path, tmp_path):
 def test_shared_mnist_unnamed_nodes():
     path = shared_model("mnistfc_256x2.onnx")
     info = json.loads(CliRunner().invoke(main, ["inspect", str(path), "--json"]).stdout)
-    assert [(l["n_in"], l["n_out"]) for l in info["layers"]] == [(784, 256), (256, 256),
+    assert [(layer["n_in"], layer["n_out"]) for layer in info["layers"]] == [(784, 256), (256, 256),
                                                                   (256, 10)]
     assert info["layers"][0]["act_node"] == "9" and info["input"]["shape"] == [1, 784, 1]
     assert info["totals"]["hidden_neurons"] == 512 and np.isclose(info["totals"]["params"],

@@ -101,9 +101,8 @@ def test_pyproject_license_is_an_spdx_string():
 
 
 def test_unsupported_ops_are_named_with_where_to_look(tmp_path):
-    from onnx import helper
-
     from builders import init, make_model
+    from onnx import helper
 
     nodes = [helper.make_node("Gemm", ["x", "W"], ["g"], name="Gemm_0", transB=1),
              helper.make_node("Tanh", ["g"], ["y"], name="Tanh_1")]

@@ -12,13 +12,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exactprune.domain import Box
-from exactprune.ir import Dense, InputMap, Network, leaky_relu
+from exactprune.ir import ACTIVE, INACTIVE, UNKNOWN, Dense, InputMap, Network, leaky_relu
 from exactprune.reductions import (
-    lump, proportional_groups, reduce_data_free, reduce_network, reduce_stable, remove_constant,
-    remove_dead, select_basis,
+    lump,
+    proportional_groups,
+    reduce_data_free,
+    reduce_network,
+    reduce_stable,
+    remove_constant,
+    remove_dead,
+    select_basis,
 )
 from exactprune.reductions.base import layer_name
-from exactprune.ir import ACTIVE, INACTIVE, UNKNOWN
 from exactprune.stability import LayerStability, StabilityResult
 
 BOX = Box(-np.ones(4), np.ones(4), "test box")
@@ -211,14 +216,14 @@ def test_all_inactive_layer_makes_output_constant():
     box = Box(-np.ones(2), np.ones(2))
 
     def analyse(network, box, time_limit=None):
-        layers = [LayerStability(k, l.act_node, np.full(l.n_out, INACTIVE if l.act_node == "r1"
+        layers = [LayerStability(k, layer.act_node, np.full(layer.n_out, INACTIVE if layer.act_node == "r1"
                                                         else UNKNOWN, dtype=np.int8), [],
-                                 np.zeros(l.n_out), np.zeros(l.n_out), l.origin)
-                  for k, l in enumerate(network.layers) if l.activation.two_phase]
+                                 np.zeros(layer.n_out), np.zeros(layer.n_out), layer.origin)
+                  for k, layer in enumerate(network.layers) if layer.activation.two_phase]
         return StabilityResult(layers, box)
 
     reduced = reduce_network(net, box, analyse=analyse).network
-    assert [l.weight.shape for l in reduced.layers] == [(0, 2), (2, 0)]
+    assert [layer.weight.shape for layer in reduced.layers] == [(0, 2), (2, 0)]
     x = rng.uniform(-1, 1, (20, 2))
     assert np.allclose(reduced.forward(x), net.forward(x), atol=1e-12)
     assert np.ptp(reduced.forward(x), axis=0).max() == 0.0

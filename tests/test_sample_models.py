@@ -7,9 +7,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from builders import mnist_csv, train_module
 from onnx import numpy_helper
 
-from builders import mnist_csv, train_module
 from exactprune.domain import Box
 from exactprune.onnx_io.metadata import KEY_DOMAIN, KEY_VERSION
 

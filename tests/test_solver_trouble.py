@@ -10,12 +10,11 @@ from builders import SAMPLE_MODELS, planted
 from click.testing import CliRunner
 from pyscipopt import Model
 
-from exactprune.solvers import scip as milp
 from exactprune.cli import main
-from exactprune.onnx_io import to_onnx
-from exactprune.stability import analyse_stability
 from exactprune.ir import UNKNOWN
-from exactprune.stability import Reason
+from exactprune.onnx_io import to_onnx
+from exactprune.solvers import scip as milp
+from exactprune.stability import Reason, analyse_stability
 
 LP_ERROR = "SCIP: error in LP solver!"
 SPEC = SAMPLE_MODELS / "mnist_digit0_eps0.05.vnnlib"

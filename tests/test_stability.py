@@ -8,16 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import planted, shared_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builders import planted, shared_model
 from exactprune.domain import Box
 from exactprune.errors import DomainError
-from exactprune.ir import Dense, InputMap, Network, leaky_relu
+from exactprune.ir import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, Dense, InputMap, Network, leaky_relu
 from exactprune.solvers.scip import FLIP_MARGIN
 from exactprune.stability import analyse_stability
-from exactprune.ir import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 

@@ -9,13 +9,13 @@ import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
-from exactprune.equivalence import CheckOptions
 from exactprune.cli import main
 from exactprune.cli.verify_cmd import NO_DOMAIN
 from exactprune.domain import Box, parse_box
+from exactprune.equivalence import CheckOptions
+from exactprune.equivalence.sampled import compare, flat_input_size
 from exactprune.errors import DomainError, InvalidModelError, UnsupportedModelError
 from exactprune.onnx_io.metadata import KEY_DOMAIN
-from exactprune.equivalence.sampled import compare, flat_input_size
 
 RNG = np.random.default_rng(7)
 W1, B1 = RNG.normal(size=(6, 3)), RNG.normal(size=6)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
+from importlib import import_module
 
 import click
 from rich.console import Console
@@ -16,6 +17,7 @@ from rich.text import Text
 
 from .._version import __version__
 from ..errors import EXIT_INTERRUPTED, ExactpruneError, Interrupted
+from ..interrupts import deferred
 
 EXIT_INTERNAL = 3  # the others come from ExactpruneError.exit_code
 
@@ -130,6 +132,39 @@ class ErrorMappingGroup(click.Group):
                  "for a traceback and please report it", EXIT_INTERNAL)
 
 
+# name: (module, the summary `exactprune --help` shows: the first line of the command's help)
+COMMANDS = {
+    "inspect": ("inspect_cmd", "Show the layers, sizes, input/output and stored domain of MODEL "
+                               "(or, with --supported, the ONNX ops exactprune reads)."),
+    "compress": ("compress_cmd", "Compress IN exactly on the input domain and write OUT."),
+    "stability": ("stability_cmd", "Prove which ReLU neurons of MODEL never change phase on the "
+                                   "input domain."),
+    "regions": ("regions_cmd", "Count the linear (activation) regions of MODEL on its input "
+                               "domain, with upper bounds."),
+    "verify": ("verify_cmd", "Check that models A and B compute the same outputs on the input "
+                             "domain."),
+}
+
+
+class LazyGroup(ErrorMappingGroup):
+    """A command's module (and onnx, onnxruntime, SCIP with it) is imported only when the command
+    runs, so that `exactprune --help` and `--version` start at once. The import holds a Ctrl-C
+    until it is done (an extension may turn an interrupt during its import into ImportError)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name in COMMANDS and name not in self.commands:
+            with deferred():
+                import_module(f"{__package__}.{COMMANDS[name][0]}")  # registers itself on main
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
+
+
 def _usage(exc: click.UsageError) -> None:
     """One line for a usage error: what is wrong and where the help is (exit 2). A bare command
     (no arguments at all) shows its help instead."""
@@ -139,7 +174,7 @@ def _usage(exc: click.UsageError) -> None:
     fail(f"{exc.format_message()} (see '{path} --help')", exc.exit_code)
 
 
-@click.group(cls=ErrorMappingGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="exactprune")
 def main() -> None:
     """exactprune: make ReLU networks in ONNX files smaller without changing what they compute.

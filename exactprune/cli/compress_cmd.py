@@ -20,8 +20,15 @@ from ..errors import Interrupted, VerificationError
 from ..onnx_io import load_model
 from ..pipeline import CompressOptions, compress
 from .app import err_console, main, note, reporting
-from .options import (check_options, domain_from_options, domain_options, json_option,
-                      report_console, time_limit_option, workers_option)
+from .options import (
+    check_options,
+    domain_from_options,
+    domain_options,
+    json_option,
+    report_console,
+    time_limit_option,
+    workers_option,
+)
 
 DEFAULTS = CompressOptions()
 

@@ -17,8 +17,14 @@ from ..onnx_io import load_model
 from ..stability import METHODS, Evidence, StabilityOptions, StabilityResult, analyse_stability
 from ..stability.result import trouble_note
 from .app import err_console, main, note, reporting
-from .options import (domain_from_options, domain_options, json_option, report_console,
-                      time_limit_option, workers_option)
+from .options import (
+    domain_from_options,
+    domain_options,
+    json_option,
+    report_console,
+    time_limit_option,
+    workers_option,
+)
 
 NO_DOMAIN = "stability needs an input domain: give --box LO HI, --bounds FILE or --vnnlib FILE"
 EVIDENCE = [e for e in Evidence if e is not Evidence.NONE]

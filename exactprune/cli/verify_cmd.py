@@ -8,9 +8,9 @@ import click
 from rich.text import Text
 
 from ..domain import Box
+from ..equivalence import CheckOptions, VerifyReport, as_proto, check_same_inputs, compare
 from ..errors import DomainError, VerificationError
 from ..onnx_io.importer import stored_domain
-from ..equivalence import CheckOptions, VerifyReport, as_proto, check_same_inputs, compare
 from .app import console, main
 from .options import check_options, domain_from_options, domain_options
 

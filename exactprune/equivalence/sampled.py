@@ -27,6 +27,7 @@ from ..errors import DomainError, InvalidModelError, UnsupportedModelError
 from ..interrupts import deferred
 from ..onnx_io import read_model
 from ..onnx_io.scan import feature_count
+
 _FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
 _CHUNK = 512  # rows per onnxruntime call for models with a symbolic batch dimension
 

@@ -13,12 +13,18 @@ from onnx import external_data_helper
 from onnx.checker import ValidationError
 
 from ..domain import Box, parse_stored
-from ..errors import (DomainError, ExactpruneError, InvalidModelError, MissingFileError,
-                      ModelFileError, UnsupportedModelError)
+from ..errors import (
+    DomainError,
+    ExactpruneError,
+    InvalidModelError,
+    MissingFileError,
+    ModelFileError,
+    UnsupportedModelError,
+)
 from ..ir import Network
-from .metadata import KEY_ACTIONS, KEY_DOMAIN
 from . import ops_activation, ops_affine, ops_elementwise, ops_shape  # noqa: F401 (registration)
 from .context import NodeContext
+from .metadata import KEY_ACTIONS, KEY_DOMAIN
 from .registry import attributes, resolve
 from .scan import check_chain, check_finite, check_ops, constant_values, feature_count
 from .trace import Traced

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import RELU, leaky_relu as leaky
+from ..ir import RELU
+from ..ir import leaky_relu as leaky
 from .context import NodeContext
 from .registry import converter
 

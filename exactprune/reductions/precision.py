@@ -10,9 +10,10 @@ samples, vertices):
 
 and accepts a candidate network only while error(candidate) <= GUARD * max(error(original),
 FLOOR * scale), scale = max(1, max |original output|). (Whether the candidate computes the
-original's function is the reductions' proof and the final verification's job, not the guard's.) Rules that create new weights (rank-merge,
-layer-fold, lump) ask it before they commit an edit; a refused edit keeps the neurons, which is
-always exact. Deleting neurons (inactive, dead, constant) only removes terms and needs no guard.
+original's function is the reductions' proof and the final verification's job, not the
+guard's.) Rules that create new weights (rank-merge, layer-fold, lump) ask it before they
+commit an edit; a refused edit keeps the neurons, which is always exact. Deleting neurons
+(inactive, dead, constant) only removes terms and needs no guard.
 """
 
 from __future__ import annotations

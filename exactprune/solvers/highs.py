@@ -21,7 +21,6 @@ import sys
 
 import highspy
 import numpy as np
-
 from pyscipopt import ExprCons, quicksum
 
 from .scip import SolverTrouble, Status, new_model, solve
