@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +15,16 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from exactprune.domain import Box
-from exactprune.ir import ACTIVE, INACTIVE, UNSTABLE, Dense, InputMap, Network
+from exactprune.ir import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, Dense, InputMap, Network, leaky_relu
+from exactprune.reductions.base import layer_name
+from exactprune.stability import LayerStability, StabilityResult
 
 OPSET = 13
 IR_VERSION = 8
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
 SHARED_MODELS = SHARED / "models"
-SAMPLE_MODELS = Path(__file__).resolve().parents[1] / "sample_models"
+SAMPLE_MODELS = REPO / "sample_models"
 SHARED_HELP = ("third-party VNN-COMP models, not shipped: docs/DEVELOPING.md ('Third-party "
                "models') says where to get them and puts them in ../shared/models")
 SHARED_REASON = f"needs {SHARED_HELP}"
@@ -186,3 +190,122 @@ def planted(n_inputs: int, seed: int):
     net = Network((Dense(w0, b0), Dense(w1, b1), Dense(small(2, 5), np.zeros(2), "identity")),
                   InputMap.identity(n_inputs))
     return net, Box(np.zeros(n_inputs), np.ones(n_inputs), "unit box"), [want0, want1]
+
+
+# planted networks for the reductions -----------------------------------------------------
+BOX = Box(-np.ones(4), np.ones(4), "test box")
+
+
+def interval(w, b, lo, hi):
+    wp, wn = np.maximum(w, 0), np.minimum(w, 0)
+    return wp @ lo + wn @ hi + b, wp @ hi + wn @ lo + b
+
+
+@dataclass
+class Planted:
+    network: Network
+    status: dict = field(default_factory=dict)  # (layer name, origin) -> code
+    gone: dict = field(default_factory=dict)  # layer name -> original indices that must go
+    kept: dict = field(default_factory=dict)  # layer name -> original indices that must stay
+    pairs: dict = field(default_factory=dict)  # layer name -> groups of which all but n go
+    n_gone: dict = field(default_factory=dict)
+
+
+def planted_network(seed: int, n_hidden: int, leaky: bool, plan: list[tuple[int, ...]]) -> Planted:
+    """Hidden layers with 4 generic (unknown) neurons plus, per layer, counts
+    (inactive, independent active 0-2, dependent active 0-1, constant, proportional, dead)."""
+    rng = np.random.default_rng(seed)
+    lo, hi = BOX.lo, BOX.hi
+    layers, out = [], Planted(None)
+    n_prev = BOX.size
+    dead_cols: list[int] = []
+    for k in range(n_hidden):
+        n_inact, n_act, n_dep, n_const, n_prop, n_dead = plan[k]
+        n_dep = n_dep if n_act == 2 else 0
+        kinds = (["u"] * 4 + ["i"] * n_inact + ["a"] * n_act + ["d"] * n_dep + ["c"] * n_const
+                 + ["p"] * n_prop + ["x"] * n_dead)
+        kinds = [kinds[j] for j in rng.permutation(len(kinds))]
+        n = len(kinds)
+        w, b = rng.standard_normal((n, n_prev)), rng.standard_normal(n) * 0.5
+        glo, ghi = interval(w, np.zeros(n), lo, hi)
+        act = [j for j, kind in enumerate(kinds) if kind == "a"]
+        generic = [j for j, kind in enumerate(kinds) if kind == "u"]
+        name = f"act{k}"
+        for j, kind in enumerate(kinds):
+            if kind == "i":
+                b[j] = -ghi[j] - 1.0
+            elif kind in "ad":
+                if kind == "d":
+                    w[j] = rng.uniform(0.5, 1.5) * w[act[0]] - rng.uniform(0.5, 1.5) * w[act[1]]
+                b[j] = -interval(w[j:j + 1], np.zeros(1), lo, hi)[0][0] + 1.0
+            elif kind == "c":
+                w[j] = 0.0
+            elif kind == "p":
+                src = generic[j % len(generic)]
+                w[j], b[j] = 0.0, 0.0  # filled below, after the source row is final
+                out.pairs.setdefault(name, []).append((src, j))
+        for src, j in out.pairs.get(name, []):
+            c = rng.uniform(0.3, 3.0)
+            w[j], b[j] = c * w[src], c * b[src]
+        if dead_cols:
+            w[:, dead_cols] = 0.0
+        for j, kind in enumerate(kinds):
+            code = {"i": INACTIVE, "a": ACTIVE, "d": ACTIVE}.get(kind, UNKNOWN)
+            out.status[(name, j)] = code
+        out.gone[name] = [j for j, kind in enumerate(kinds) if kind in "icx"]
+        out.kept[name] = [j for j in generic if all(j != s for s, _ in out.pairs.get(name, []))]
+        out.n_gone[name] = n_inact + n_dep + n_const + n_prop + n_dead
+        dead_cols = [j for j, kind in enumerate(kinds) if kind == "x"]
+        layer = Dense(w, b, leaky_relu(0.1) if leaky else "relu", act_node=name)
+        glo, ghi = interval(w, b, lo, hi)
+        lo, hi = layer.activation.apply(glo), layer.activation.apply(ghi)
+        layers.append(layer)
+        n_prev = n
+    w_out = rng.standard_normal((3, n_prev))
+    w_out[:, dead_cols] = 0.0
+    layers.append(Dense(w_out, rng.standard_normal(3), "identity", nodes=("out",)))
+    out.network = Network(tuple(layers), InputMap.identity(BOX.size))
+    return out
+
+
+def oracle(planted: Planted):
+    """A stability 'analysis' that reports exactly the planted stable neurons (by origin)."""
+
+    def analyse(network: Network, box: Box, time_limit=None) -> StabilityResult:
+        layers = []
+        for k, layer in enumerate(network.layers):
+            if not layer.activation.two_phase:
+                continue
+            name = layer_name(layer)
+            status = np.array([planted.status.get((name, o), UNKNOWN) for o in layer.origin],
+                              dtype=np.int8)
+            layers.append(LayerStability(k, name, status, [""] * status.size,
+                                         np.zeros(status.size), np.zeros(status.size),
+                                         tuple(layer.origin)))
+        return StabilityResult(layers, box)
+
+    return analyse
+
+
+def lying_analyser(network, box, **_):
+    """Claims every neuron is stably active: the reductions then change the function."""
+    layers = [LayerStability(k, layer.act_node, np.full(layer.n_out, ACTIVE, np.int8), [],
+                             np.zeros(layer.n_out), np.zeros(layer.n_out), layer.origin)
+              for k, layer in enumerate(network.layers) if layer.activation.two_phase]
+    return StabilityResult(layers, box)
+
+
+def inside(network, box, bounds, n=3000, seed=1):
+    x = np.random.default_rng(seed).uniform(box.lo, box.hi, size=(n, box.size))
+    x = np.vstack([x, box.lo, box.hi])
+    return all(((g >= lo) & (g <= up)).all() for g, (lo, up) in zip(network.preactivations(x),
+                                                                      bounds))
+
+
+def twin_network(n_inputs: int) -> Network:
+    """h1 = h2 = relu(x0 - 0.5); g = h1 - h2 - 0.01 < 0 everywhere, but relaxations treat h1 and
+    h2 independently (upper line vs lower line 0), so one-box bounds cannot prove it."""
+    w1 = np.zeros((2, n_inputs))
+    w1[:, 0] = 1.0
+    return Network((Dense(w1, [-0.5, -0.5]), Dense(np.array([[1.0, -1.0]]), [-0.01], "relu"),
+                    Dense(np.ones((1, 1)), [0.0], "identity")), InputMap.identity(n_inputs))

@@ -2,9 +2,10 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_models" / "tiny_2d.onnx"
+from builders import SAMPLE_MODELS
+
+SAMPLE = SAMPLE_MODELS / "tiny_2d.onnx"
 
 
 def test_compress_piped_into_head_still_writes_and_exits_0(tmp_path):

@@ -4,7 +4,6 @@ import errno
 import json
 import os
 import re
-import shutil
 import socket
 import stat
 import subprocess
@@ -12,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from builders import SAMPLE_MODELS
 from click.testing import CliRunner
 
 from exactprune import compress
@@ -19,12 +19,12 @@ from exactprune.atomic import write_atomic
 from exactprune.cli import main
 from exactprune.errors import VerificationError
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_models" / "tiny_2d.onnx"
+SAMPLE = SAMPLE_MODELS / "tiny_2d.onnx"
 
 
 @pytest.fixture
-def model(tmp_path) -> Path:
-    return Path(shutil.copy(SAMPLE, tmp_path / "m.onnx"))
+def model(tiny_model) -> Path:
+    return tiny_model
 
 
 def run(*args):

@@ -11,24 +11,19 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from builders import SHARED_REASON, mnist_csv
+from builders import BOX, REPO, SHARED, SHARED_REASON, lying_analyser, mnist_csv, planted_network  # noqa: E402
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
-from test_reductions import BOX, planted_network
 
 from exactprune import compress, pipeline
 from exactprune.cli import main
 from exactprune.domain import Box, load_vnnlib
 from exactprune.equivalence import CheckOptions
-from exactprune.ir import ACTIVE
 from exactprune.onnx_io import load, to_onnx
 from exactprune.reductions import layer_name
-from exactprune.stability import LayerStability, StabilityResult, analyse_stability
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from exactprune.stability import analyse_stability
 
 
 def tiny_model(path: Path) -> Path:
@@ -174,14 +169,6 @@ def test_cli_missing_input(tmp_path):
 def test_cli_without_domain_says_how_to_give_one(src, tmp_path):
     result = CliRunner().invoke(main, ["compress", str(src), str(tmp_path / "o.onnx")])
     assert result.exit_code == 0 and "--box LO HI" in result.stderr
-
-
-def lying_analyser(network, box, **_):
-    """Claims every neuron is stably active: the reductions then change the function."""
-    layers = [LayerStability(k, layer.act_node, np.full(layer.n_out, ACTIVE, np.int8), [],
-                             np.zeros(layer.n_out), np.zeros(layer.n_out), layer.origin)
-              for k, layer in enumerate(network.layers) if layer.activation.two_phase]
-    return StabilityResult(layers, box)
 
 
 def test_cli_verification_failure_exits_1_and_writes_nothing(src, tmp_path, monkeypatch):

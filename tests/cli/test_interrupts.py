@@ -5,7 +5,6 @@ finishing (verifying, writing) stops at once and writes nothing."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,8 +20,8 @@ TINY = SAMPLE_MODELS / "tiny_2d.onnx"
 
 
 @pytest.fixture
-def model(tmp_path) -> Path:
-    return Path(shutil.copy(TINY, tmp_path / "m.onnx"))
+def model(tiny_model) -> Path:
+    return tiny_model
 
 
 def run_with_ctrl_c_on_import(module: str, then: str, argv: list[str]):
@@ -168,7 +167,7 @@ def test_ctrl_c_before_the_region_count_writes_nothing(model, tmp_path, monkeypa
 
 
 def test_ctrl_c_and_a_failed_verification_is_still_130(model, tmp_path, monkeypatch):
-    from test_compress import lying_analyser
+    from builders import lying_analyser
 
     from exactprune import pipeline
 

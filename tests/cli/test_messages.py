@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from builders import SAMPLE_MODELS, dense_model, save_model
+from builders import REPO, SAMPLE_MODELS, dense_model, save_model
 from click.testing import CliRunner
 
 from exactprune.cli import main
 from exactprune.onnx_io.metadata import KEY_DOMAIN
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = SAMPLE_MODELS / "tiny_2d.onnx"
 
 
@@ -116,7 +115,7 @@ def test_unsupported_ops_are_named_with_where_to_look(tmp_path):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_the_table_columns_add_up(tmp_path, seed):
-    from test_reductions import planted_network
+    from builders import planted_network
 
     from exactprune.cli.compress_cmd import RULE_COLUMNS
     from exactprune.onnx_io import to_onnx
@@ -158,7 +157,7 @@ def test_skip_reasons_point_to_a_section_that_lists_every_third_party_file():
     text = (REPO / "docs" / "DEVELOPING.md").read_text()
     section = text[text.index("## Third-party models"):]
     named = set()
-    for path in (REPO / "tests").glob("*.py"):
+    for path in (REPO / "tests").rglob("*.py"):
         named |= set(re.findall(r'"([A-Za-z0-9_.]+\.(?:onnx|vnnlib))"', path.read_text()))
     third_party = {name for name in named if not (REPO / "sample_models" / name).exists()
                    and re.match(r"(mnistfc|acasxu|cartpole|cora|oval21|verivital|marabou)", name)}

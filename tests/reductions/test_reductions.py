@@ -4,10 +4,9 @@ removes nothing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pytest
+from builders import BOX, oracle, planted_network
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,99 +24,6 @@ from exactprune.reductions import (
 )
 from exactprune.reductions.base import layer_name
 from exactprune.stability import LayerStability, StabilityResult
-
-BOX = Box(-np.ones(4), np.ones(4), "test box")
-
-
-def interval(w, b, lo, hi):
-    wp, wn = np.maximum(w, 0), np.minimum(w, 0)
-    return wp @ lo + wn @ hi + b, wp @ hi + wn @ lo + b
-
-
-@dataclass
-class Planted:
-    network: Network
-    status: dict = field(default_factory=dict)  # (layer name, origin) -> code
-    gone: dict = field(default_factory=dict)  # layer name -> original indices that must go
-    kept: dict = field(default_factory=dict)  # layer name -> original indices that must stay
-    pairs: dict = field(default_factory=dict)  # layer name -> groups of which all but n go
-    n_gone: dict = field(default_factory=dict)
-
-
-def planted_network(seed: int, n_hidden: int, leaky: bool, plan: list[tuple[int, ...]]) -> Planted:
-    """Hidden layers with 4 generic (unknown) neurons plus, per layer, counts
-    (inactive, independent active 0-2, dependent active 0-1, constant, proportional, dead)."""
-    rng = np.random.default_rng(seed)
-    lo, hi = BOX.lo, BOX.hi
-    layers, out = [], Planted(None)
-    n_prev = BOX.size
-    dead_cols: list[int] = []
-    for k in range(n_hidden):
-        n_inact, n_act, n_dep, n_const, n_prop, n_dead = plan[k]
-        n_dep = n_dep if n_act == 2 else 0
-        kinds = (["u"] * 4 + ["i"] * n_inact + ["a"] * n_act + ["d"] * n_dep + ["c"] * n_const
-                 + ["p"] * n_prop + ["x"] * n_dead)
-        kinds = [kinds[j] for j in rng.permutation(len(kinds))]
-        n = len(kinds)
-        w, b = rng.standard_normal((n, n_prev)), rng.standard_normal(n) * 0.5
-        glo, ghi = interval(w, np.zeros(n), lo, hi)
-        act = [j for j, kind in enumerate(kinds) if kind == "a"]
-        generic = [j for j, kind in enumerate(kinds) if kind == "u"]
-        name = f"act{k}"
-        for j, kind in enumerate(kinds):
-            if kind == "i":
-                b[j] = -ghi[j] - 1.0
-            elif kind in "ad":
-                if kind == "d":
-                    w[j] = rng.uniform(0.5, 1.5) * w[act[0]] - rng.uniform(0.5, 1.5) * w[act[1]]
-                b[j] = -interval(w[j:j + 1], np.zeros(1), lo, hi)[0][0] + 1.0
-            elif kind == "c":
-                w[j] = 0.0
-            elif kind == "p":
-                src = generic[j % len(generic)]
-                w[j], b[j] = 0.0, 0.0  # filled below, after the source row is final
-                out.pairs.setdefault(name, []).append((src, j))
-        for src, j in out.pairs.get(name, []):
-            c = rng.uniform(0.3, 3.0)
-            w[j], b[j] = c * w[src], c * b[src]
-        if dead_cols:
-            w[:, dead_cols] = 0.0
-        for j, kind in enumerate(kinds):
-            code = {"i": INACTIVE, "a": ACTIVE, "d": ACTIVE}.get(kind, UNKNOWN)
-            out.status[(name, j)] = code
-        out.gone[name] = [j for j, kind in enumerate(kinds) if kind in "icx"]
-        out.kept[name] = [j for j in generic if all(j != s for s, _ in out.pairs.get(name, []))]
-        out.n_gone[name] = n_inact + n_dep + n_const + n_prop + n_dead
-        dead_cols = [j for j, kind in enumerate(kinds) if kind == "x"]
-        layer = Dense(w, b, leaky_relu(0.1) if leaky else "relu", act_node=name)
-        glo, ghi = interval(w, b, lo, hi)
-        lo, hi = layer.activation.apply(glo), layer.activation.apply(ghi)
-        layers.append(layer)
-        n_prev = n
-    w_out = rng.standard_normal((3, n_prev))
-    w_out[:, dead_cols] = 0.0
-    layers.append(Dense(w_out, rng.standard_normal(3), "identity", nodes=("out",)))
-    out.network = Network(tuple(layers), InputMap.identity(BOX.size))
-    return out
-
-
-def oracle(planted: Planted):
-    """A stability 'analysis' that reports exactly the planted stable neurons (by origin)."""
-
-    def analyse(network: Network, box: Box, time_limit=None) -> StabilityResult:
-        layers = []
-        for k, layer in enumerate(network.layers):
-            if not layer.activation.two_phase:
-                continue
-            name = layer_name(layer)
-            status = np.array([planted.status.get((name, o), UNKNOWN) for o in layer.origin],
-                              dtype=np.int8)
-            layers.append(LayerStability(k, name, status, [""] * status.size,
-                                         np.zeros(status.size), np.zeros(status.size),
-                                         tuple(layer.origin)))
-        return StabilityResult(layers, box)
-
-    return analyse
 
 
 def max_dev(a: Network, b: Network, rng) -> float:

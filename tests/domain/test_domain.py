@@ -2,11 +2,13 @@
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
-from builders import SHARED_REASON
+from builders import (
+    SHARED,  # noqa: E402
+    SHARED_REASON,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +22,6 @@ from exactprune.domain import (
 )
 from exactprune.errors import DomainError, MissingFileError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 MODELS = SHARED / "models"
 needs_shared = pytest.mark.skipif(not MODELS.is_dir(), reason=SHARED_REASON)
 

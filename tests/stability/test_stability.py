@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
-from builders import planted, shared_model
+from builders import (
+    SHARED_MODELS,  # noqa: E402
+    planted,
+    shared_model,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,8 +20,6 @@ from exactprune.errors import DomainError
 from exactprune.ir import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, Dense, InputMap, Network, leaky_relu
 from exactprune.solvers.scip import FLIP_MARGIN
 from exactprune.stability import analyse_stability
-
-SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 
 
 @pytest.mark.parametrize("n_inputs", [3, 20])  # 3: input splitting applies; 20: it does not

@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from builders import inside
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exactprune.bounds import interval_bounds, symbolic_bounds
 from exactprune.domain import Box
 from exactprune.ir import Activation, Dense, InputMap, Network, leaky_relu
-from exactprune.solvers.obbt import lp_tighten
-from exactprune.stability.splitting import prove_by_splitting
 
 
 def random_net(widths, seed, activations=None, input_map=None):
@@ -23,13 +22,6 @@ def random_net(widths, seed, activations=None, input_map=None):
         layers.append(Dense(rng.normal(size=(b, a)) / np.sqrt(a), rng.normal(size=b) * 0.3,
                             Activation(act, 0.1 if act == "leaky_relu" else 0.0)))
     return Network(tuple(layers), input_map or InputMap.identity(widths[0]))
-
-
-def inside(network, box, bounds, n=3000, seed=1):
-    x = np.random.default_rng(seed).uniform(box.lo, box.hi, size=(n, box.size))
-    x = np.vstack([x, box.lo, box.hi])
-    return all(((g >= lo) & (g <= up)).all() for g, (lo, up) in zip(network.preactivations(x),
-                                                                      bounds))
 
 
 @settings(max_examples=25, deadline=None)
@@ -78,79 +70,6 @@ def test_input_map_is_respected():
     # h0 = (2 * x1 + 0.5, -x0): x1 in [0, 3] -> [0.5, 6.5]; x0 in [0, 1] -> [-1, 0]
     assert np.allclose(lo, [0.5, -1.0]) and np.allclose(up, [6.5, 0.0])
     assert (lo <= [0.5, -1.0]).all() and (up >= [6.5, 0.0]).all()
-
-
-def test_relaxation_lines_enclose_the_activation():
-    layer = Dense(np.eye(3), np.zeros(3), leaky_relu(0.2))
-    lo, up = np.array([-2.0, 0.5, -3.0]), np.array([1.0, 2.0, -1.0])
-    ls, li, us, ui = layer.activation.relaxation(lo, up)
-    t = np.linspace(lo, up, 101)
-    f = layer.activation.apply(t)
-    assert (ls * t + li <= f + 1e-12).all() and (us * t + ui >= f - 1e-12).all()
-    assert np.allclose(us[1:], [1.0, 0.2]) and np.allclose(ls[1:], [1.0, 0.2])  # stable: exact
-
-
-def twin_network(n_inputs: int) -> Network:
-    """h1 = h2 = relu(x0 - 0.5); g = h1 - h2 - 0.01 < 0 everywhere, but relaxations treat h1 and
-    h2 independently (upper line vs lower line 0), so one-box bounds cannot prove it."""
-    w1 = np.zeros((2, n_inputs))
-    w1[:, 0] = 1.0
-    return Network((Dense(w1, [-0.5, -0.5]), Dense(np.array([[1.0, -1.0]]), [-0.01], "relu"),
-                    Dense(np.ones((1, 1)), [0.0], "identity")), InputMap.identity(n_inputs))
-
-
-def test_lp_tightening_is_tighter_and_sound():
-    net = twin_network(20)
-    box = Box(np.zeros(20), np.ones(20))
-    sb = symbolic_bounds(net, box)
-    assert sb[1][1][0] > 0.0  # not proven by symbolic bounds
-    phases = [np.full(2, 2, np.int8), np.full(1, 2, np.int8), None]
-    lo, up = lp_tighten(net, box, sb, phases, 1, [0], time_limit=10.0)
-    assert up[0] < sb[1][1][0] and lo[0] >= sb[1][0][0]
-    assert inside(net, box, [sb[0], (lo, up)])
-
-
-def test_splitting_proves_what_one_box_cannot():
-    net = twin_network(1)
-    box = Box([0.0], [1.0])
-    assert symbolic_bounds(net, box)[1][1][0] > 0.0
-    want = {0: np.zeros(2, bool), 1: np.array([True])}
-    inactive, active = prove_by_splitting(net, box, want, {0: np.zeros(2, bool), 1: np.array([True])},
-                                          time_limit=20.0)
-    assert inactive[1][0] and not active[1][0]
-
-
-def test_splitting_gives_up_within_its_budget():
-    net = random_net([2, 8, 8, 1], seed=5)
-    box = Box([-1.0, -1.0], [1.0, 1.0])
-    want = {0: np.ones(8, bool), 1: np.ones(8, bool)}
-    x = np.random.default_rng(0).uniform(-1, 1, size=(4000, 2))
-    g = net.preactivations(x)
-    inactive, active = prove_by_splitting(net, box, want, want, time_limit=5.0, max_boxes=50)
-    for i in (0, 1):  # nothing proven is contradicted by samples
-        assert not (g[i][:, inactive[i]] > 0).any() and not (g[i][:, active[i]] < 0).any()
-
-
-def test_splitting_with_nothing_open_in_later_layers():
-    net = twin_network(1)
-    box = Box([0.0], [1.0])
-    want = {0: np.ones(2, bool), 1: np.zeros(1, bool)}
-    inactive, active = prove_by_splitting(net, box, want, want, time_limit=5.0)
-    assert set(inactive) == {0, 1} and not inactive[1].any() and not active[1].any()
-    assert not inactive[0].any() and not active[0].any()  # relu(x0 - 0.5) really flips
-
-
-def test_splitting_does_not_prove_a_neuron_whose_bound_cannot_improve_by_splitting():
-    # g1 = -relu(x) + 0.5 on x in [-2, 1]: g1(1) = -0.5, so g1 is not stably active; the upper
-    # relaxation of relu is flat there, which once left the part unsplit and the neuron "proven"
-    net = Network((Dense(np.array([[1.0]]), np.zeros(1), act_node="r0"),
-                   Dense(np.array([[-1.0]]), np.array([0.5]), act_node="r1"),
-                   Dense(np.array([[1.0]]), np.zeros(1), "identity")), InputMap.identity(1))
-    box = Box(np.array([-2.0]), np.array([1.0]))
-    todo = {0: np.zeros(1, bool), 1: np.ones(1, bool)}
-    _, active = prove_by_splitting(net, box, {0: np.zeros(1, bool), 1: np.zeros(1, bool)}, todo,
-                                   time_limit=5.0)
-    assert not active[1].any()
 
 
 def test_symbolic_bounds_stay_sound_under_cancellation():

@@ -7,13 +7,16 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from builders import mnist_csv, train_module
+from builders import (
+    REPO,  # noqa: E402
+    mnist_csv,
+    train_module,
+)
 from onnx import numpy_helper
 
 from exactprune.domain import Box
 from exactprune.onnx_io.metadata import KEY_DOMAIN, KEY_VERSION
 
-REPO = Path(__file__).resolve().parents[1]
 MNIST_MODELS = (
     "mnist_784_100_100_10.onnx",
     "mnist_784_100_100_100_10.onnx",
