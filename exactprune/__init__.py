@@ -1,18 +1,23 @@
 """exactprune: exact compression of ReLU networks in ONNX files.
 
 Public API (imported on first use, so that `import exactprune` and the command line start fast):
-    load(path) -> Network                      read an ONNX model into the dense IR
-    save(network, path, domain=None, actions=None) write a Network as ONNX (atomically)
-    compress(model_or_path, domain=None, ...) -> CompressResult   exact compression + verification
-    analyse_stability(network, box, time_limit=600, method="auto") -> StabilityResult
+    load(path) -> Network                       the IR of an ONNX file (float64)
+    load_model(path) -> LoadedModel             the same with where it came from (stored domain, ...)
+    save(network, path, domain=None, actions=None, protect=None)   write a Network as ONNX, atomically
+    analyse_stability(network, box, StabilityOptions(...)) -> StabilityResult
+    compress(model, domain=None, CompressOptions(...)) -> CompressResult   exact compression, verified
+    count_regions(network, box, ...) -> RegionCount
+The options dataclasses (StabilityOptions, CompressOptions, CheckOptions) hold every default.
 """
 
 from importlib import import_module
 
 from ._version import __version__
 
-_PUBLIC = {"load": ".onnx_io", "save": ".onnx_io", "compress": ".pipeline",
-           "analyse_stability": ".stability"}
+_PUBLIC = {"load": ".onnx_io", "load_model": ".onnx_io", "save": ".onnx_io",
+           "analyse_stability": ".stability", "StabilityOptions": ".stability",
+           "compress": ".pipeline", "CompressOptions": ".pipeline",
+           "CheckOptions": ".equivalence", "count_regions": ".regions"}
 
 __all__ = ["__version__", *_PUBLIC]
 

@@ -101,3 +101,13 @@ def test_the_prose_counts_what_the_report_says(ran):
     for pattern, value in expect.items():
         match = re.search(pattern, prose)
         assert match and int(match.group(1)) == value, (pattern, value)
+
+
+def test_the_python_api_example_runs(tmp_path, monkeypatch):
+    start = README.index("```python\n") + len("```python\n")
+    code = README[start:README.index("```", start)]
+    model = tmp_path / "model.onnx"
+    model.write_bytes((REPO / "sample_models" / "tiny_2d.onnx").read_bytes())
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    assert (tmp_path / "model.small.onnx").stat().st_size > 0

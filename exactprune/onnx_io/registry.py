@@ -19,6 +19,8 @@ def converter(*op_types: str, since: int = 1) -> Callable:
     def register(fn: Callable) -> Callable:
         for op in op_types:
             entries = _REGISTRY.setdefault(op, [])
+            if any(version == since for version, _ in entries):
+                raise ValueError(f"{op} has a converter from schema {since} already")
             entries.append((since, fn))
             entries.sort(key=lambda entry: entry[0])
         return fn

@@ -251,3 +251,10 @@ def test_matmul_on_higher_rank_samples(tmp_path, weight_first):
     net = check(make_model(nodes, [("x", ["N", *shape])], [("y", ["N", 3])], inits), tmp_path,
                 shape=shape)
     assert net.layers[0].n_out == width
+
+
+def test_a_second_converter_for_the_same_op_and_version_is_refused():
+    from exactprune.onnx_io.registry import converter
+
+    with pytest.raises(ValueError, match="Relu has a converter from schema 1 already"):
+        converter("Relu", since=1)(lambda ctx: None)
