@@ -12,12 +12,18 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
 from exactprune.cli import main
-from exactprune.pipeline import compress
 from exactprune.domain import Box
 from exactprune.errors import DomainError
-from exactprune.ir import Activation, Dense, InputMap, Network, leaky_relu
-from exactprune.regions import (count_regions, count_regions_milp, region_bounds, sample_regions,
-                                slice_regions, theorem1)
+from exactprune.ir import Dense, InputMap, Network, leaky_relu
+from exactprune.pipeline import compress
+from exactprune.regions import (
+    count_regions,
+    count_regions_milp,
+    region_bounds,
+    sample_regions,
+    slice_regions,
+    theorem1,
+)
 
 
 def make_net(weights, biases, out=1, rng=None) -> Network:
@@ -32,35 +38,35 @@ def random_net(sizes, rng, out=1) -> Network:
                     [rng.normal(size=sizes[i + 1]) * 0.5 for i in range(len(sizes) - 1)], out, rng)
 
 
-@pytest.mark.parametrize("vertices", [True, False])
+@pytest.mark.parametrize("path", ["vertex", "lp"])
 @pytest.mark.parametrize("n,d", [(5, 2), (6, 3), (4, 1)])
-def test_generic_hyperplanes_give_the_arrangement_count(n, d, vertices):
+def test_generic_hyperplanes_give_the_arrangement_count(n, d, path):
     rng = np.random.default_rng(n * 10 + d)
     net = make_net([rng.normal(size=(n, d))], [rng.normal(size=n)])
     box = Box(-1e4 * np.ones(d), 1e4 * np.ones(d))  # contains every intersection point
-    result = count_regions(net, box, vertices=vertices)
+    result = count_regions(net, box, path=path)
     assert result.exact and result.verified
     assert result.regions == sum(comb(n, i) for i in range(d + 1))
 
 
-@pytest.mark.parametrize("vertices", [True, False])
-def test_parallel_hyperplanes_give_n_plus_one(vertices):
+@pytest.mark.parametrize("path", ["vertex", "lp"])
+def test_parallel_hyperplanes_give_n_plus_one(path):
     n = 7
     offsets = np.linspace(-0.8, 0.8, n)
     net = make_net([np.tile([[1.0, 2.0, -1.0]], (n, 1))], [offsets])
-    assert count_regions(net, Box(-np.ones(3), np.ones(3)), vertices=vertices).regions == n + 1
+    assert count_regions(net, Box(-np.ones(3), np.ones(3)), path=path).regions == n + 1
 
 
-@pytest.mark.parametrize("vertices", [True, False])
+@pytest.mark.parametrize("path", ["vertex", "lp"])
 @pytest.mark.parametrize("depth", [1, 3, 5])
-def test_tent_map_has_two_to_the_depth_regions(depth, vertices):
+def test_tent_map_has_two_to_the_depth_regions(depth, path):
     # tent(x) = 2 relu(x) - 4 relu(x - 1/2) on [0, 1]; layer l computes both ReLUs of the previous tent
     weights, biases = [np.array([[1.0], [1.0]])], [np.array([0.0, -0.5])]
     for _ in range(depth - 1):
         weights.append(np.array([[2.0, -4.0], [2.0, -4.0]]))
         biases.append(np.array([0.0, -0.5]))
     net = make_net(weights, biases)
-    result = count_regions(net, Box([0.0], [1.0]), vertices=vertices)
+    result = count_regions(net, Box([0.0], [1.0]), path=path)
     assert result.exact and result.regions == 2 ** depth
 
 
@@ -70,25 +76,25 @@ def breakpoints_1d(net: Network, lo: float, hi: float, n: int = 200_001) -> int:
     return 1 + int(np.sum(np.any(pre[1:] != pre[:-1], axis=1)))
 
 
-@pytest.mark.parametrize("vertices", [True, False])
-def test_one_dimensional_input_matches_a_sweep(vertices):
+@pytest.mark.parametrize("path", ["vertex", "lp"])
+def test_one_dimensional_input_matches_a_sweep(path):
     rng = np.random.default_rng(5)
     net = random_net([1, 6, 5, 4], rng)
-    assert count_regions(net, Box([-2.0], [2.0]), vertices=vertices).regions == breakpoints_1d(net, -2.0, 2.0)
+    assert count_regions(net, Box([-2.0], [2.0]), path=path).regions == breakpoints_1d(net, -2.0, 2.0)
 
 
-@pytest.mark.parametrize("vertices", [True, False])
-def test_a_point_domain_is_one_region(vertices):
+@pytest.mark.parametrize("path", ["vertex", "lp"])
+def test_a_point_domain_is_one_region(path):
     net = random_net([3, 5, 4], np.random.default_rng(2))
     point = Box(np.full(3, 0.25), np.full(3, 0.25))
-    result = count_regions(net, point, vertices=vertices)
+    result = count_regions(net, point, path=path)
     assert result.exact and result.regions == 1
     line = Box(np.array([0.25, 0.25, -2.0]), np.array([0.25, 0.25, 2.0]))  # one input free
     sweep = breakpoints_1d(make_net(
         [net.layers[0].weight[:, 2:]] + [layer.weight for layer in net.layers[1:-1]],
         [net.layers[0].bias + net.layers[0].weight[:, :2] @ [0.25, 0.25]]
         + [layer.bias for layer in net.layers[1:-1]]), -2.0, 2.0)
-    assert count_regions(net, line, vertices=vertices).regions == sweep
+    assert count_regions(net, line, path=path).regions == sweep
 
 
 def test_time_limit_gives_a_lower_bound():
@@ -137,8 +143,8 @@ def test_removing_planted_stable_neurons_keeps_the_count():
     out = rng.normal(size=(1, 5))
     planted = Network((Dense(w1p, b1p), Dense(w2p, b2p), Dense(out, np.zeros(1), activation="identity")),
                       InputMap.identity(2))
-    compressed = Network((Dense(w1, b1), Dense(w2, b2), Dense(out[:, :4], np.zeros(1), activation="identity")),
-                         InputMap.identity(2))
+    compressed = Network((Dense(w1, b1), Dense(w2, b2),
+                          Dense(out[:, :4], np.zeros(1), activation="identity")), InputMap.identity(2))
     box = Box(-np.ones(2), np.ones(2))
     x = rng.uniform(-1, 1, size=(500, 2))
     assert np.allclose(planted.forward(x), compressed.forward(x))
@@ -190,12 +196,34 @@ def test_cli_json_contract_and_plot(tmp_path):
                                     "--plot", str(png)])
     assert res.exit_code == 0, res.output
     data = json.loads(out.read_text())
+    assert list(data) == ["model", "domain", "slice", "regions", "exact", "method", "time_s",
+                          "cells_per_layer", "lps", "outer_lps", "point_splits", "verified", "note",
+                          "path", "interrupted", "bounds"]
     assert data["exact"] is True and data["method"] == "exact" and data["regions"] > 1
     assert {"theorem1", "2^N"} <= set(data["bounds"]) and data["regions"] <= data["bounds"]["theorem1"]
     assert png.stat().st_size > 1000
     res = CliRunner().invoke(main, ["regions", str(model), "--box", "-1", "1", "--method", "milp",
                                     "--json", str(out)])
     assert res.exit_code == 0 and json.loads(out.read_text())["regions"] == data["regions"]
+
+
+def test_bounds_only_json_counts_nothing(tmp_path):
+    model, out = tmp_path / "tiny.onnx", tmp_path / "r.json"
+    tiny_onnx(model, np.random.default_rng(8))
+    res = CliRunner().invoke(main, ["regions", str(model), "--box", "-1", "1", "--method", "bounds",
+                                    "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert list(data) == ["model", "domain", "slice", "regions", "exact", "method", "time_s", "note",
+                          "bounds"]
+    assert (data["regions"], data["exact"], data["method"], data["slice"]) == (0, False, "bounds", False)
+    assert data["bounds"]["theorem1"] > 1
+
+
+def test_an_unknown_path_is_refused():
+    net = make_net([np.eye(2)], [np.zeros(2)])
+    with pytest.raises(ValueError, match="path"):
+        count_regions(net, Box(-np.ones(2), np.ones(2)), path="vertices")
 
 
 def test_cli_plane_needs_the_input_size(tmp_path):
@@ -215,20 +243,20 @@ def test_hyperplanes_through_one_interior_point_give_all_patterns_with_one_lp():
 
 
 def test_layer_split_at_once_and_counted_last_layer_agree_with_scip():
-    # the LP path (vertices=False), whatever the input dimension
+    # the LP path (path="lp"), whatever the input dimension
     # more inputs than neurons: the 2^k split of layer 1 and the deletion-restriction count of
     # the last layer (rank-deficient in cells with few active neurons) both run
     rng = np.random.default_rng(12)
     for sizes in ([6, 3, 5], [7, 4, 4], [5, 2, 4, 3], [4, 4]):
         net = random_net(sizes, rng)
         box = Box(-np.ones(sizes[0]), np.ones(sizes[0]))
-        exact, milp = count_regions(net, box, vertices=False), count_regions_milp(net, box)
+        exact, milp = count_regions(net, box, path="lp"), count_regions_milp(net, box)
         assert exact.exact and exact.verified and milp.verified
         assert exact.regions == milp.regions, sizes
 
 
-@pytest.mark.parametrize("vertices", [True, False])
-def test_duplicate_and_parallel_neurons_in_the_counted_layer(vertices):
+@pytest.mark.parametrize("path", ["vertex", "lp"])
+def test_duplicate_and_parallel_neurons_in_the_counted_layer(path):
     rng = np.random.default_rng(13)
     w = rng.normal(size=(3, 7))
     # a duplicate of neuron 0, a mirrored copy of neuron 1 and a neuron parallel to neuron 2
@@ -236,12 +264,12 @@ def test_duplicate_and_parallel_neurons_in_the_counted_layer(vertices):
     b1 = np.r_[0.1, -0.2, 0.3, 0.1, 0.2, -0.4]
     net = make_net([w1], [b1])
     box = Box(-np.ones(7), np.ones(7))  # 6 neurons <= 7 inputs: the deletion-restriction count
-    exact, milp = count_regions(net, box, vertices=vertices), count_regions_milp(net, box)
+    exact, milp = count_regions(net, box, path=path), count_regions_milp(net, box)
     assert exact.exact and exact.regions == milp.regions
 
 
 def test_sign_points_realise_every_sign_next_to_the_point():
-    from exactprune.regions.arrangement import sign_points, signs
+    from exactprune.regions.signpoints import sign_points, signs
     rng = np.random.default_rng(14)
     normals = rng.normal(size=(3, 6))
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
@@ -255,14 +283,14 @@ def test_sign_points_realise_every_sign_next_to_the_point():
                        -np.ones(6), np.ones(6), rows, np.zeros(0)) is None  # dependent normals
 
 
-@pytest.mark.parametrize("vertices", [True, False])
-def test_dead_neuron_with_zero_weights_and_bias_is_inactive(vertices):
+@pytest.mark.parametrize("path", ["vertex", "lp"])
+def test_dead_neuron_with_zero_weights_and_bias_is_inactive(path):
     rng = np.random.default_rng(15)
     w1, b1 = rng.normal(size=(4, 2)), rng.normal(size=4) * 0.3
     w2 = np.vstack([rng.normal(size=(3, 4)), np.zeros((1, 4))])  # g == 0 everywhere: inactive
     net = make_net([w1, w2], [b1, np.r_[rng.normal(size=3) * 0.3, 0.0]])
     box = Box(-np.ones(2), np.ones(2))
-    result, sliced = count_regions(net, box, vertices=vertices), slice_regions(net, box)
+    result, sliced = count_regions(net, box, path=path), slice_regions(net, box)
     assert result.exact and result.verified and sliced.count.verified
     assert result.regions == sliced.count.regions == count_regions_milp(net, box).regions
 
@@ -276,7 +304,7 @@ def test_vertex_enumeration_agrees_with_lp_enumeration_and_scip_on_random_networ
         sizes = [d] + [int(rng.integers(2, 6)) for _ in range(rng.integers(1, 4))]
         net = random_net(sizes, rng)
         box = Box(-np.ones(d), np.ones(d))
-        fast, lp = count_regions(net, box, vertices=True), count_regions(net, box, vertices=False)
+        fast, lp = count_regions(net, box, path="vertex"), count_regions(net, box, path="lp")
         assert fast.exact and fast.verified and lp.exact and fast.lps == 0
         assert fast.regions == lp.regions, (trial, sizes)
         if trial % 3 == 0:
@@ -291,7 +319,7 @@ def test_vertex_enumeration_with_leaky_and_identity_layers_matches_the_lp_path()
               Dense(rng.normal(size=(1, 4)), np.zeros(1), activation="identity"))
     net = Network(layers, InputMap.identity(3))
     box = Box(-np.ones(3), np.ones(3))
-    fast, lp = count_regions(net, box, vertices=True), count_regions(net, box, vertices=False)
+    fast, lp = count_regions(net, box, path="vertex"), count_regions(net, box, path="lp")
     assert fast.exact and fast.verified and fast.regions == lp.regions > 5
 
 
@@ -299,7 +327,7 @@ def test_vertex_enumeration_with_leaky_and_identity_layers_matches_the_lp_path()
 def test_vertex_ties_a_hyperplane_near_a_facet(offset, regions):
     # x1 = offset: within the tolerance of the facet x1 = 1 it does not cut, beyond it it does
     net = make_net([np.array([[1.0, 0.0]])], [np.array([-offset])])
-    result = count_regions(net, Box(-np.ones(2), np.ones(2)), vertices=True)
+    result = count_regions(net, Box(-np.ones(2), np.ones(2)), path="vertex")
     assert result.exact and result.verified and result.regions == regions
 
 
@@ -307,21 +335,21 @@ def test_vertex_ties_a_hyperplane_near_a_facet(offset, regions):
 def test_vertex_ties_a_hyperplane_touching_a_corner(shift, regions):
     # x1 + x2 + x3 = 3 - shift touches the corner (1, 1, 1) only, or cuts a tiny corner off
     net = make_net([np.ones((1, 3))], [np.array([-3.0 + shift])])
-    result = count_regions(net, Box(-np.ones(3), np.ones(3)), vertices=True)
+    result = count_regions(net, Box(-np.ones(3), np.ones(3)), path="vertex")
     assert result.exact and result.verified and result.regions == regions
 
 
 def test_vertex_hyperplanes_through_box_corners_and_one_point():
     # both diagonals of the square: through the corners and the centre (a degenerate vertex)
     net = make_net([np.array([[1.0, -1.0], [1.0, 1.0]])], [np.zeros(2)])
-    assert count_regions(net, Box(-np.ones(2), np.ones(2)), vertices=True).regions == 4
+    assert count_regions(net, Box(-np.ones(2), np.ones(2)), path="vertex").regions == 4
     # n generic planes through one interior point of R^3: 2 * sum_{i<3} C(n-1, i) regions
     rng = np.random.default_rng(23)
     n, centre = 6, np.array([0.2, -0.1, 0.3])
     w = rng.normal(size=(n, 3))
     net = make_net([w], [-w @ centre])
     box = Box(-np.ones(3), np.ones(3))
-    fast = count_regions(net, box, vertices=True)
+    fast = count_regions(net, box, path="vertex")
     assert fast.exact and fast.verified
     assert fast.regions == 2 * sum(comb(n - 1, i) for i in range(3)) == count_regions_milp(net, box).regions
 
@@ -331,9 +359,9 @@ def test_vertex_pencil_of_hyperplanes_in_four_dimensions():
     w = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [1.0, 1.0, 0, 0], [0, 0, 1.0, 0]])
     net = make_net([w, np.array([[1.0, -1.0, 0.5, 0.3]])], [np.zeros(4), np.array([0.1])])
     box = Box(-np.ones(4), np.ones(4))
-    fast = count_regions(net, box, vertices=True)
+    fast = count_regions(net, box, path="vertex")
     assert fast.exact and fast.verified and fast.cells_per_layer[0] == 12
-    assert fast.regions == count_regions(net, box, vertices=False).regions == count_regions_milp(net, box).regions
+    assert fast.regions == count_regions(net, box, path="lp").regions == count_regions_milp(net, box).regions
 
 
 def test_vertex_duplicate_and_mirrored_neurons_in_a_deep_network():
@@ -347,12 +375,13 @@ def test_vertex_duplicate_and_mirrored_neurons_in_a_deep_network():
     w2d, b2d = np.vstack([w2d, w2d[1]]), np.r_[b2, b2[1]]
     doubled = make_net([w1d, w2d], [b1d, b2d])
     box = Box(-np.ones(3), np.ones(3))
-    a, b = count_regions(plain, box, vertices=True), count_regions(doubled, box, vertices=True)
-    assert a.exact and b.exact and b.verified and a.regions == b.regions == count_regions_milp(plain, box).regions
+    a, b = count_regions(plain, box, path="vertex"), count_regions(doubled, box, path="vertex")
+    assert a.exact and b.exact and b.verified
+    assert a.regions == b.regions == count_regions_milp(plain, box).regions
 
 
 def test_vertex_enumeration_on_a_slice_with_domain_rows():
-    from exactprune.regions.enumerate import count_problem
+    from exactprune.regions.count import count_problem
     from exactprune.regions.slices import plane_problem
     rng = np.random.default_rng(25)
     net = random_net([3, 6, 5], rng)
@@ -360,7 +389,7 @@ def test_vertex_enumeration_on_a_slice_with_domain_rows():
     problem = plane_problem(net, box, np.array([-1.0, 0.5, -0.7]), np.array([1.0, -0.4, 0.9]),
                             np.array([0.3, 1.0, -1.0]))
     assert problem.rows.shape[0] > 0
-    fast, lp = count_problem(problem, net, vertices=True), count_problem(problem, net, vertices=False)
+    fast, lp = count_problem(problem, net, path="vertex"), count_problem(problem, net, path="lp")
     assert fast.exact and fast.verified and fast.regions == lp.regions > 3
 
 
@@ -371,12 +400,12 @@ def test_vertex_enumeration_uses_proven_stable_neurons():
     net = make_net([w1, rng.normal(size=(3, 5))], [np.r_[rng.normal(size=4) * 0.3, 5.0], rng.normal(size=3)])
     box = Box(-np.ones(2), np.ones(2))
     stab = analyse_stability(net, box, method="bounds")
-    assert count_regions(net, box, stability=stab, vertices=True).regions == count_regions(net, box).regions
+    assert count_regions(net, box, stability=stab, path="vertex").regions == count_regions(net, box).regions
 
 
 def test_witness_check_rejects_a_wrong_pattern_and_a_point_outside():
     from exactprune.regions.problem import box_problem
-    from exactprune.regions.witness import WitnessCheck
+    from exactprune.regions.recheck import WitnessCheck
     net = make_net([np.array([[1.0, 1e-3]])], [np.zeros(1)])
     problem = box_problem(net, Box(-np.ones(2), np.ones(2)))
     assert problem.dim == 2
@@ -398,8 +427,8 @@ def test_inputs_the_first_layer_never_reads_are_fixed_at_the_centre():
     problem = box_problem(net, box)
     assert problem.dim == 2 and list(problem.columns) == [0, 2]
     assert np.allclose(problem.lift(np.array([[0.3, -0.4]])), [[0.3, 3.0, -0.4]])
-    for vertices in (True, False):  # two lines crossing inside the box
-        got = count_regions(net, box, vertices=vertices)
+    for path in ("vertex", "lp"):  # two lines crossing inside the box
+        got = count_regions(net, box, path=path)
         assert got.exact and got.verified and got.regions == 4 == count_regions_milp(net, box).regions
 
 
@@ -407,6 +436,7 @@ def test_inputs_the_first_layer_never_reads_are_fixed_at_the_centre():
 
 def test_highs_instances_run_when_the_scheduler_has_another_thread_count():
     import highspy
+
     from exactprune.solvers.highs import THREADS, quiet_highs, run
     other = highspy.Highs()
     other.setOptionValue("output_flag", False)
@@ -428,8 +458,9 @@ def test_highs_instances_run_when_the_scheduler_has_another_thread_count():
 
 def test_fallback_solvers_agree_with_highs():
     import highspy
-    from exactprune.solvers.highs import RETRIES, solve_elsewhere, solve_highs, solve_scip
+
     from exactprune.regions.lp import CellLP
+    from exactprune.solvers.highs import RETRIES, solve_elsewhere, solve_highs, solve_scip
     lp = CellLP(-np.ones(3), np.ones(3), cap=10.0)
     lp.push(np.array([0.6, 0.8, 0.0]), 0.1)
     margin, _ = lp.trial()
@@ -451,13 +482,13 @@ def test_lp_path_without_warm_answers_still_counts_exactly(monkeypatch):
     rng = np.random.default_rng(27)
     net = random_net([7, 4, 3], rng)  # 7 inputs: the LP path, with the 2^k split and the last layer count
     box = Box(-np.ones(7), np.ones(7))
-    reference = count_regions(net, box, vertices=False)
+    reference = count_regions(net, box, path="lp")
     assert reference.exact and reference.lps > 0
     monkeypatch.setattr(lp_module.CellLP, "_warm", lambda self: "")  # every warm solve "fails"
-    rescued = count_regions(net, box, vertices=False)
+    rescued = count_regions(net, box, path="lp")
     assert rescued.exact and rescued.verified and rescued.regions == reference.regions
     monkeypatch.setattr(lp_module, "solve_elsewhere", lambda model: ("", float("nan"), None))
-    failed = count_regions(net, box, vertices=False)
+    failed = count_regions(net, box, path="lp")
     assert not failed.exact and "LP(s)" in failed.note and failed.regions <= reference.regions
 
 
@@ -520,8 +551,8 @@ def test_lp_path_counts_the_same_without_witnesses(monkeypatch):
     rng = np.random.default_rng(33)
     net = random_net([9, 5, 5], rng)  # the 2^k split, then the counted last layer
     box = Box(-np.ones(9), np.ones(9))
-    with_witnesses = count_regions(net, box, vertices=False)
+    with_witnesses = count_regions(net, box, path="lp")
     monkeypatch.setattr(arrangement, "flat_witness", lambda *args: None)
-    plain = count_regions(net, box, vertices=False)
+    plain = count_regions(net, box, path="lp")
     assert with_witnesses.exact and with_witnesses.verified and plain.exact
     assert with_witnesses.regions == plain.regions and with_witnesses.lps < plain.lps

@@ -8,8 +8,7 @@ import pytest
 
 from exactprune.domain import Box
 from exactprune.ir import Dense, InputMap, Network
-from exactprune.regions import count_regions, count_regions_milp
-from exactprune.regions import faces
+from exactprune.regions import count_regions, count_regions_milp, faces
 from exactprune.regions.frame import Frame
 from exactprune.regions.lp import CellLP
 from exactprune.regions.outer import MISS_SHARE, OuterLP
@@ -100,9 +99,9 @@ def test_face_count_equals_deletion_restriction_and_scip(seed, widths, dead, mon
     rng = np.random.default_rng(seed)
     net = wide_net(12, widths, rng, dead)
     box = Box(np.zeros(12), np.ones(12))
-    fast = count_regions(net, box, vertices=False)
+    fast = count_regions(net, box, path="lp")
     monkeypatch.setattr("exactprune.regions.arrangement.count_faces", lambda *args: None)
-    slow = count_regions(net, box, vertices=False)
+    slow = count_regions(net, box, path="lp")
     milp = count_regions_milp(net, box)
     assert fast.exact and fast.verified and slow.exact and slow.verified and milp.verified
     assert fast.regions == slow.regions == milp.regions > len(widths)
@@ -115,14 +114,14 @@ def test_faces_asserted_on_an_open_outer_lp_are_certified_or_dropped(seed, width
     rng = np.random.default_rng(seed)
     net = wide_net(12, widths, rng)
     box = Box(np.zeros(12), np.ones(12))
-    want = count_regions(net, box, vertices=False)
+    want = count_regions(net, box, path="lp")
     monkeypatch.setattr(OuterLP, "misses", lambda self, idx: None)
     monkeypatch.setattr("exactprune.regions.arrangement.flat_witness", lambda *args: None)
     dropped, drop = [], faces._Known.drop
     monkeypatch.setattr(faces._Known, "drop", lambda known, mask: (dropped.append(mask), drop(known, mask)))
     monkeypatch.setattr("exactprune.regions.arrangement.ArrangementCounter._node",
                         lambda *args: pytest.fail("the face count fell back to deletion-restriction"))
-    got = count_regions(net, box, vertices=False)
+    got = count_regions(net, box, path="lp")
     assert got.exact and got.verified and got.regions == want.regions
     assert dropped  # refuted faces were asserted and then dropped
 
@@ -144,6 +143,6 @@ def test_dependent_normals_fall_back_to_deletion_restriction(monkeypatch):
         return result
 
     monkeypatch.setattr("exactprune.regions.arrangement.count_faces", spy)
-    result = count_regions(net, box, vertices=False)
+    result = count_regions(net, box, path="lp")
     assert None in calls  # a cell where the pencil's axis lies: deletion-restriction counted it
     assert result.exact and result.verified and result.regions == count_regions_milp(net, box).regions

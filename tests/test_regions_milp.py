@@ -11,9 +11,8 @@ import pytest
 
 from exactprune.bounds import symbolic_bounds
 from exactprune.domain import Box
-from exactprune.ir import Activation, Dense, InputMap, Network, leaky_relu
-from exactprune.regions import count_regions, count_regions_milp, sample_regions
-from exactprune.regions import count_milp
+from exactprune.ir import Activation, Dense, InputMap, Network
+from exactprune.regions import count_milp, count_regions, count_regions_milp, flat_states, sample_regions
 
 BOXES = [(0.0, 1.0), (-1.0, 1.0), (-5.0, 5.0), (1.0, 3.0)]
 FACTORS = [2.0, 0.5, 3.0, 1.0, -1.0, -2.0, -0.5]  # planted rows: positive and negative multiples
@@ -140,5 +139,5 @@ def test_constraint_names_are_readable(name):
     bounds = symbolic_bounds(net, box)
     phases = count_milp._phases(net, bounds)
     milp, _ = count_milp._model(net, box, bounds, phases, 1, count_milp.COUNT_EPS,
-                                count_milp._can_be_flat(net, box, phases, 1))
+                                flat_states.can_be_flat(net, box, phases, 1))
     assert name in {c.name for c in milp.model.getConss()}

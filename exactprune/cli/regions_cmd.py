@@ -16,14 +16,30 @@ from ..bounds import check_domain
 from ..domain import Box
 from ..errors import DomainError, Interrupted, MissingFileError
 from ..onnx_io import load_model
-from ..regions import (count_regions, count_regions_milp, region_bounds, render_slice,
-                       require_matplotlib, sample_regions, slice_regions)
+from ..regions import (
+    METHODS,
+    RegionOptions,
+    RegionsReport,
+    count_regions,
+    count_regions_milp,
+    region_bounds,
+    render_slice,
+    require_matplotlib,
+    sample_regions,
+    slice_regions,
+)
 from ..stability import StabilityOptions, analyse_stability
 from .app import err_console, main, note, reporting
-from .options import (domain_from_options, domain_options, json_option, report_console,
-                      time_limit_option, workers_option)
+from .options import (
+    domain_from_options,
+    domain_options,
+    json_option,
+    report_console,
+    time_limit_option,
+    workers_option,
+)
 
-METHODS = ("exact", "milp", "bounds", "sample")
+DEFAULTS = RegionOptions()
 
 
 def parse_point(text: str, n: int) -> np.ndarray:
@@ -39,7 +55,8 @@ def parse_point(text: str, n: int) -> np.ndarray:
         try:
             point = np.array([float(v) for v in text.split(",")])
         except ValueError:
-            raise DomainError(f"--plane point {text[:40]!r} is not comma-separated numbers or a .npy file") from None
+            raise DomainError(f"--plane point {text[:40]!r} is not comma-separated numbers or a "
+                              ".npy file") from None
     if point.size == 1 and n > 1:
         point = np.full(n, point[0])
     if point.size != n:
@@ -48,6 +65,7 @@ def parse_point(text: str, n: int) -> np.ndarray:
 
 
 def _render(result: dict, console: Console) -> None:
+    """The table of a RegionsReport's JSON document."""
     table = Table(title=Text(f"linear regions of {result['model']}"), show_header=False)
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -59,7 +77,8 @@ def _render(result: dict, console: Console) -> None:
     table.add_row("domain", Text(result["domain"]["source"] or "given"))
     table.add_row("time", f"{result['time_s']:.2f} s")
     if result.get("cells_per_layer"):
-        table.add_row("cells after each hidden layer", " -> ".join(f"{c:,}" for c in result["cells_per_layer"]))
+        table.add_row("cells after each hidden layer",
+                      " -> ".join(f"{c:,}" for c in result["cells_per_layer"]))
         if result.get("path") == "vertex":
             table.add_row("enumeration", "vertex cells (LP-free, low input dimension)")
         else:
@@ -74,7 +93,7 @@ def _render(result: dict, console: Console) -> None:
 @main.command("regions")
 @click.argument("model", type=click.Path(dir_okay=False))
 @domain_options
-@click.option("--method", type=click.Choice(METHODS), default="exact", show_default=True,
+@click.option("--method", type=click.Choice(METHODS), default=DEFAULTS.method, show_default=True,
               help="exact: enumerate cells; milp: SCIP's branch and bound over the activation "
                    "patterns (a cross-check: a verified lower bound that misses regions thinner "
                    "than 1e-6); bounds: only the architecture bounds; sample: distinct patterns "
@@ -86,7 +105,7 @@ def _render(result: dict, console: Console) -> None:
               help="Draw the regions of the 2-D slice and the decision boundary (needs matplotlib).")
 @time_limit_option("Stop counting after S seconds: the count is then a lower bound (reported "
                    "as such, \"exact\": false in --json).")
-@click.option("--samples", type=click.IntRange(min=1), default=100_000, show_default=True,
+@click.option("--samples", type=click.IntRange(min=1), default=DEFAULTS.samples, show_default=True,
               metavar="N", help="Uniform samples for --method sample.")
 @workers_option(help="Worker processes for --method exact (the cells after the first layer are "
                      "independent); 1 counts in this process.")
@@ -117,7 +136,8 @@ def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, sa
         points = [parse_point(p, network.n_inputs) for p in plane]
     use_slice = points is not None or (plot_path is not None and network.n_inputs == 2)
     if plot_path is not None and not use_slice:
-        raise DomainError(f"--plot draws a 2-D slice: give --plane A B C for a model with {network.n_inputs} inputs")
+        raise DomainError("--plot draws a 2-D slice: give --plane A B C for a model with "
+                          f"{network.n_inputs} inputs")
     sliced = None
     with err_console.status("counting regions...") as status:
         def progress(count: int, elapsed: float) -> None:
@@ -138,12 +158,8 @@ def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, sa
             result = sample_regions(network, domain, samples=samples)
         else:
             result = None
-    data = {"model": str(model), "domain": domain.to_json(), "slice": sliced is not None}
-    if result is None:
-        data.update(regions=0, exact=False, method="bounds", time_s=0.0, note="")
-    else:
-        data.update(result.to_json())
-    data["bounds"] = region_bounds(network)
+    report = RegionsReport(str(model), domain, sliced is not None, result, region_bounds(network))
+    data = report.to_json()
     with Outputs() as outputs:
         for target in targets:
             outputs.stage(target, render_slice(sliced, network) if target.shown == plot_path
@@ -156,5 +172,5 @@ def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, sa
         for name in done:
             if name != "-":
                 console.print(Text(f"wrote {name}"), highlight=False)
-    if result is not None and result.interrupted:
+    if report.interrupted:
         raise Interrupted("interrupted: the count above is a lower bound")

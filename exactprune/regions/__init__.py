@@ -1,22 +1,26 @@
 """Linear regions of a ReLU network on a domain: exact enumeration, SCIP search, bounds, slices.
 
 Public API:
-    count_regions(network, box, time_limit=None, stability=None, vertices=None, workers=1)
+    count_regions(network, box, time_limit=None, stability=None, path=None, workers=1)
         -> RegionCount
     count_regions_milp(network, box, time_limit=None) -> RegionCount   (SCIP search, lower bound)
     sample_regions(network, box, samples=100_000) -> RegionCount                   (lower bound)
     region_bounds(network) -> {name: int}                                          (upper bounds)
     slice_regions(network, box, plane=None) -> SliceResult                         (2-D slices)
     plot_slice(slice_result, network, path), render_slice(...) -> PNG bytes        (matplotlib)
+    RegionOptions (METHODS, PATHS), RegionsReport (the result of `exactprune regions`, its JSON)
 """
 
-from .bounds import region_bounds, theorem1
+from .count import count_regions
 from .count_milp import count_regions_milp
-from .enumerate import Cell, RegionCount, count_regions
+from .options import METHODS, PATHS, RegionOptions
 from .plot import plot_slice, render_slice, require_matplotlib
+from .report import RegionsReport
 from .sample import sample_regions
+from .search import Cell, RegionCount
 from .slices import SliceResult, slice_regions
+from .upper_bounds import region_bounds, theorem1
 
-__all__ = ["Cell", "RegionCount", "SliceResult", "count_regions", "count_regions_milp",
-           "plot_slice", "region_bounds", "render_slice", "require_matplotlib", "sample_regions",
-           "slice_regions", "theorem1"]
+__all__ = ["METHODS", "PATHS", "Cell", "RegionCount", "RegionOptions", "RegionsReport",
+           "SliceResult", "count_regions", "count_regions_milp", "plot_slice", "region_bounds",
+           "render_slice", "require_matplotlib", "sample_regions", "slice_regions", "theorem1"]

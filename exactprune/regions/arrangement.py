@@ -32,7 +32,7 @@ from .faces import OPEN, count_faces
 from .frame import IDENTITY, Frame
 from .lp import CellLP
 from .outer import OuterLP
-from .signpoints import DEGENERATE, INDEPENDENT, flat_step, sign_points, signs
+from .signpoints import DEGENERATE, INDEPENDENT, flat_step, sign_points
 
 DEEP_CAP = 0.05  # margin cap (times the box size) of the LP that centres the witnesses
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import numpy as np
 
 from .frame import IDENTITY, Frame
+
 SAFETY = 2.0  # witnesses need slack > SAFETY * tol
 ON_FLAT = 1e-12  # a point is on a flat when every residual is below ON_FLAT * (1 + |offset|)
 WITNESS_ROUNDS = 6
-GIVE_UP = 3  # from the second round on, this many crossed cell rows end the search (on the MNIST
-# model such searches found a point 96 times in 4,579, and cost 2.9 rounds more each)
+GIVE_UP = 3  # from the second round on, this many crossed cell rows end the search (such searches
+# rarely find a point: docs/regions.md, "Numbers behind the code")
 CENTRE_KEEP = 0.5  # the centred point keeps at least this share of the point's slack on every row
 
 

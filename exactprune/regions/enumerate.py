@@ -19,28 +19,24 @@ once; and the last splitting layer (when k <= dim) is counted without materialis
 as the faces of a simplicial complex (faces.py) or by deletion-restriction, its witnesses checked
 for distinct patterns only. With many inputs the linear algebra runs in the span of the first
 layer's rows (frame.py) and most "no" answers come from a small LP there (outer.py).
-For input dimension <= VERTEX_MAX_DIM count_problem uses the LP-free vertex enumeration of
-vertex.py instead (same result type, same witness re-check).
+The cells after the first layer are independent: cell_workers.py counts them in worker processes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from ..domain import Box
-from ..ir import Network
-from ..ir import ACTIVE, INACTIVE
-from ..stability import StabilityResult
-from .arrangement import INDEPENDENT, ArrangementCounter, sign_points, signs
+from ..ir import ACTIVE, INACTIVE, Network
+from .arrangement import ArrangementCounter
 from .frame import Frame
 from .lp import CellLP
 from .outer import OuterLP
-from .parallel import run_tasks
-from .problem import Problem, box_problem
-from .search import Cell, RegionCount, Search
-from .vertex import VERTEX_MAX_DIM, VertexEnumerator
+from .problem import Problem
+from .search import Cell, Search
+from .signpoints import INDEPENDENT, sign_points, signs
 
 POINT_TOL = 1e-9  # a point is strictly on one side of a hyperplane when |g| > POINT_TOL
 MARGIN_TOL = 1e-7  # a side is full-dimensional when the LP margin exceeds MARGIN_TOL * scale
@@ -58,7 +54,24 @@ def tighten(lo: np.ndarray, hi: np.ndarray, row: np.ndarray, rhs: float) -> tupl
     return (np.where(neg, np.maximum(lo, cut), lo), np.where(pos, np.minimum(hi, cut), hi))
 
 
-class _Enumerator(Search):
+@dataclass(frozen=True, eq=False)
+class CellTask:
+    """A cell after the first layer, to be counted on its own: its rows beyond the domain's
+    (rows @ u <= rhs), the first layer's pre-activations g = G u + g0 and phases on it, and points
+    strictly inside it with their pre-activations (as _finish_layer takes them)."""
+
+    rows: list[np.ndarray]
+    rhs: list[float]
+    G: np.ndarray
+    g0: np.ndarray
+    phase: np.ndarray
+    pts: np.ndarray
+    pres: list[np.ndarray]
+
+
+class LPEnumerator(Search):
+    """Counts the regions of a Problem by splitting cells with LPs (module docstring)."""
+
     def __init__(self, problem: Problem, network: Network, time_limit: float | None,
                  samples: int, seed: int, keep_cells: bool,
                  progress: Callable[[int, float], None] | None):
@@ -75,10 +88,10 @@ class _Enumerator(Search):
         if frame.basis is not None:
             outer = OuterLP(frame, problem.lo, problem.hi, MARGIN_CAP * scale, self.tol)
         self.arrangement = ArrangementCounter(self.lp, problem.lo, problem.hi, self.tol,
-                                              self._cell_rows, self.check.add_free, self._out_of_time,
+                                              self._cell_rows, self.check.add_free, self.out_of_time,
                                               frame, outer)
-        self.tasks: list | None = None
-        self.worker_lps = self.worker_outer = 0  # when a list, layer-1 cells are collected here, not counted
+        self.tasks: list[CellTask] | None = None  # a list: cells after layer 1 go here, uncounted
+        self.worker_lps = self.worker_outer = 0
         rng = np.random.default_rng(seed)
         u = rng.uniform(problem.lo, problem.hi, size=(samples, problem.dim))
         self.root = np.vstack([(problem.lo + problem.hi) / 2.0, u])
@@ -94,8 +107,7 @@ class _Enumerator(Search):
 
     # search ------------------------------------------------------------------------------------
     def run(self) -> None:
-        for row, rhs in zip(self.p.rows, self.p.rhs):
-            self._push(row, rhs)
+        self._push_domain()
         pts = self.root
         if self.p.rows.size:
             inside = np.all(pts @ self.p.rows.T < self.p.rhs, axis=1)
@@ -107,6 +119,10 @@ class _Enumerator(Search):
                 return
             pts, pres = self._with_point(pts, pres, u)
         self._enter_layer(0, np.eye(self.p.dim), np.zeros(self.p.dim), pts, pres)
+
+    def _push_domain(self) -> None:
+        for row, rhs in zip(self.p.rows, self.p.rhs):
+            self._push(row, rhs)
 
     def _push(self, row, rhs) -> None:
         self.lp.push(row, rhs)
@@ -161,8 +177,9 @@ class _Enumerator(Search):
 
     def _count_arrangement(self, k, normals, offsets, pts) -> None:
         """The last splitting layer: count its regions in the cell (arrangement.py). Used when
-        the 2^k fast path is possible (k <= dim); in low dimension the depth-first split is faster."""
-        if self._out_of_time():  # a full-dimensional cell: one region at least
+        the 2^k fast path is possible (k <= dim); in low dimension the depth-first split is
+        faster (docs/regions.md, "Numbers behind the code")."""
+        if self.out_of_time():  # a full-dimensional cell: one region at least
             n = 1
         else:
             point = self._interior_point(pts)
@@ -199,7 +216,7 @@ class _Enumerator(Search):
 
     def _visit(self, k, G, g0, norms, phase, cand, i, pts, pres, patterns) -> None:
         while i < cand.size:
-            if self._out_of_time():
+            if self.out_of_time():
                 self.regions += 1
                 return
             j = cand[i]
@@ -248,7 +265,7 @@ class _Enumerator(Search):
     def _finish_layer(self, k, G, g0, phase, pts, pres, patterns) -> None:
         if self.tasks is not None and k == 0 and len(self.p.layers) > 1:
             extra = slice(self.p.rhs.size, None)
-            self.tasks.append((self.rows[extra], self.rhs[extra], G, g0, phase, pts, pres))
+            self.tasks.append(CellTask(self.rows[extra], self.rhs[extra], G, g0, phase, pts, pres))
             return
         layer = self.p.layers[k]
         self.cells_per_layer[k] += 1
@@ -272,45 +289,41 @@ class _Enumerator(Search):
             self.cells.append(Cell(np.array(self.rows).reshape(len(self.rows), self.p.dim),
                                    np.array(self.rhs), pts[0].copy(), pattern))
 
+    # the cells after the first layer, counted elsewhere (cell_workers.py) --------------------
+    @classmethod
+    def for_worker(cls, problem: Problem, network: Network, deadline: float | None,
+                   keep_cells: bool) -> "LPEnumerator":
+        """An enumerator that only counts cells (count_cells): no samples, the domain rows pushed."""
+        state = cls(problem, network, None, 0, 0, keep_cells, None)
+        state.deadline = deadline
+        state._push_domain()
+        return state
 
-    # worker processes (parallel.py) ------------------------------------------------------------
-    def run_threaded(self, threads: int) -> None:
-        """run(), with the cells after the first layer counted by `threads` worker processes."""
+    def first_layer_cells(self) -> list[CellTask]:
+        """run(), leaving the cells after the first layer uncounted: those cells (none when the
+        first layer is the last or is counted as an arrangement: run() counted everything)."""
         self.tasks = []
         self.run()
-        tasks, self.tasks = self.tasks, None
-        if not tasks:
-            return
+        cells, self.tasks = self.tasks, None
         self.check.flush()
-        left = set(range(len(tasks)))
-        try:
-            lost = run_tasks(len(tasks), threads, lambda: self._worker(tasks), self._merge,
-                             self.deadline, self._out_of_time)
-            if lost and not self.stopped:
-                self.stopped = "a worker process that died or hung"
-            left = set(lost)
-        finally:  # unexplored cells are full-dimensional: one region each at least
-            self.regions += len(left)
-            self.cells_per_layer[0] += len(left)
+        return cells
 
-    def _worker(self, tasks):
-        """In a worker process: a fresh enumerator with the domain rows, counting tasks by index."""
-        state = _Enumerator(self.p, self.network, None, 0, 0, self.keep_cells, None)
-        state.deadline = self.deadline
-        for row, rhs in zip(self.p.rows, self.p.rhs):
-            state._push(row, rhs)
-        return lambda index: state._task(tasks[index])
+    def count_unexplored(self, n: int) -> None:
+        """n cells after the first layer were not explored: one region each (full-dimensional)."""
+        self.regions += n
+        self.cells_per_layer[0] += n
 
-    def _task(self, task) -> dict:
-        rows, rhs, G, g0, phase, pts, pres = task
+    def count_cells(self, cells: list[CellTask]) -> dict:
+        """Count cells (in a worker): what merge() adds to the parent's enumeration."""
         before = self._tally()
-        for row, value in zip(rows, rhs):
-            self._push(row, value)
-        try:
-            self._finish_layer(0, G, g0, phase.copy(), pts, pres, ())
-        finally:
-            for _ in rows:
-                self._pop()
+        for cell in cells:
+            for row, value in zip(cell.rows, cell.rhs):
+                self._push(row, value)
+            try:
+                self._finish_layer(0, cell.G, cell.g0, cell.phase, cell.pts, cell.pres, ())
+            finally:
+                for _ in cell.rows:
+                    self._pop()
         out = {key: value - before[key] for key, value in self._tally().items()}
         out.update(cells_per_layer=self.cells_per_layer, stopped=self.stopped,
                    check=self.check.take(), cells=self.cells)
@@ -323,8 +336,8 @@ class _Enumerator(Search):
                 "lps": self.lp.solves, "outer": outer.solves if outer is not None else 0,
                 "point_splits": self.point_splits}
 
-    def _merge(self, out: dict) -> None:
-        """Add a worker's task result."""
+    def merge(self, out: dict) -> None:
+        """Add what a worker's count_cells returned."""
         self.regions += out["regions"]
         self.trouble += out["trouble"]
         self.worker_lps += out["lps"]
@@ -335,50 +348,3 @@ class _Enumerator(Search):
         self.cells.extend(out["cells"])
         if out["stopped"] and not self.stopped:
             self.stopped = out["stopped"]
-
-
-def count_problem(problem: Problem, network: Network, time_limit: float | None = None,
-                  samples: int = 256, seed: int = 0, keep_cells: bool = False,
-                  progress: Callable[[int, float], None] | None = None,
-                  vertices: bool | None = None, workers: int = 1) -> RegionCount:
-    """Enumerate the regions of a Problem (see problem.py).
-
-    vertices: split vertex-represented cells without LPs (vertex.py); None: when the input
-    dimension is at most VERTEX_MAX_DIM.
-    workers: > 1 counts the cells after the first layer in that many worker processes
-    (LP path only).
-    """
-    if problem.dim == 0:  # every input fixed: the domain is one point, in one region
-        return RegionCount(regions=1, exact=True, method="exact", time_s=0.0,
-                           note="the domain is a single point: one region")
-    if vertices if vertices is not None else problem.dim <= VERTEX_MAX_DIM:
-        state = VertexEnumerator(problem, network, time_limit, keep_cells, progress)
-    else:
-        state = _Enumerator(problem, network, time_limit, samples, seed, keep_cells, progress)
-    try:
-        if workers > 1 and isinstance(state, _Enumerator):
-            state.run_threaded(workers)
-        else:
-            state.run()
-    except KeyboardInterrupt:
-        state.stopped = "interrupted"
-    if isinstance(state, VertexEnumerator):
-        return state.result(0, state.trouble, "vertex")
-    outer = state.arrangement.outer
-    return state.result(state.lp.solves + state.worker_lps, state.trouble + state.arrangement.trouble,
-                        "lp", (outer.solves if outer is not None else 0) + state.worker_outer)
-
-
-def count_regions(network: Network, box: Box, time_limit: float | None = None,
-                  stability: StabilityResult | None = None, samples: int = 256, seed: int = 0,
-                  progress: Callable[[int, float], None] | None = None,
-                  vertices: bool | None = None, workers: int = 1) -> RegionCount:
-    """Count the activation regions of `network` on `box` exactly (a lower bound if stopped).
-
-    stability: optional proven phases (neurons stable on the box never split anything).
-    progress: called about twice a second with (regions so far, elapsed seconds).
-    vertices: force (True) or forbid (False) the LP-free vertex path; None: by input dimension.
-    workers: processes for the cells after the first layer (LP path; 1 = this process).
-    """
-    return count_problem(box_problem(network, box, stability), network, time_limit, samples,
-                         seed, progress=progress, vertices=vertices, workers=workers)

@@ -7,23 +7,22 @@ so Zaslavsky's sum over flats meeting D of |mu| is the number of faces: r(A, D) 
 are closed under subsets, so they are found hyperplane by hyperplane: with the faces among the
 first hyperplanes known, S + {h} is asked only when all its facets are faces (so every "no" asked
 is a minimal non-face), smallest S first; more hyperplanes than the rank of A are a "no" without
-a question when their equations are inconsistent (least squares). Many "yes" need no question: when two known points of
-D on the flat of S lie on opposite sides of h, the point where their segment crosses h is on the
-flat of S + {h} and inside D (D, the box and the flat are convex), checked in float64; the same
-is tried with every other facet of S + {h} in the role of S. Each face keeps, per hyperplane, the
-extreme signed distances of the known points on its flat (updated when a point is added to it or
-a superset), so the test is a lookup per facet. Failing that, the question is asked:
-the outer LP (no), the LP-free witness of certify.py from the known point nearest to its
-hyperplane (first when a "yes" is likely: that point is within LIKELY_NEAR x LIKELY_GROWTH^m of
-the hyperplane, m the new flat's dimension within the span of A; on the MNIST model such
-questions are "yes" 60-100% of the time, the others 10-55%) and from the cell's centre (yes).
-A question still open then (the outer LP is nearly exact: on the MNIST model 23 of its 5,254
-open answers were a "no") is asserted as a face without a point and certified after the loop,
-largest first: by a known point on its flat (a larger face's: most asserted faces are not
-maximal), a crossing point, or else the cell LP, which drops it when it refutes it (a refuted
-face has no certified superset, as any point of one would lie on its flat). Faces asked because
-of a refuted facet were asserted or refuted themselves, so the faces kept are exactly the faces.
-This leaves about 900 cell LPs of 2,100 on the MNIST model (count 11.3 -> 9.9 s).
+a question when their equations are inconsistent (least squares). Many "yes" need no question:
+when two known points of D on the flat of S lie on opposite sides of h, the point where their
+segment crosses h is on the flat of S + {h} and inside D (D, the box and the flat are convex),
+checked in float64; the same is tried with every other facet of S + {h} in the role of S. Each
+face keeps, per hyperplane, the extreme signed distances of the known points on its flat (updated
+when a point is added to it or a superset), so the test is a lookup per facet. Failing that, the
+question is asked: the outer LP (no), the LP-free witness of certify.py from the known point
+nearest to its hyperplane (first when a "yes" is likely: that point is within
+LIKELY_NEAR x LIKELY_GROWTH^m of the hyperplane, m the new flat's dimension within the span of A)
+and from the cell's centre (yes). A question still open then (the outer LP is nearly exact) is
+asserted as a face without a point and certified after the loop, largest first: by a known point
+on its flat (a larger face's: most asserted faces are not maximal), a crossing point, or else the
+cell LP, which drops it when it refutes it (a refuted face has no certified superset, as any
+point of one would lie on its flat). Faces asked because of a refuted facet were asserted or
+refuted themselves, so the faces kept are exactly the faces. How often each answer comes, and
+what the order saves, is measured in docs/regions.md ("Numbers behind the code").
 
 Witnesses: a maximal face's flat meets no other hyperplane inside D, so every region whose closure
 reaches that flat lies next to any of its points; the closure of every region reaches some
@@ -38,7 +37,6 @@ import numpy as np
 
 from .certify import ON_FLAT, SAFETY
 from .signpoints import INDEPENDENT, sign_points
-
 
 MAX_HYPERPLANES = 62  # faces are int64 bitmasks
 OPEN = "open"  # counter._ask's answer to a deferred question the outer LP left open

@@ -10,7 +10,7 @@ With a frame (frame.py: every row lies in the span of its basis B) the LP sees t
 y = u B: columns for the live inputs, for y and for t, r fixed rows y - u B = 0 first, and every
 pushed or flat row written on y alone (r + 1 entries instead of one per input); inputs outside the
 span take the box centre. HiGHS then adds and deletes rows without touching a dense row of every
-input (MNIST 784-10-10: 1.9 -> 1.7 s of cell LPs in the count, fewer simplex iterations).
+input (fewer simplex iterations; docs/regions.md, "Numbers behind the code").
 When the warm HiGHS solve ends without a conclusive status (neither optimal nor infeasible), the
 same LP is solved again from scratch by fresh HiGHS instances with other options (RETRIES), then
 by SCIP (fallback.py); only when all of them fail is the LP reported as trouble.

@@ -12,11 +12,12 @@ Cuts: the coordinate bounds of Y, and the aggregated row direction of every cell
 for that question, so its neighbours (same cell, nearby flats) are mostly answered here.
 The hyperplanes of the cell's questions are rows of the LP from set_cell on, free (no bounds) until
 a question fixes those of its flat: HiGHS then keeps its factorisation, where adding and deleting
-the flat's rows cost a rebuild each time (MNIST 784-10-10: 149 -> 118 us per HiGHS run).
+the flat's rows cost a rebuild each time (docs/regions.md, "Numbers behind the code").
 A "no" is re-proved in float64 from HiGHS's multipliers (the row duals of the optimum, or its
 dual ray when infeasible): a combination of the rows that no point of the variable box with
-t in [MISS_SHARE * tol, cap] satisfies. Flat rows whose multiplier is (nearly) zero are left out of the combination
-when it still proves the "no": then every flat of the remaining hyperplanes misses the cell too.
+t in [MISS_SHARE * tol, cap] satisfies. Flat rows whose multiplier is (nearly) zero are left out
+of the combination when it still proves the "no": then every flat of the remaining hyperplanes
+misses the cell too.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from __future__ import annotations
 import highspy
 import numpy as np
 
-from .frame import Frame
 from ..solvers.highs import quiet_highs, run
+from .frame import Frame
 
 MAX_CUTS = 48  # cuts kept in the LP of a cell (the most recent ones)
 ROUND = 1e-12  # relative round-up of the support values and of the proofs' sums

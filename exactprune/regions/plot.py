@@ -58,7 +58,8 @@ def render_slice(result: SliceResult, network: Network, title: str = "") -> byte
         ss, tt = np.meshgrid(s, t)
         u = np.column_stack([ss.ravel(), tt.ravel()])
         label = network.forward(problem.lift(u), with_tail=False).argmax(axis=1).reshape(ss.shape)
-        inside = np.all(u @ problem.rows.T <= problem.rhs, axis=1).reshape(ss.shape) if problem.rows.size else True
+        inside = (np.all(u @ problem.rows.T <= problem.rhs, axis=1).reshape(ss.shape)
+                  if problem.rows.size else True)
         label = np.where(inside, label, np.nan)
         levels = np.arange(network.n_outputs + 1) - 0.5
         xy = to_xy(u)

@@ -15,8 +15,7 @@ import numpy as np
 from ..bounds import check_domain
 from ..domain import Box
 from ..errors import UnsupportedModelError
-from ..ir import Network
-from ..ir import ACTIVE, INACTIVE
+from ..ir import ACTIVE, INACTIVE, Network
 from ..stability import StabilityResult
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from ..ir import Network
 from .problem import Problem
 
-BATCH = 512  # points per forward pass: larger batches fall out of the cache (4096: 4x slower)
+BATCH = 512  # points per forward pass: larger batches fall out of the cache (docs/regions.md)
 
 
 class WitnessCheck:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..ir import Network
 from .problem import Problem
-from .witness import WitnessCheck
+from .recheck import WitnessCheck
 
 
 @dataclass
@@ -46,8 +46,9 @@ class RegionCount:
     def to_json(self) -> dict:
         return {"regions": int(self.regions), "exact": self.exact, "method": self.method,
                 "time_s": float(self.time_s), "cells_per_layer": list(self.cells_per_layer),
-                "lps": self.lps, "outer_lps": self.outer_lps, "point_splits": self.point_splits, "verified": self.verified,
-                "note": self.note, "path": self.path, "interrupted": self.interrupted}
+                "lps": self.lps, "outer_lps": self.outer_lps, "point_splits": self.point_splits,
+                "verified": self.verified, "note": self.note, "path": self.path,
+                "interrupted": self.interrupted}
 
 
 class Search:
@@ -58,7 +59,7 @@ class Search:
         self.p, self.network = problem, network
         self.keep_cells = keep_cells
         self.progress = progress
-        self.start = time.perf_counter()
+        self.start = time.monotonic()
         self.deadline = None if time_limit is None else self.start + time_limit
         self.last_report = 0.0
         self.regions = 0
@@ -69,8 +70,10 @@ class Search:
         self.cells: list[Cell] = []
         self.check = WitnessCheck(problem, network)
 
-    def _out_of_time(self) -> bool:
-        now = time.perf_counter()
+    def out_of_time(self) -> bool:
+        """Whether the count must stop (time limit, or stopped for another reason); reports
+        progress about twice a second."""
+        now = time.monotonic()
         if self.progress is not None and now - self.last_report > 0.5:
             self.last_report = now
             self.progress(self.regions, now - self.start)
@@ -89,7 +92,7 @@ class Search:
             notes.append("witness re-check failed")
         return RegionCount(
             regions=self.regions, exact=not notes, method="exact",
-            time_s=time.perf_counter() - self.start, cells_per_layer=self.cells_per_layer,
+            time_s=time.monotonic() - self.start, cells_per_layer=self.cells_per_layer,
             lps=lps, outer_lps=outer_lps, point_splits=self.point_splits, verified=verified,
             note="; ".join(notes), cells=self.cells if self.keep_cells else None, path=path,
             interrupted=self.stopped == "interrupted")

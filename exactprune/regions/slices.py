@@ -15,10 +15,11 @@ import numpy as np
 from ..domain import Box
 from ..errors import DomainError
 from ..ir import Network
-from ..stability import StabilityResult
-from .enumerate import RegionCount, count_problem
 from ..solvers.highs import new_highs
+from ..stability import StabilityResult
+from .count import count_problem
 from .problem import HiddenLayer, Problem, hidden_layers
+from .search import RegionCount
 
 
 @dataclass

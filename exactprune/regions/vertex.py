@@ -162,12 +162,14 @@ def crossing_edges(cells: Cells, pos: np.ndarray, neg: np.ndarray, cut: np.ndarr
     in_cut = cut[cid]
     degenerate = np.bitwise_count(cells.T).sum(axis=1, dtype=np.int64) > d
     pa, na = pos & in_cut, neg & in_cut
-    a, b, crowded = _simple_pairs(cells, np.flatnonzero(pa & ~degenerate), np.flatnonzero(na & ~degenerate), d)
+    a, b, crowded = _simple_pairs(cells, np.flatnonzero(pa & ~degenerate),
+                                  np.flatnonzero(na & ~degenerate), d)
     slow = np.zeros(n, dtype=bool)
     slow[crowded] = True
     keep = ~slow[cid[a]]
     found = [(a[keep], b[keep]),
-             _checked_pairs(cells, np.flatnonzero(pa & degenerate & ~slow[cid]), np.flatnonzero(na & ~slow[cid]), n, d),
+             _checked_pairs(cells, np.flatnonzero(pa & degenerate & ~slow[cid]),
+                            np.flatnonzero(na & ~slow[cid]), n, d),
              _checked_pairs(cells, np.flatnonzero(pa & ~degenerate & ~slow[cid]),
                             np.flatnonzero(na & degenerate & ~slow[cid]), n, d),
              _checked_pairs(cells, np.flatnonzero(pa & slow[cid]), np.flatnonzero(na & slow[cid]), n, d)]
@@ -238,8 +240,8 @@ class VertexEnumerator(Search):
                       np.zeros((1, int(self.columns[-1])), dtype=bool), np.eye(d)[None], np.zeros((1, d)),
                       p.rows[None].reshape(1, n_rows, d), p.rhs[None].reshape(1, n_rows))
         for i, (row, rhs) in enumerate(zip(p.rows, p.rhs)):
-            cells, side, _ = split(cells, rhs - cells.V @ row, np.full(cells.V.shape[0], VERTEX_TOL * self.scale),
-                                   2 * d + i, None)
+            thr = np.full(cells.V.shape[0], VERTEX_TOL * self.scale)
+            cells, side, _ = split(cells, rhs - cells.V @ row, thr, 2 * d + i, None)
             cells = cells.take(np.flatnonzero(np.r_[side, np.zeros(cells.n - side.size, dtype=bool)]))
             if cells.n == 0:
                 return
@@ -260,7 +262,7 @@ class VertexEnumerator(Search):
         a batch grown past MAX_VERTICES goes on in smaller batches."""
         layer, first = self.p.layers[k], int(self.columns[k])
         for j in range(start, cells.m.shape[1]):
-            if self._out_of_time():
+            if self.out_of_time():
                 self.regions += cells.n
                 return
             if layer.fixed[j] in (ACTIVE, INACTIVE):
@@ -291,7 +293,7 @@ class VertexEnumerator(Search):
     def _each(self, batches, work) -> None:
         """work(batch) for every batch; once stopped, each batch's cells count one region each."""
         for batch in batches:
-            if self._out_of_time():
+            if self.out_of_time():
                 self.regions += batch.n
             else:
                 work(batch)

@@ -1,0 +1,26 @@
+"""The options of a region count, shared by the API and the command line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..stability.options import DEFAULT_TIME_LIMIT
+
+METHODS = ("exact", "milp", "bounds", "sample")  # RegionOptions.method
+PATHS = ("vertex", "lp")  # the two enumerations of method "exact" (count_regions(path=...))
+
+
+@dataclass(frozen=True)
+class RegionOptions:
+    """method: "exact" enumerates the regions (count_regions; a lower bound when stopped),
+    "milp" lists the activation patterns in SCIP's branch and bound (count_regions_milp, a
+    verified lower bound), "bounds" counts nothing (only the architecture's upper bounds,
+    region_bounds), "sample" counts the distinct patterns of uniform samples (sample_regions, a
+    lower bound). time_limit: seconds for the count ("exact", "milp" and 2-D slices). samples:
+    uniform points for "sample". workers: processes for "exact" (1: everything in this
+    process)."""
+
+    method: str = "exact"
+    time_limit: float = DEFAULT_TIME_LIMIT
+    samples: int = 100_000
+    workers: int = 1
