@@ -6,8 +6,9 @@ Public API (imported on first use, so that `import exactprune` and the command l
     save(network, path, domain=None, actions=None, protect=None)   write a Network as ONNX, atomically
     analyse_stability(network, box, StabilityOptions(...)) -> StabilityResult
     compress(model, domain=None, CompressOptions(...)) -> CompressResult   exact compression, verified
-    count_regions(network, box, ...) -> RegionCount
-The options dataclasses (StabilityOptions, CompressOptions, CheckOptions) hold every default.
+    count_regions(network, box, ...) -> RegionCount  linear regions
+The options dataclasses (StabilityOptions, CompressOptions, CheckOptions, RegionOptions) hold
+every default.
 """
 
 from importlib import import_module
@@ -17,7 +18,8 @@ from ._version import __version__
 _PUBLIC = {"load": ".onnx_io", "load_model": ".onnx_io", "save": ".onnx_io",
            "analyse_stability": ".stability", "StabilityOptions": ".stability",
            "compress": ".pipeline", "CompressOptions": ".pipeline",
-           "CheckOptions": ".equivalence", "count_regions": ".regions"}
+           "CheckOptions": ".equivalence", "count_regions": ".regions",
+           "RegionOptions": ".regions"}
 
 __all__ = ["__version__", *_PUBLIC]
 

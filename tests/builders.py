@@ -309,3 +309,17 @@ def twin_network(n_inputs: int) -> Network:
     w1[:, 0] = 1.0
     return Network((Dense(w1, [-0.5, -0.5]), Dense(np.array([[1.0, -1.0]]), [-0.01], "relu"),
                     Dense(np.ones((1, 1)), [0.0], "identity")), InputMap.identity(n_inputs))
+
+
+def wide_net(d, widths, rng, dead=0) -> Network:
+    """A ReLU network with d inputs (more than the first layer's width); `dead` first-layer
+    neurons have zero weights (as in a trained MNIST network)."""
+    sizes = [d, *widths]
+    layers = []
+    for i in range(len(widths)):
+        w = rng.normal(size=(sizes[i + 1], sizes[i]))
+        if i == 0 and dead:
+            w[:dead] = 0.0
+        layers.append(Dense(w, rng.normal(size=sizes[i + 1]) * 0.5))
+    layers.append(Dense(rng.normal(size=(1, widths[-1])), np.zeros(1), activation="identity"))
+    return Network(tuple(layers), InputMap.identity(d))

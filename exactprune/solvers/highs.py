@@ -1,11 +1,11 @@
 """HiGHS, set up in one place (the many small LPs of the region count), and second opinions for
 an LP that a warm HiGHS solve left open.
 
-`quiet_highs` instances are quiet, have feasibility tolerances 1e-9 and a fixed thread count:
-left at 0, HiGHS asks the operating system for the number of CPUs on every `run` (about 10% of a
-small LP's solve, docs/regions.md). THREADS is the count HiGHS would choose itself
-((CPUs + 1) // 2), so instances made with the default share its scheduler; should the process's
-scheduler already run another count, `run` goes back to 0.
+`quiet_highs` instances are quiet, have feasibility tolerances 1e-9 and a fixed thread count
+(left at 0, HiGHS asks the operating system for the number of CPUs on every `run`, a cost
+docs/regions.md measures). THREADS is the count HiGHS would choose itself ((CPUs + 1) // 2), so
+instances made with the default share its scheduler; should the process's scheduler already run
+another count, `run` goes back to 0.
 
 Second opinions (`solve_elsewhere`): the LP (a highspy HighsLp, minimisation) is solved from
 scratch by fresh HiGHS instances with other options (presolve off, primal simplex, no scaling,

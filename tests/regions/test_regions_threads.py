@@ -7,8 +7,8 @@ import os
 
 import numpy as np
 import pytest
+from builders import wide_net
 from click.testing import CliRunner
-from test_regions_faces import wide_net
 
 from exactprune.cli import main
 from exactprune.domain import Box

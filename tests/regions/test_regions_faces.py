@@ -5,27 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import wide_net
 
 from exactprune.domain import Box
-from exactprune.ir import Dense, InputMap, Network
+from exactprune.ir import Dense, Network
 from exactprune.regions import count_regions, count_regions_milp, faces
 from exactprune.regions.frame import Frame
 from exactprune.regions.lp import CellLP
 from exactprune.regions.outer import MISS_SHARE, OuterLP
-
-
-def wide_net(d, widths, rng, dead=0) -> Network:
-    """A ReLU network with d inputs (more than the first layer's width); `dead` first-layer
-    neurons have zero weights (as in a trained MNIST network)."""
-    sizes = [d, *widths]
-    layers = []
-    for i in range(len(widths)):
-        w = rng.normal(size=(sizes[i + 1], sizes[i]))
-        if i == 0 and dead:
-            w[:dead] = 0.0
-        layers.append(Dense(w, rng.normal(size=sizes[i + 1]) * 0.5))
-    layers.append(Dense(rng.normal(size=(1, widths[-1])), np.zeros(1), activation="identity"))
-    return Network(tuple(layers), InputMap.identity(d))
 
 
 def test_frame_keeps_products_and_norms_of_vectors_in_the_span():
