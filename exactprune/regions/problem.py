@@ -15,18 +15,23 @@ import numpy as np
 from ..bounds import check_domain
 from ..domain import Box
 from ..errors import UnsupportedModelError
-from ..ir import ACTIVE, INACTIVE, Network
+from ..ir import ACTIVE, INACTIVE, Activation, Network
 from ..stability import StabilityResult
 
 
 @dataclass(frozen=True, eq=False)
 class HiddenLayer:
-    """g = W u_prev + b, then act; `slope` is the inactive slope (0 relu, alpha leaky), None identity."""
+    """g = W u_prev + b, then the layer's activation."""
 
     weight: np.ndarray
     bias: np.ndarray
-    slope: float | None
+    activation: Activation
     fixed: np.ndarray  # int8 per neuron: ACTIVE / INACTIVE when proven on the whole domain, else 0
+
+    @property
+    def slope(self) -> float | None:
+        """The inactive slope of a two-phase activation (0 relu, alpha leaky), None for identity."""
+        return self.activation.inactive_slope if self.activation.two_phase else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,12 +64,12 @@ class Problem:
         for layer in self.layers:
             g = h @ layer.weight.T + layer.bias
             out.append(g)
-            h = g if layer.slope is None else np.where(g > 0.0, g, layer.slope * g)
+            h = layer.activation.apply(g)
         return out
 
 
 def hidden_layers(network: Network, stability: StabilityResult | None = None):
-    """(weight, bias, slope, fixed) of every hidden layer, the input map folded into the first."""
+    """(weight, bias, activation, fixed) of every hidden layer, the input map folded into the first."""
     fixed = {k: np.zeros(layer.n_out, dtype=np.int8) for k, layer in enumerate(network.hidden)}
     if stability is not None:
         for ls in stability.layers:
@@ -75,8 +80,7 @@ def hidden_layers(network: Network, stability: StabilityResult | None = None):
     for k, layer in enumerate(network.hidden):
         dense = network.folded_first_layer() if k == 0 else layer.as_dense()
         weight, bias = dense.weight, dense.bias
-        slope = layer.activation.inactive_slope if layer.activation.two_phase else None
-        out.append((weight, bias, slope, fixed[k].astype(np.int8)))
+        out.append((weight, bias, layer.activation, fixed[k].astype(np.int8)))
     if not out:
         raise UnsupportedModelError("the network has no hidden layer: it has a single linear region")
     return out
@@ -92,11 +96,11 @@ def box_problem(network: Network, box: Box, stability: StabilityResult | None = 
     free = np.flatnonzero((box.lo < box.hi) & read)
     offset = np.where(read, box.lo, 0.5 * (box.lo + box.hi))  # unread inputs: any value will do
     layers = []
-    for k, (weight, bias, slope, fixed) in enumerate(hidden):
+    for k, (weight, bias, activation, fixed) in enumerate(hidden):
         if k == 0:
             bias = bias + weight @ offset - weight[:, free] @ offset[free]
             weight = weight[:, free]
-        layers.append(HiddenLayer(weight, bias, slope, fixed))
+        layers.append(HiddenLayer(weight, bias, activation, fixed))
     basis = np.zeros((free.size, box.size))
     basis[np.arange(free.size), free] = 1.0
     offset[free] = 0.0

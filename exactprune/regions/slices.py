@@ -68,10 +68,10 @@ def plane_problem(network: Network, box: Box, a, b, c,
     rows, rhs = rows[keep] / norms[keep, None], rhs[keep] / norms[keep]
     lo, hi = _extent(rows, rhs)
     layers = []
-    for k, (weight, bias, slope, fixed) in enumerate(hidden_layers(network, stability)):
+    for k, (weight, bias, activation, fixed) in enumerate(hidden_layers(network, stability)):
         if k == 0:
             weight, bias = weight @ basis.T, weight @ a + bias
-        layers.append(HiddenLayer(weight, bias, slope, fixed))
+        layers.append(HiddenLayer(weight, bias, activation, fixed))
     return Problem(tuple(layers), lo, hi, a, basis, rows, rhs)
 
 

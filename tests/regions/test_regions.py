@@ -115,6 +115,18 @@ def test_sampling_is_a_lower_bound():
     assert not est.exact and 1 < est.regions <= count_regions(net, box).regions
 
 
+def test_sampling_counts_the_regions_of_a_network_with_dead_neurons():
+    rng = np.random.default_rng(4)
+    net = random_net([2, 6, 6], rng)
+    first, second = net.layers[0], net.layers[1]
+    w, b = second.weight.copy(), second.bias.copy()
+    w[2], b[2] = 0.0, 0.0  # pre-activation exactly 0 everywhere: a dead neuron
+    net = Network((first, Dense(w, b, second.activation), *net.layers[2:]), net.input_map)
+    box = Box(-np.ones(2), np.ones(2))
+    est = sample_regions(net, box, samples=5000)
+    assert 1 < est.regions <= count_regions(net, box).regions
+
+
 def test_theorem1_known_values():
     assert theorem1(784, [(10, 10, True)] * 2) == 616_666
     assert theorem1(784, [(11, 11, True)] * 2) == 2_449_868
