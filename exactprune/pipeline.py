@@ -18,8 +18,7 @@ from .domain import Box
 from .equivalence import CheckOptions, VerifyReport, compare
 from .errors import DomainError, VerificationError
 from .ir import Network
-from .onnx_io import LoadedModel, convert, load_model, to_onnx
-from .onnx_io.exporter import IR_VERSION, OPSET
+from .onnx_io import LoadedModel, convert, default_interface, load_model, to_onnx
 from .reductions import RANK_TOL, FixpointResult, reduce_network
 from .reductions.base import name_layers
 from .stability import StabilityOptions, StabilityResult, analyse_stability
@@ -117,7 +116,7 @@ def compress(model, domain: Box | None = None, options: CompressOptions | None =
     fix = reduce_network(network, domain, analyse=analyse, time_limit=options.time_limit,
                          lump_tol=options.lump_tol, rank_tol=options.rank_tol, progress=progress)
     reduced = fix.network
-    model_proto = to_onnx(reduced, domain, [a.to_json() for a in fix.actions])
+    model_proto = to_onnx(reduced, domain, [a.to_json() for a in fix.actions], source.interface)
     report = CompressReport(
         model=source.name,
         layers=layer_reports(network, reduced, fix.analysed, fix.stability, fix.actions),
@@ -133,7 +132,8 @@ def compress(model, domain: Box | None = None, options: CompressOptions | None =
     if options.verify:
         verification = compare(source.proto, model_proto, domain, options.check,
                                extra_inputs=_witnesses(fix, network.n_inputs),
-                               names=(source.name, "compressed model"), exact=network.forward)
+                               names=(source.name, "compressed model"),
+                               exact=None if source.interface.tail else network.forward)
         report.max_abs, report.max_rel = verification.max_abs, verification.max_rel
         report.own_error = verification.own_error
         report.verified = verification.passed
@@ -178,8 +178,9 @@ def _source(model) -> LoadedModel:
     if isinstance(model, LoadedModel):
         return model
     if isinstance(model, Network):
-        return LoadedModel(model, to_onnx(model), None, "network", None, None, OPSET,
-                           IR_VERSION, "")
+        face = default_interface(model)
+        return LoadedModel(model, to_onnx(model, interface=face), None, "network", None, None,
+                           face.opset, face.ir_version, "", face)
     if isinstance(model, onnx.ModelProto):
         return convert(model)
     return load_model(model)

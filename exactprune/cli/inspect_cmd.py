@@ -13,10 +13,6 @@ from ..onnx_io.registry import supported_ops
 from .app import console, main
 
 
-def _shape(dims) -> list:
-    return [d if isinstance(d, int) else str(d) for d in dims]
-
-
 def summary(source: LoadedModel) -> dict:
     """Everything `inspect` shows, as a JSON-ready dict."""
     network, domain = source.network, source.stored_domain
@@ -25,8 +21,7 @@ def summary(source: LoadedModel) -> dict:
         "opset": source.opset,
         "ir_version": source.ir_version,
         "producer": source.producer,
-        "input": {"name": network.input_name, "shape": _shape(network.input_shape)},
-        "output": {"name": network.output_name, "shape": _shape(network.output_shape)},
+        **source.interface.to_json(),
         "input_map_identity": network.input_map.is_identity,
         "layers": [
             {
@@ -43,7 +38,6 @@ def summary(source: LoadedModel) -> dict:
         ],
         "totals": {"params": network.n_params, "hidden_neurons": network.n_neurons,
                    "macs": network.n_macs},
-        "tail": [op for op, _attrs in network.tail],
         "domain": domain.to_json() if domain is not None else None,
     }
 
@@ -54,6 +48,10 @@ def _domain_text(domain: dict | None) -> str:
     lo, hi = domain["lo"], domain["hi"]
     return (f"box over {len(lo)} inputs, lo in [{min(lo):g}, {max(lo):g}], hi in "
             f"[{min(hi):g}, {max(hi):g}] ({domain['source'] or 'no source'})")
+
+
+def _value(value: dict) -> str:
+    return f"{value['name']} {value['shape']} {value['type']}"
 
 
 def _render(info: dict) -> None:
@@ -70,10 +68,11 @@ def _render(info: dict) -> None:
     console.print(table)
     totals = info["totals"]
     lines = [
-        f"input   {info['input']['name']} {info['input']['shape']}"
+        f"input   {_value(info['input'])}"
         + ("" if info["input_map_identity"] else " (normalised before the first layer)"),
-        f"output  {info['output']['name']} {info['output']['shape']}",
-        f"tail    {', '.join(info['tail']) or 'none'}",
+        *(f"output  {_value(out)}" for out in info["outputs"]),
+        f"tail    {', '.join(info['tail']) or 'none'}"
+        + (f" (after the layers' output {info['body_output']})" if info["tail"] else ""),
         f"totals  {totals['params']:,} parameters, {totals['hidden_neurons']:,} hidden neurons, "
         f"{totals['macs']:,} multiply-adds",
         f"onnx    opset {info['opset']}, ir_version {info['ir_version']}, producer "

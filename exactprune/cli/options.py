@@ -9,7 +9,7 @@ from rich.console import Console
 
 from ..atomic import Target
 from ..domain import Box, resolve_domain
-from ..equivalence import CheckOptions
+from ..equivalence import TOLERANCES, CheckOptions
 from ..stability.options import DEFAULT_TIME_LIMIT
 from .app import console, err_console
 
@@ -38,15 +38,18 @@ def domain_from_options(n_inputs: int, stored: Box | None, box, bounds, vnnlib) 
     return resolve_domain(n_inputs, box=box, bounds=bounds, vnnlib=vnnlib, stored=stored)
 
 
+def _by_type(k: int) -> str:
+    return ", ".join(f"{tol[k]:g} for {kind} models" for kind, tol in TOLERANCES.items())
+
+
 def check_options(command):
     """Add --samples/--atol/--rtol: the points and tolerance of an onnxruntime comparison."""
-    command = click.option("--rtol", type=click.FloatRange(min=0), default=CHECK.rtol,
-                           show_default=True, metavar="X",
+    command = click.option("--rtol", type=click.FloatRange(min=0), default=None, metavar="X",
                            help="Tolerance relative to the output scale max(1, max |output of the "
-                                "reference|).")(command)
-    command = click.option("--atol", type=click.FloatRange(min=0), default=CHECK.atol,
-                           show_default=True, metavar="X",
-                           help="Absolute tolerance on the output deviation.")(command)
+                                f"reference|) [default: {_by_type(1)}].")(command)
+    command = click.option("--atol", type=click.FloatRange(min=0), default=None, metavar="X",
+                           help="Absolute tolerance on the output deviation [default: "
+                                f"{_by_type(0)}].")(command)
     return click.option("--samples", type=click.IntRange(min=0), default=CHECK.samples,
                         show_default=True, metavar="N",
                         help="Uniform random points of the domain to compare on.")(command)

@@ -3,12 +3,17 @@
 Both models run with graph optimisations off on the same points: the box centre, uniform
 samples, random vertices of the box and any extra inputs (e.g. the stability witnesses).
 
-Deviation: max_abs = max |y_a - y_b| over every point and output value. The output scale is
+Float outputs are compared within a tolerance; every other output (integer or string labels,
+booleans) must be equal, and a point where one differs counts as an infinite deviation. A
+sequence of maps (ZipMap's probabilities per class) is compared as its values in key order.
+
+Deviation: max_abs = max |y_a - y_b| over every point and float output value. The output scale is
 max(1, max |y_a|) over the points (model a is the reference): relative to the outputs when they
 are large, absolute when they are small (so outputs near 0 do not inflate a relative error).
 max_rel = max_abs / scale.
-Pass criterion: max_abs <= atol + rtol * scale. The defaults (atol 1e-5, rtol 1e-4) leave room
-for float32 rounding, which reorders sums when weights are refolded: a float32 model and its
+Pass criterion: max_abs <= atol + rtol * scale. The defaults depend on the coarsest float type
+among model a's input and outputs (TOLERANCES); for float32 (atol 1e-5, rtol 1e-4) they leave
+room for float32 rounding, which reorders sums when weights are refolded: a float32 model and its
 exact float64 copy differ by up to about 2e-6 on the shared models (bench/verify_noise.py), and
 deeper or wider merges add more. A real change of the function (a wrongly removed neuron)
 shows up orders of magnitude above that.
@@ -29,6 +34,9 @@ from ..onnx_io import read_model
 from ..onnx_io.scan import feature_count
 
 _FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
+# (atol, rtol) by the coarsest float type a model reads or writes: float16 keeps 11 bits, so a
+# refolded sum differs by a few units of 2^-11 of the output scale; float64 by ~1e-15 per term
+TOLERANCES = {"float16": (1e-3, 1e-2), "float32": (1e-5, 1e-4), "float64": (1e-10, 1e-9)}
 _CHUNK = 512  # rows per onnxruntime call for models with a symbolic batch dimension
 
 
@@ -72,12 +80,13 @@ class VerifyReport:
 class CheckOptions:
     """The points and tolerance of a sampled comparison (see the module docstring): the box
     centre, `samples` uniform points, `vertices` random vertices (all of them if fewer), drawn
-    with `seed`; pass when max |a - b| <= atol + rtol x scale."""
+    with `seed`; pass when max |a - b| <= atol + rtol x scale (None: TOLERANCES by the float
+    type of model a)."""
 
     samples: int = 1000
     vertices: int = 200
-    atol: float = 1e-5
-    rtol: float = 1e-4
+    atol: float | None = None
+    rtol: float | None = None
     seed: int = 0
 
 
@@ -159,6 +168,10 @@ class _Runner:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise InvalidModelError(f"{name}: onnxruntime cannot load it ({exc})") from None
         self.output_names = [o.name for o in self.session.get_outputs()]
+        types = [self.session.get_inputs()[0].type] + [o.type for o in self.session.get_outputs()]
+        self.float_type = ("float16" if any("float16" in t for t in types) else
+                           "float32" if any("(float)" in t for t in types) else
+                           "float64" if any("double" in t for t in types) else "float32")
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Each output for the flat inputs x (N, n_inputs), as float64 with one row per point."""
@@ -178,8 +191,13 @@ class _Runner:
         return [np.concatenate([c[k] for c in chunks]) for k in range(len(self.output_names))]
 
     def _per_point(self, out, k: int, feed_shape: tuple, rows: int) -> np.ndarray:
-        """Output k as (rows, values per point) float64."""
-        out = np.asarray(out, dtype=np.float64)
+        """Output k as (rows, values per point): float64 for float outputs and maps, the
+        output's own type for labels."""
+        if isinstance(out, list) and out and isinstance(out[0], dict):
+            out = [[row[key] for key in sorted(row)] for row in out]
+        out = np.asarray(out)
+        if out.dtype.kind == "f":
+            out = out.astype(np.float64)
         if not self.batched:
             return out.reshape(1, -1)
         if out.ndim == 0 or out.shape[0] != feed_shape[0]:
@@ -229,24 +247,34 @@ def compare(a, b, box: Box | None, options: CheckOptions = CheckOptions(), extra
                 f"output {k} shapes differ: {run_a.name} {run_a.output_names[k]} gives "
                 f"{oa.shape[1]} values per input, {run_b.name} {run_b.output_names[k]} gives "
                 f"{ob.shape[1]}")
-    ya, yb = np.hstack(ya), np.hstack(yb)
+    labels = np.zeros(len(kinds), dtype=bool)
+    for oa, ob in zip(ya, yb):
+        if oa.dtype.kind != "f":
+            labels |= (oa != ob).any(axis=1)
+    empty = np.zeros((len(kinds), 0))
+    ya = np.hstack([empty] + [o for o in ya if o.dtype.kind == "f"])
+    yb = np.hstack([empty] + [o for o in yb if o.dtype.kind == "f"])
     bad = np.flatnonzero(~np.isfinite(ya).all(axis=1))
     if bad.size:
         i = int(bad[0])
         raise DomainError(f"domain {box.source}: {run_a.name} computes non-finite outputs on "
                           f"{bad.size} of its {len(kinds)} points (first: point {i}, "
                           f"{kinds[i]}), so nothing can be compared there; use a smaller domain")
-    report = _report(ya, yb, kinds, box, unit, options.atol, options.rtol)
+    atol, rtol = TOLERANCES[run_a.float_type]
+    report = _report(ya, yb, labels, kinds, box, unit,
+                     atol if options.atol is None else options.atol,
+                     rtol if options.rtol is None else options.rtol)
     if exact is not None:
         own = float(np.abs(ya - np.asarray(exact(points)).reshape(ya.shape)).max())
         report = replace(report, own_error=own)
     return report
 
 
-def _report(ya, yb, kinds, box: Box, unit: bool, atol: float, rtol: float) -> VerifyReport:
+def _report(ya, yb, labels, kinds, box: Box, unit: bool, atol: float,
+            rtol: float) -> VerifyReport:
     with np.errstate(invalid="ignore"):
-        dev = np.abs(ya - yb).max(axis=1)
-    dev = np.where(np.isnan(dev), np.inf, dev)  # a NaN on either side is a failure
+        dev = np.abs(ya - yb).max(axis=1, initial=0.0)
+    dev = np.where(np.isnan(dev) | labels, np.inf, dev)  # a NaN or another label fails
     worst = int(np.argmax(dev))
     max_abs = float(dev[worst])
     finite_a = ya[np.isfinite(ya)]

@@ -4,9 +4,9 @@ of two-phase neurons."""
 
 from .activation import IDENTITY, KINDS, RELU, Activation, activation, leaky_relu
 from .layers import Dense, InputMap, Layer
-from .network import Network, apply_tail
+from .network import Network
 from .phase import ACTIVE, INACTIVE, STABLE, UNKNOWN, UNSTABLE
 
 __all__ = ["IDENTITY", "KINDS", "RELU", "Activation", "activation", "leaky_relu", "Dense",
-           "InputMap", "Layer", "Network", "apply_tail", "ACTIVE", "INACTIVE", "STABLE", "UNKNOWN",
+           "InputMap", "Layer", "Network", "ACTIVE", "INACTIVE", "STABLE", "UNKNOWN",
            "UNSTABLE"]

@@ -1,13 +1,12 @@
 """A feed-forward network as a frozen dataclass with float64 evaluation.
 
 A network is
-    x (original input tensor, shape `input_shape`, leading dimension = batch)
-    -> flatten (row-major, per sample) -> InputMap (h0 = scale * x_flat[perm] + shift)
+    x (an input sample, flattened row-major) -> InputMap (h0 = scale * x_flat[perm] + shift)
     -> layers[0] ... layers[-1] (the last one is the output layer)
-    -> tail (ops kept as they are: Softmax, LogSoftmax, Sigmoid)
 Hidden layers have a relu, leaky_relu or identity Activation (identity: an affine layer followed
 directly by another one). The output layer has identity or, for a final Relu, relu. A Network is
-pure maths: where it came from (file, stored domain, opset) is onnx_io.LoadedModel's.
+pure maths: where it came from (file, stored domain, opset) and what surrounds it in the file
+(input and output shapes, the ops after it) are onnx_io.LoadedModel's.
 """
 
 from __future__ import annotations
@@ -21,19 +20,10 @@ from .layers import Dense, InputMap, Layer
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A fully connected feed-forward network; see the module docstring for the convention.
-
-    input_shape / output_shape: ONNX shapes, ints or strings (symbolic dims); dim 0 is the batch.
-    tail: ops after the output layer, kept as they are: tuples (op_type, attributes dict).
-    """
+    """A fully connected feed-forward network; see the module docstring for the convention."""
 
     layers: tuple[Layer, ...]
     input_map: InputMap
-    input_name: str = "input"
-    input_shape: tuple = ()
-    output_name: str = "output"
-    output_shape: tuple = ()
-    tail: tuple = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -109,20 +99,7 @@ class Network:
             h = layer.activation.apply(g)
         return out
 
-    def forward(self, x: np.ndarray, with_tail: bool = True) -> np.ndarray:
+    def forward(self, x: np.ndarray) -> np.ndarray:
         """The network's output (N, n_outputs) in float64."""
-        g = self.preactivations(x)[-1]
-        y = self.layers[-1].activation.apply(g)
-        return apply_tail(y, self.tail) if with_tail else y
+        return self.layers[-1].activation.apply(self.preactivations(x)[-1])
 
-
-def apply_tail(y: np.ndarray, tail) -> np.ndarray:
-    """Apply the kept output ops (Softmax over the last axis, LogSoftmax, Sigmoid) in float64."""
-    for op, _attrs in tail:
-        if op == "Sigmoid":
-            y = 1.0 / (1.0 + np.exp(-y))
-        else:
-            z = y - y.max(axis=-1, keepdims=True)
-            lse = np.log(np.exp(z).sum(axis=-1, keepdims=True))
-            y = z - lse if op == "LogSoftmax" else np.exp(z - lse)
-    return y

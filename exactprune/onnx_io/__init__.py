@@ -3,5 +3,7 @@ its provenance) and export of the IR."""
 
 from .exporter import save, to_onnx
 from .importer import LoadedModel, convert, load, load_model, read_model
+from .interface import Interface, default_interface
 
-__all__ = ["LoadedModel", "convert", "load", "load_model", "read_model", "save", "to_onnx"]
+__all__ = ["Interface", "LoadedModel", "convert", "default_interface", "load", "load_model",
+           "read_model", "save", "to_onnx"]

@@ -8,6 +8,7 @@ import numpy as np
 import onnx
 
 from ..errors import InvalidModelError, UnsupportedModelError
+from .fold import BatchDependent
 from .trace import Traced
 
 
@@ -21,7 +22,7 @@ class NodeContext:
     node: onnx.NodeProto
     opset: int
     attrs: dict
-    values: dict  # tensor name -> np.ndarray (constant) or the Traced chain
+    values: dict  # tensor name -> np.ndarray (constant), BatchDependent or the Traced chain
     traced: Traced
     used: frozenset  # tensor names some node or the graph output reads
 
@@ -56,11 +57,21 @@ class NodeContext:
         return self.has_input(i) and self.value(i) is self.traced
 
     def const(self, i: int, what: str) -> np.ndarray:
-        """Input i, which must be a constant."""
+        """Input i, which must be a constant (not computed, not depending on the batch size)."""
         value = self.value(i)
         if value is self.traced:
             raise self.unsupported(f"{what} (input {i}) must be a constant")
+        if isinstance(value, BatchDependent):
+            raise self.unsupported(f"{what} (input {i}) depends on the batch size")
         return value
+
+    def shape_target(self, i: int) -> list[int]:
+        """Input i as a shape whose entries equal to the batch size are -2."""
+        value = self.value(i)
+        if isinstance(value, BatchDependent):
+            at, first = value.batch_positions(f"{self.where()}: the target shape")
+            return [-2 if k in at else int(d) for k, d in enumerate(first)]
+        return [int(d) for d in self.const(i, "the target shape").reshape(-1)]
 
     def optional_const(self, i: int, what: str, default=None):
         return self.const(i, what) if self.has_input(i) else default
@@ -80,5 +91,10 @@ class NodeContext:
         return hits[0] if hits else -1
 
     def batch_shape(self) -> tuple:
-        """The shape of the traced tensor with a batch dimension of 1."""
-        return (1,) + self.traced.per_sample
+        """The shape of the traced tensor with a batch dimension of 1 (if it has one)."""
+        return (1,) * self.traced.lead + self.traced.per_sample
+
+    def shown(self) -> str:
+        """The traced tensor's shape as messages show it: (N, d1, ...)."""
+        dims = ("N",) * self.traced.lead + self.traced.per_sample
+        return "(" + ", ".join(map(str, dims)) + ")"

@@ -1,5 +1,7 @@
-"""Network -> ONNX: Flatten, the input map (if not the identity), Gemm + activation per layer,
-the tail, a final Reshape to the output shape; and an atomic `save`."""
+"""Network -> ONNX behind the original's interface: Flatten, a Cast to the body's element type,
+the input map (if not the identity), Gemm + activation per layer, a Reshape to the body output's
+shape, then the original's tail as it was; and an atomic `save`. The model keeps the original's
+opsets (at least 7: every op written here exists from there on) and IR version."""
 
 from __future__ import annotations
 
@@ -8,17 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from .._version import __version__
 from ..atomic import write_atomic
 from ..domain import Box
 from ..ir import Network
+from .interface import Interface, default_interface
 from .metadata import KEY_ACTIONS, KEY_DOMAIN, KEY_VERSION
-
-OPSET = 17
-IR_VERSION = 8
-BATCH = "N"
 
 
 class _Graph:
@@ -48,41 +47,31 @@ class _Graph:
         return out
 
 
-def _f32(a) -> np.ndarray:
-    return np.asarray(a, dtype=np.float32)
-
-
-def _constant_rows(g: _Graph, x_flat: str, value: np.ndarray, name: str) -> str:
-    """`value` (k,) repeated for every sample of the batch of `x_flat` (a layer with no inputs)."""
-    shape = g.node("Shape", [x_flat], f"{name}_shape")
-    batch = g.node("Slice", [shape, g.const(f"{name}_zero", np.array([0])),
-                             g.const(f"{name}_one", np.array([1]))], f"{name}_batch")
-    size = g.node("Concat", [batch, g.const(f"{name}_width", np.array([value.size]))],
-                  f"{name}_size", axis=0)
-    return g.node("Expand", [g.const(f"{name}_value", _f32(value)), size], name)
-
-
-def _input_map(g: _Graph, network: Network, h: str) -> str:
+def _input_map(g: _Graph, network: Network, h: str, dtype) -> str:
     imap = network.input_map
     if not np.array_equal(imap.perm, np.arange(imap.perm.size)):
         h = g.node("Gather", [h, g.const("input_perm", imap.perm)], "InputPerm", axis=1)
     if not np.all(imap.scale == 1.0):
-        h = g.node("Mul", [h, g.const("input_scale", _f32(imap.scale))], "InputScale")
+        h = g.node("Mul", [h, g.const("input_scale", imap.scale.astype(dtype))], "InputScale")
     if not np.all(imap.shift == 0.0):
-        h = g.node("Add", [h, g.const("input_shift", _f32(imap.shift))], "InputShift")
+        h = g.node("Add", [h, g.const("input_shift", imap.shift.astype(dtype))], "InputShift")
     return h
 
 
-def _layers(g: _Graph, network: Network, x_flat: str, h: str) -> str:
+def _layers(g: _Graph, network: Network, x_flat: str, h: str, dtype) -> str:
     for k, layer in enumerate(layer.as_dense() for layer in network.layers):
         name = layer.nodes[0] if layer.nodes else f"Gemm_{k}"
         if layer.n_out == 0 and k < len(network.layers) - 1:
             continue  # nothing to compute; the next layer has no inputs
-        if layer.n_in == 0:
-            h = _constant_rows(g, x_flat, layer.bias, f"{name}_constant")
+        bias = g.const(f"layer{k}.bias", layer.bias.astype(dtype))
+        if layer.n_in == 0:  # constant rows: 0 * x (one column per sample) + bias
+            zero = g.node("MatMul", [x_flat, g.const(f"layer{k}.zero",
+                                                     np.zeros((network.n_inputs, 1), dtype))],
+                          f"{name}_batch")
+            h = g.node("Add", [zero, bias], f"{name}_constant")
         else:
-            h = g.node("Gemm", [h, g.const(f"layer{k}.weight", _f32(layer.weight)),
-                                g.const(f"layer{k}.bias", _f32(layer.bias))], name, transB=1)
+            h = g.node("Gemm", [h, g.const(f"layer{k}.weight", layer.weight.astype(dtype)), bias],
+                       name, transB=1)
         kind = layer.activation.kind
         act = layer.act_node or f"{kind}_{k}"
         if kind == "relu":
@@ -92,38 +81,47 @@ def _layers(g: _Graph, network: Network, x_flat: str, h: str) -> str:
     return h
 
 
-def _shape(name: str, shape, dims) -> onnx.ValueInfoProto:
-    """A float32 tensor with a symbolic batch dim (the original's name if it had one)."""
-    batch = shape[0] if shape and isinstance(shape[0], str) else BATCH
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [batch, *dims])
-
-
-def to_onnx(network: Network, domain: Box | None = None, actions=None) -> onnx.ModelProto:
-    """The ONNX model (opset 17, ir_version 8, float32) computing `network`; `domain` (the one it
-    is exact on) and `actions` are stored in metadata_props."""
-    in_dims = list(network.input_shape[1:]) or [network.n_inputs]
-    out_dims = list(network.output_shape[1:])
-    if not out_dims or int(np.prod(out_dims, dtype=np.int64)) != network.n_outputs:
-        out_dims = [network.n_outputs]
-    g = _Graph({network.input_name, network.output_name})
-    x_flat = network.input_name
-    if len(in_dims) != 1:
-        x_flat = g.node("Flatten", [x_flat], "Flatten_input", axis=1)
-    h = _layers(g, network, x_flat, _input_map(g, network, x_flat))
-    for k, (op, attrs) in enumerate(network.tail):
-        h = g.node(op, [h], f"{op}_{k}", **attrs)
-    if len(out_dims) != 1:
-        h = g.node("Reshape", [h, g.const("output_shape", np.array([0, *out_dims]))],
+def _body(g: _Graph, network: Network, face: Interface) -> None:
+    """The nodes from the input to the tensor face.body_output."""
+    dtype = face.numpy_type
+    x = face.input.name
+    if face.batch is None or len(face.input_dims) != 2:
+        x = g.node("Flatten", [x], "Flatten_input", axis=0 if face.batch is None else 1)
+    if face.compute_type != face.input_type:
+        x = g.node("Cast", [x], "Cast_input", to=face.compute_type)
+    h = _layers(g, network, x, _input_map(g, network, x, dtype), dtype)
+    if face.batch is None:
+        h = g.node("Reshape", [h, g.const("output_shape", np.array(face.body_shape))],
                    "Reshape_output")
-    g.nodes.append(helper.make_node("Identity", [h], [network.output_name],
-                                    name=g.fresh("Output")))
-    graph = helper.make_graph(g.nodes, "exactprune",
-                              [_shape(network.input_name, network.input_shape, in_dims)],
-                              [_shape(network.output_name, network.output_shape, out_dims)],
-                              g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+    elif len(face.body_shape) != 1:
+        h = g.node("Reshape", [h, g.const("output_shape", np.array([0, *face.body_shape]))],
+                   "Reshape_output")
+    g.nodes.append(helper.make_node("Identity", [h], [face.body_output], name=g.fresh("Output")))
+
+
+def to_onnx(network: Network, domain: Box | None = None, actions=None,
+            interface: Interface | None = None) -> onnx.ModelProto:
+    """The ONNX model computing `network` behind `interface` (the original's input, outputs,
+    tail, element types, opsets and IR version; None: default_interface); `domain` (the one it
+    is exact on) and `actions` are stored in metadata_props."""
+    face = interface or default_interface(network)
+    if network.n_outputs != int(np.prod(face.body_shape, dtype=np.int64)):
+        raise ValueError(f"the network has {network.n_outputs} outputs, the interface's body "
+                         f"output {face.body_output!r} {list(face.body_shape)} values")
+    g = _Graph({face.input.name, face.body_output}
+               | {name for node in face.tail for name in [*node.input, *node.output]})
+    _body(g, network, face)
+    g.nodes.extend(face.tail)
+    inits = g.inits + [numpy_helper.from_array(np.asarray(value), name)
+                       for name, value in face.tail_constants.items()]
+    inputs = [face.input]
+    if face.ir_version < 4:  # before IR 4, initializers must be graph inputs too
+        inputs += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits]
+    graph = helper.make_graph(g.nodes, "exactprune", inputs, list(face.outputs), inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v)
+                                                    for d, v in face.opset_imports],
                               producer_name="exactprune", producer_version=__version__)
-    model.ir_version = IR_VERSION
+    model.ir_version = face.ir_version
     props = {KEY_VERSION: __version__}
     if domain is not None:
         props[KEY_DOMAIN] = domain.dumps()
@@ -135,8 +133,9 @@ def to_onnx(network: Network, domain: Box | None = None, actions=None) -> onnx.M
 
 
 def save(network: Network, path: str | Path, domain: Box | None = None, actions=None,
-         protect: str | Path | None = None) -> Path:
+         protect: str | Path | None = None, interface: Interface | None = None) -> Path:
     """Write `network` to `path` atomically (temp file, fsync, rename); returns the path.
 
     protect: a file that must not be replaced (the model the network was read from)."""
-    return write_atomic(path, to_onnx(network, domain, actions).SerializeToString(), protect)
+    data = to_onnx(network, domain, actions, interface).SerializeToString()
+    return write_atomic(path, data, protect)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import external_data_helper
+from onnx import external_data_helper, version_converter
 from onnx.checker import ValidationError
 
 from ..domain import Box, parse_stored
@@ -23,10 +23,13 @@ from ..errors import (
 )
 from ..ir import Network
 from . import ops_activation, ops_affine, ops_elementwise, ops_shape  # noqa: F401 (registration)
-from .context import NodeContext
+from .context import NodeContext, node_label
+from .fold import BatchDependent, fold, shape_of
+from .interface import FLOAT_TYPES, MIN_OPSET, Interface, dims
 from .metadata import KEY_ACTIONS, KEY_DOMAIN
-from .registry import attributes, resolve
-from .scan import check_chain, check_finite, check_ops, constant_values, feature_count
+from .registry import attributes, domain_of, opset_of, resolve
+from .scan import check_finite, constant_values, feature_count
+from .split import split_graph
 from .trace import Traced
 
 
@@ -66,28 +69,39 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
         raise ModelFileError(f"{path}: its external data cannot be read ({reason})") from None
 
 
-def _dims(value_info: onnx.ValueInfoProto) -> tuple:
-    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "N")
-                 for d in value_info.type.tensor_type.shape.dim)
-
-
 def _input(graph: onnx.GraphProto) -> onnx.ValueInfoProto:
     constants = {init.name for init in graph.initializer}
     inputs = [i for i in graph.input if i.name not in constants]
-    if len(inputs) != 1 or len(graph.output) != 1:
-        raise UnsupportedModelError(f"the graph has {len(inputs)} input(s) and {len(graph.output)}"
-                                    " output(s): exactprune handles one input and one output")
+    if len(inputs) != 1:
+        raise UnsupportedModelError(f"the graph has {len(inputs)} inputs "
+                                    f"({', '.join(i.name for i in inputs)}): exactprune handles "
+                                    "one input")
     value = inputs[0]
     elem = value.type.tensor_type.elem_type
-    if elem != onnx.TensorProto.FLOAT:
+    if elem not in FLOAT_TYPES:
         raise UnsupportedModelError(f"input {value.name!r} has type "
-                                    f"{onnx.TensorProto.DataType.Name(elem)}: only float32 inputs")
-    shape = _dims(value)
-    if len(shape) < 2 or any(not isinstance(d, int) for d in shape[1:]):
+                                    f"{onnx.TensorProto.DataType.Name(elem)}: exactprune reads "
+                                    "float16, float32 and float64 inputs")
+    shape = dims(value)
+    if not shape or any(not isinstance(d, int) for d in shape[1:]):
         raise UnsupportedModelError(f"input {value.name!r} has shape {list(shape)}: exactprune "
-                                    "needs a batch dimension first and fixed feature dimensions")
-    feature_count(shape[1:], f"input {value.name!r}")
+                                    "needs fixed feature dimensions (after an optional batch "
+                                    "dimension)")
+    feature_count(shape[1:] if len(shape) > 1 else shape, f"input {value.name!r}")
     return value
+
+
+def _opset_7(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model itself, or for an opset below MIN_OPSET its conversion (onnx's converter)."""
+    opsets = {(o.domain or ""): o.version for o in model.opset_import}
+    if opsets.get("", opsets.get("ai.onnx", MIN_OPSET)) >= MIN_OPSET:
+        return model
+    try:
+        return version_converter.convert_version(model, MIN_OPSET)
+    except Exception as exc:  # the converter raises RuntimeError or its own C++ errors
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UnsupportedModelError(f"opset {opsets.get('', 0)} cannot be converted to opset "
+                                    f"{MIN_OPSET} ({reason})") from None
 
 
 def stored_domain(model: onnx.ModelProto, n_inputs: int, source: str | None = None) -> Box | None:
@@ -108,7 +122,8 @@ class LoadedModel:
 
     path: the file it was read from (None for a ModelProto given in memory); name: how messages
     call it; stored_domain: the domain exactprune stored in it (None if none); actions: the
-    JSON of what exactprune did to it (None for a model exactprune did not write).
+    JSON of what exactprune did to it (None for a model exactprune did not write); opset: the
+    file's own (before any conversion); interface: what a written model keeps around the body.
     """
 
     network: Network
@@ -120,6 +135,7 @@ class LoadedModel:
     opset: int
     ir_version: int
     producer: str
+    interface: Interface
 
     @property
     def compressed(self) -> bool:
@@ -130,37 +146,84 @@ class LoadedModel:
 def convert(model: onnx.ModelProto, path: str | Path | None = None,
             name: str = "model") -> LoadedModel:
     """The LoadedModel of a parsed model (errors name the node)."""
+    original_opset = {(o.domain or ""): o.version for o in model.opset_import}
+    model = _opset_7(model)
     graph = model.graph
     opsets = {(o.domain or ""): o.version for o in model.opset_import}
-    opset = opsets.get("", opsets.get("ai.onnx", 0))
-    check_ops(graph, opsets)
+    opsets[""] = opsets.pop("ai.onnx", opsets.get("", 0))
     inp = _input(graph)
-    check_chain(graph, inp.name)
     values = constant_values(graph)
     check_finite(graph, values)
-    shape = _dims(inp)
-    traced = Traced(shape[1:], shape[0])
+    part = split_graph(graph, inp.name, opsets)
+    shape = dims(inp)
+    batch = shape[0] if len(shape) > 1 else None
+    traced = Traced(shape[1:] if batch is not None else shape, batch,
+                    inp.type.tensor_type.elem_type)
     values[inp.name] = traced
-    used = frozenset([n for node in graph.node for n in node.input] + [graph.output[0].name])
-    for node in graph.node:
-        ctx = NodeContext(node, opset, attributes(node, opset), values, traced, used)
-        resolve(node.op_type, opset, node.domain)(ctx)
+    shapes = {inp.name: traced.per_sample}
+    used = frozenset([n for node in graph.node for n in node.input]
+                     + [o.name for o in graph.output])
+    for k, node in enumerate(graph.node):
+        if k in part.folded:
+            _fold(node, values, shapes, traced, opsets)
+        elif k in part.body:
+            opset = opset_of(node, opsets)
+            ctx = NodeContext(node, opset, attributes(node, opset), values, traced, used)
+            resolve(node.op_type, opset, domain_of(node))(ctx)
+            shapes.update((out, traced.per_sample) for out in node.output if out)
     traced.finish()
     for k, layer in enumerate(traced.layers):
         if not (np.isfinite(layer.weight).all() and np.isfinite(layer.bias).all()):
             raise InvalidModelError(f"layer {k} ({', '.join(layer.nodes)}) has NaN/inf "
                                     "parameters after folding constants")
-    out_shape = _dims(graph.output[0])
-    out_batch = out_shape[0] if out_shape else shape[0]
-    network = Network(tuple(traced.layers), traced.input_map, inp.name, shape,
-                      graph.output[0].name, (out_batch,) + traced.per_sample, tuple(traced.tail))
+    network = Network(tuple(traced.layers), traced.input_map)
+    tail = tuple(graph.node[k] for k in sorted(part.tail))
+    interface = Interface(
+        input=inp, compute_type=traced.elem_type, batch=batch, body_output=part.body_output,
+        body_shape=traced.per_sample, tail=tail, tail_constants=_tail_constants(tail, values),
+        outputs=tuple(graph.output),
+        opset_imports=tuple(sorted({**original_opset, "": max(opsets[""], MIN_OPSET)}.items())),
+        ir_version=model.ir_version)
     props = {p.key: p.value for p in model.metadata_props}
     return LoadedModel(
         network=network, proto=model, path=None if path is None else Path(path),
         name=str(path) if path is not None else name,
         stored_domain=stored_domain(model, network.n_inputs), actions=props.get(KEY_ACTIONS),
-        opset=opset, ir_version=model.ir_version,
+        opset=original_opset.get("", original_opset.get("ai.onnx", 0)),
+        ir_version=model.ir_version, interface=interface,
         producer=" ".join(filter(None, [model.producer_name, model.producer_version])))
+
+
+def _fold(node: onnx.NodeProto, values: dict, shapes: dict, traced: Traced, opsets) -> None:
+    """Evaluate a node of constants and of shapes of body tensors; store its outputs."""
+    inputs = []
+    for name in node.input:
+        value = values.get(name) if name else None
+        if value is traced:
+            value = shape_of(shapes[name], traced.batch)
+        if name and value is None:
+            raise InvalidModelError(f"node {node_label(node)} ({node.op_type}): input {name!r} "
+                                    "is not produced before this node")
+        inputs.append(value)
+    where = f"node {node_label(node)} ({node.op_type}, opset {opset_of(node, opsets)})"
+    for name, value in zip(node.output, fold(node, inputs, opsets, where)):
+        if name:
+            values[name] = value
+
+
+def _tail_constants(tail, values: dict) -> dict:
+    """The constant tensors the tail reads (initializers, Constant nodes, folded values)."""
+    out = {}
+    for node in tail:
+        for name in node.input:
+            value = values.get(name)
+            if isinstance(value, BatchDependent):
+                raise UnsupportedModelError(
+                    f"node {node_label(node)} ({node.op_type}) after the layers reads {name!r}, "
+                    "a shape that depends on the batch size")
+            if name and isinstance(value, np.ndarray):
+                out[name] = value
+    return out
 
 
 def load_model(path: str | Path) -> LoadedModel:

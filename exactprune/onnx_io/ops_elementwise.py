@@ -1,19 +1,21 @@
-"""Converters of Add, Sub, Mul, Div with a constant (scalar or per feature) on either side."""
+"""Converters of per-feature affine maps: Add, Sub, Mul, Div with a constant (scalar or per
+feature) on either side, ai.onnx.ml.Scaler, and Cast between float types (an identity for the
+analysis, which computes in float64)."""
 
 from __future__ import annotations
 
 import numpy as np
+import onnx
 
 from .context import NodeContext
-from .registry import converter
+from .registry import ML, converter
 
-_NUMPY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}
+FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
 
 
 def per_feature(ctx: NodeContext, const: np.ndarray) -> np.ndarray:
     """The constant broadcast to the traced tensor, as one float64 value per flat feature."""
-    target = ctx.batch_shape()
-    shown = "(N" + "".join(f", {d}" for d in target[1:]) + ")"
+    target, shown = ctx.batch_shape(), ctx.shown()
     try:
         shape = np.broadcast_shapes(target, const.shape)
     except ValueError:
@@ -27,13 +29,6 @@ def per_feature(ctx: NodeContext, const: np.ndarray) -> np.ndarray:
 @converter("Add", "Sub", "Mul", "Div", since=7)
 def arithmetic(ctx: NodeContext) -> None:
     side = ctx.traced_index()
-    if side < 0:
-        a, b = ctx.const(0, "A"), ctx.const(1, "B")
-        result = _NUMPY[ctx.op](a, b)
-        if ctx.op == "Div" and np.issubdtype(a.dtype, np.integer):
-            result = np.trunc(result).astype(a.dtype)
-        ctx.output(result)
-        return
     if ctx.is_traced(1 - side):
         raise ctx.unsupported("it combines two computed tensors (a residual branch)")
     k = per_feature(ctx, ctx.const(1 - side, "the other operand"))
@@ -50,5 +45,26 @@ def arithmetic(ctx: NodeContext) -> None:
         if np.any(k == 0):
             raise ctx.invalid("division by a constant that contains zeros")
         mul, add = 1.0 / k, zeros
-    ctx.traced.elementwise(ctx.name, ctx.op, mul, add)
+    ctx.traced.elementwise(ctx.name, mul, add)
+    ctx.output(ctx.traced)
+
+
+@converter("Scaler", since=1, domain=ML)
+def scaler(ctx: NodeContext) -> None:
+    """y = (x - offset) * scale, offset and scale of length 1 or one per feature."""
+    n = ctx.traced.size
+    parts = []
+    for key, default in (("offset", 0.0), ("scale", 1.0)):
+        value = np.asarray(ctx.attrs.get(key, [default]), dtype=np.float64).reshape(-1)
+        if value.size not in (1, n):
+            raise ctx.invalid(f"{key} has {value.size} values for {n} features")
+        parts.append(np.broadcast_to(value, (n,)))
+    offset, scale = parts
+    ctx.traced.elementwise(ctx.name, scale, -offset * scale)
+    ctx.output(ctx.traced)
+
+
+@converter("Cast", since=6, body_if=lambda attrs: int(attrs["to"]) in FLOAT_TYPES)
+def cast(ctx: NodeContext) -> None:
+    ctx.traced.elem_type = int(ctx.attrs["to"])
     ctx.output(ctx.traced)

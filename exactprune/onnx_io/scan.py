@@ -1,5 +1,5 @@
-"""Checks of the whole graph before anything is converted: unsupported ops (all of them at once),
-branching topology, declared sizes, constants that match their declared dims and are finite.
+"""Checks of the whole graph before anything is converted: declared sizes, constants that match
+their declared dims and are finite. (Unsupported ops and branches: split.py.)
 
 Nothing proportional to a declared dimension is allocated before it is checked: the dense IR
 holds at most MAX_FEATURES values per sample and MAX_DENSE entries per weight matrix.
@@ -15,9 +15,7 @@ from onnx import numpy_helper
 
 from ..errors import InvalidModelError, UnsupportedModelError
 from .context import node_label
-from .registry import resolve
 
-CONV_OPS = {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"}
 MAX_FEATURES = 2 ** 24  # values per sample of any tensor of the chain
 MAX_DENSE = 2 ** 27  # entries of one dense weight matrix (1 GiB in float64)
 
@@ -43,73 +41,6 @@ def check_dense_size(rows: int, cols: int, where: str) -> None:
         raise UnsupportedModelError(
             f"{where} would need a dense {rows:,} x {cols:,} weight matrix "
             f"({8 * rows * cols / 2 ** 30:.1f} GiB): too large for exactprune's dense IR")
-
-
-SHAPE_OPS = {"Shape", "Gather", "Unsqueeze", "Concat", "Slice", "ConstantOfShape", "Cast",
-             "Size", "Range", "Expand"}
-SUPPORTED_HINT = "'exactprune inspect --supported' lists the supported ops"
-SHAPE_HINT = ("they look like a shape computation: simplify the model with onnxslim or onnxsim, "
-              "or export it with constant folding (torch.onnx.export(..., "
-              "do_constant_folding=True))")
-
-
-def _describe(items) -> str:
-    return ", ".join(f"node {name} ({op}, opset {opset})" for name, op, opset in items)
-
-
-def check_ops(graph: onnx.GraphProto, opsets: dict[str, int]) -> None:
-    """Raise one UnsupportedModelError naming every node whose op has no converter, with the
-    likely fix where one is known."""
-    missing = []
-    for node in graph.node:
-        opset = opsets.get(node.domain or "", opsets.get("ai.onnx", 0))
-        if resolve(node.op_type, opset, node.domain) is None:
-            label = node.op_type if not node.domain else f"{node.domain}.{node.op_type}"
-            missing.append((node_label(node), label, opset))
-    if not missing:
-        return
-    conv = [m for m in missing if m[1] in CONV_OPS]
-    others = [m for m in missing if m[1] not in CONV_OPS]
-    if conv:
-        message = (f"convolutional layers are not supported ({_describe(conv)}): exactprune "
-                   "handles fully connected networks")
-        if others:
-            message += f"; also unsupported: {_describe(others)}"
-    else:
-        message = f"unsupported ops: {_describe(others)}; {SUPPORTED_HINT}"
-        if {op for _, op, _ in others} <= SHAPE_OPS:
-            message += f"; {SHAPE_HINT}"
-    raise UnsupportedModelError(message)
-
-
-def check_chain(graph: onnx.GraphProto, input_name: str) -> None:
-    """The tensors computed from the input must form a chain: no node combines two of them and
-    none is read twice (no residual or fan-out branches)."""
-    computed = {input_name}
-    readers: dict[str, list[str]] = {}
-    for node in graph.node:
-        inputs = [name for name in node.input if name in computed]
-        if len(inputs) >= 2:
-            raise UnsupportedModelError(
-                f"node {node_label(node)} ({node.op_type}) combines computed tensors "
-                f"{', '.join(repr(i) for i in dict.fromkeys(inputs))} (a residual branch): "
-                "exactprune handles chains of layers"
-            )
-        for name in inputs:
-            readers.setdefault(name, []).append(f"node {node_label(node)}")
-        if inputs:
-            computed.update(name for name in node.output if name)
-    for out in graph.output:
-        readers.setdefault(out.name, []).append("the graph output")
-    for name, who in readers.items():
-        if len(who) > 1:
-            raise UnsupportedModelError(
-                f"tensor {name!r} is read by {' and '.join(who)}: exactprune handles chains "
-                "of layers, not branching graphs"
-            )
-    if graph.output and graph.output[0].name not in computed:
-        raise UnsupportedModelError(f"output {graph.output[0].name!r} does not depend on the "
-                                    f"input {input_name!r}")
 
 
 def check_finite(graph: onnx.GraphProto, constants: dict[str, np.ndarray]) -> None:

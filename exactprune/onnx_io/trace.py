@@ -4,27 +4,29 @@ Between two activations it is an affine function of the previous activation outp
 flattened model input x before the first affine layer), kept in one of two forms:
   map form   value = scale * h[perm] + shift   (only reshapes, transposes, elementwise constants)
   dense form value = A @ h + c                 (after a Gemm / MatMul since h)
-`per_sample` is the tensor's shape without the batch dimension; its row-major flattening is the
-order of `value`. Activations close a layer (a Dense), and the builder collects the layers.
+`per_sample` is the tensor's shape without the batch dimension (the whole shape when the input
+has none: `batch` None); its row-major flattening is the order of `value`. Activations close a
+layer (a Dense), and the builder collects the layers. `elem_type` is the tensor's ONNX element
+type (a Cast to another float type changes it).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UnsupportedModelError
 from ..ir import IDENTITY, Activation, Dense, InputMap
 
 
 class Traced:
     """The builder of a Network from the chain of ops applied to the model input."""
 
-    def __init__(self, per_sample: tuple[int, ...], batch: int | str = "N"):
+    def __init__(self, per_sample: tuple[int, ...], batch: int | str | None = "N",
+                 elem_type: int = 1):
         self.per_sample = tuple(int(d) for d in per_sample)
-        self.batch = batch  # the input's first dimension (an int when fixed)
+        self.batch = batch  # the input's first dimension (an int when fixed, None when absent)
+        self.elem_type = elem_type
         self.layers: list[Dense] = []
         self.input_map: InputMap | None = None
-        self.tail: list[tuple[str, dict]] = []
         self._reset(self.size)
 
     # state ------------------------------------------------------------------------------------
@@ -39,6 +41,11 @@ class Traced:
         self.nodes: list[str] = []
 
     @property
+    def lead(self) -> int:
+        """Axes before the per-sample ones: 1 (the batch), or 0 for an input without one."""
+        return 0 if self.batch is None else 1
+
+    @property
     def has_affine(self) -> bool:
         return self.A is not None
 
@@ -49,13 +56,6 @@ class Traced:
     def note(self, name: str) -> None:
         """Record an ONNX node as part of the current affine part."""
         self.nodes.append(name)
-
-    def _check_open(self, name: str, op: str) -> None:
-        if self.tail:
-            raise UnsupportedModelError(
-                f"node {name} ({op}) follows the output op {self.tail[-1][0]}: exactprune keeps "
-                "Softmax/LogSoftmax/Sigmoid only at the end of the graph"
-            )
 
     # transformations --------------------------------------------------------------------------
     def reshape(self, per_sample: tuple[int, ...]) -> None:
@@ -70,9 +70,8 @@ class Traced:
             self.perm, self.scale, self.shift = self.perm[idx], self.scale[idx], self.shift[idx]
         self.per_sample = tuple(int(d) for d in per_sample)
 
-    def elementwise(self, name: str, op: str, mul: np.ndarray, add: np.ndarray) -> None:
+    def elementwise(self, name: str, mul: np.ndarray, add: np.ndarray) -> None:
         """value_new = mul * value + add, per flat feature."""
-        self._check_open(name, op)
         if self.has_affine:
             self.A = self.A * mul[:, None]
             self.c = self.c * mul + add
@@ -81,10 +80,9 @@ class Traced:
             self.shift = self.shift * mul + add
         self.note(name)
 
-    def linear(self, name: str, op: str, L: np.ndarray, offset: np.ndarray,
+    def linear(self, name: str, L: np.ndarray, offset: np.ndarray,
                per_sample: tuple[int, ...]) -> None:
         """value_new = L @ value + offset (a Gemm or MatMul); two in a row make two layers."""
-        self._check_open(name, op)
         if self.has_affine:
             self._close(IDENTITY, "")
         if not self.layers and self.input_map is None:
@@ -102,9 +100,8 @@ class Traced:
         A[:, self.perm] = L * self.scale
         return A
 
-    def activation(self, name: str, op: str, act: Activation) -> None:
+    def activation(self, name: str, act: Activation) -> None:
         """Close the current layer with the activation node `name`."""
-        self._check_open(name, op)
         self._close(act, name)
 
     def _close(self, act: Activation, act_node: str) -> None:
@@ -117,16 +114,8 @@ class Traced:
         self.layers.append(Dense(weight, bias, act, tuple(self.nodes), act_node))
         self._reset(weight.shape[0])
 
-    def add_tail(self, name: str, op: str, attrs: dict) -> None:
-        """An output op kept as it is; closes the output layer first."""
-        if not self.tail:
-            self.finish()
-        self.tail.append((op, attrs))
-
     def finish(self) -> None:
         """Close the output layer (a pending affine part, or the last activation layer)."""
-        if self.tail:
-            return
         last = self.layers[-1] if self.layers else None
         if last is not None and self.is_identity and last.activation.kind in ("relu", "identity"):
             return

@@ -60,7 +60,7 @@ class PrecisionGuard:
     def __post_init__(self) -> None:
         self.points = sample_points(self.box, PROBE_UNIFORM, PROBE_VERTICES,
                                     np.random.default_rng(0))[0]
-        exact = self.network.forward(self.points, with_tail=False)
+        exact = self.network.forward(self.points)
         scale = max(1.0, float(np.abs(exact).max(initial=0.0)))
         self.own = self.error(self.network)
         self.limit = self.factor * max(self.own, FLOOR * scale)
@@ -68,7 +68,7 @@ class PrecisionGuard:
     def error(self, network: Network) -> float:
         with np.errstate(over="ignore", invalid="ignore"):
             dev = np.abs(forward32(network, self.points)
-                         - network.forward(self.points, with_tail=False))
+                         - network.forward(self.points))
         return float(np.nan_to_num(dev, nan=np.inf).max(initial=0.0))
 
     def accepts(self, layers: list[Dense], rule: str, layer: str, neurons: int) -> bool:

@@ -57,7 +57,7 @@ def render_slice(result: SliceResult, network: Network, title: str = "") -> byte
         t = np.linspace(problem.lo[1], problem.hi[1], GRID)
         ss, tt = np.meshgrid(s, t)
         u = np.column_stack([ss.ravel(), tt.ravel()])
-        label = network.forward(problem.lift(u), with_tail=False).argmax(axis=1).reshape(ss.shape)
+        label = network.forward(problem.lift(u)).argmax(axis=1).reshape(ss.shape)
         inside = (np.all(u @ problem.rows.T <= problem.rhs, axis=1).reshape(ss.shape)
                   if problem.rows.size else True)
         label = np.where(inside, label, np.nan)

@@ -35,8 +35,9 @@ def test_json_summary(model_path):
     net = load(model_path)
     assert [layer["n_out"] for layer in info["layers"]] == [5, 4, 2]
     assert info["totals"] == {"params": net.n_params, "hidden_neurons": 9, "macs": net.n_macs}
-    assert info["input"] == {"name": "input", "shape": ["N", 3]}
-    assert info["tail"] == ["Softmax"] and info["domain"] is None
+    assert info["input"] == {"name": "input", "shape": ["N", 3], "type": "float32"}
+    assert info["outputs"] == [{"name": "output", "shape": ["N", 2], "type": "float32"}]
+    assert info["tail"] == ["Softmax", "Identity"] and info["domain"] is None
 
 
 def test_stored_domain_is_shown(model_path, tmp_path):

@@ -104,7 +104,8 @@ def test_unsupported_ops_are_named_with_where_to_look(tmp_path):
     from onnx import helper
 
     nodes = [helper.make_node("Gemm", ["x", "W"], ["g"], name="Gemm_0", transB=1),
-             helper.make_node("Tanh", ["g"], ["y"], name="Tanh_1")]
+             helper.make_node("Tanh", ["g"], ["t"], name="Tanh_1"),
+             helper.make_node("Gemm", ["t", "W"], ["y"], name="Gemm_2", transB=1)]
     model = make_model(nodes, [("x", ["N", 3])], [("y", ["N", 3])], [init("W", np.eye(3))])
     line = run("inspect", save_model(model, tmp_path / "m.onnx")).stderr
     assert "node Tanh_1 (Tanh, opset 13)" in line and "exactprune inspect --supported" in line

@@ -30,6 +30,16 @@ def chain(ops, n=3):
     return make_model(nodes, [("x", ["N", n])], [("y", ["N", n])], [init("W", np.eye(n))])
 
 
+def between_layers(*ops):
+    """Gemm, the single-input ops `ops`, Gemm: a nonlinearity between two layers."""
+    nodes = [helper.make_node("Gemm", ["x", "W"], ["t0"], name="Gemm_0", transB=1)]
+    for k, op in enumerate(ops):
+        nodes.append(helper.make_node(op, [f"t{k}"], [f"t{k + 1}"], name=f"{op}_{k + 1}"))
+    nodes.append(helper.make_node("Gemm", [f"t{len(ops)}", "W"], ["y"], name="Gemm_last",
+                                  transB=1))
+    return make_model(nodes, [("x", ["N", 3])], [("y", ["N", 3])], [init("W", np.eye(3))])
+
+
 def residual():
     nodes = [helper.make_node("Gemm", ["x", "W"], ["g"], name="Gemm_0", transB=1),
              helper.make_node("Relu", ["g"], ["h"], name="Relu_0"),
@@ -60,8 +70,9 @@ def bad_shape():
 
 
 CASES = {
-    "unsupported": (lambda: chain(["Tanh", "Relu", "Erf"]), UnsupportedModelError,
-                    r"unsupported ops: node Tanh_1 \(Tanh, opset 13\), node Erf_3 \(Erf"),
+    "unsupported": (lambda: between_layers("Tanh", "Relu", "Erf"), UnsupportedModelError,
+                    r"unsupported ops between layers: node Tanh_1 \(Tanh, opset 13\), node Erf_3 "
+                    r"\(Erf, opset 13\) \(before node Gemm_last\)"),
     "residual": (residual, UnsupportedModelError,
                  r"node Add_skip \(Add\) combines computed tensors 'g2', 'h' \(a residual branch"),
     "fan-out": (fan_out, UnsupportedModelError,
@@ -78,8 +89,8 @@ CASES = {
          helper.make_node("Gemm", ["s", "W"], ["y"], name="G", transB=1)],
         [("x", [1, 3, 1])], [("y", [1, 2])], [init("W", np.ones((2, 3)))]),
         UnsupportedModelError, r"node Sq \(Squeeze, opset 13\): squeezing every axis"),
-    "tail-not-last": (lambda: chain(["Sigmoid", "Relu"]), UnsupportedModelError,
-                      r"node Relu_2 \(Relu\) follows the output op Sigmoid"),
+    "sigmoid-between-layers": (lambda: between_layers("Sigmoid"), UnsupportedModelError,
+                               r"between layers: node Sigmoid_1 \(Sigmoid, opset 13\) \(before"),
 }
 
 
