@@ -68,6 +68,8 @@ class CompressReport:
     by_rule: dict = field(default_factory=dict)  # rule -> {"neurons": n, "params": saved}
     notes: list[str] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
+    opset: int | None = None  # of the written model (the original's, at least 7)
+    ir_version: int | None = None
 
     @property
     def params_removed_pct(self) -> float:

@@ -18,7 +18,14 @@ from .domain import Box
 from .equivalence import CheckOptions, VerifyReport, compare
 from .errors import DomainError, VerificationError
 from .ir import Network
-from .onnx_io import LoadedModel, convert, default_interface, load_model, to_onnx
+from .onnx_io import (
+    LoadedModel,
+    convert,
+    default_interface,
+    load_model,
+    to_onnx,
+    written_network,
+)
 from .reductions import RANK_TOL, FixpointResult, reduce_network
 from .reductions.base import name_layers
 from .stability import StabilityOptions, StabilityResult, analyse_stability
@@ -117,17 +124,23 @@ def compress(model, domain: Box | None = None, options: CompressOptions | None =
                          lump_tol=options.lump_tol, rank_tol=options.rank_tol, progress=progress)
     reduced = fix.network
     model_proto = to_onnx(reduced, domain, [a.to_json() for a in fix.actions], source.interface)
+    before, after = written_network(network), written_network(reduced)  # sizes as in the files
     report = CompressReport(
         model=source.name,
-        layers=layer_reports(network, reduced, fix.analysed, fix.stability, fix.actions),
-        params_before=network.n_params, params_after=reduced.n_params,
-        macs_before=network.n_macs, macs_after=reduced.n_macs,
-        neurons_before=network.n_neurons, neurons_after=reduced.n_neurons,
+        layers=layer_reports(before, after, fix.analysed, fix.stability, fix.actions),
+        params_before=before.n_params, params_after=after.n_params,
+        macs_before=before.n_macs, macs_after=after.n_macs,
+        neurons_before=before.n_neurons, neurons_after=after.n_neurons,
         file_size_before=_file_size(source), file_size_after=model_proto.ByteSize(), time_s=0.0,
         stability_time_s=float(sum(r.time_s for r in fix.analyses)),
         domain=domain.source if domain is not None else None, complete=fix.complete,
-        by_rule=by_rule(fix.actions), actions=list(fix.actions))
+        by_rule=by_rule(fix.actions), actions=list(fix.actions),
+        opset=source.interface.opset, ir_version=model_proto.ir_version)
     _notes(report, fix, domain, narrowed)
+    if before.n_neurons != network.n_neurons:
+        report.notes.append(f"{network.n_neurons - before.n_neurons} Clip neuron(s) are analysed "
+                            "as two ReLU units each (clip(g) = a + relu(g - a) - relu(g - b)); "
+                            "the rule columns count units, the sizes count neurons")
     verification = None
     if options.verify:
         verification = compare(source.proto, model_proto, domain, options.check,

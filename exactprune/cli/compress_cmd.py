@@ -22,7 +22,6 @@ from ..pipeline import CompressOptions, compress
 from .app import err_console, main, note, reporting
 from .options import (
     check_options,
-    domain_from_options,
     domain_options,
     json_option,
     report_console,
@@ -130,14 +129,15 @@ def _outputs(src: Path, out: str, json_out: str | None, force: bool, overwrite_i
 @click.option("--keep-on-fail", is_flag=True, help="Write OUT even if verification fails.")
 @click.option("--force", is_flag=True, help="Overwrite an existing OUT (never the input).")
 @click.option("--overwrite-input", is_flag=True, help="Allow OUT to be the input file.")
-def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_tol, workers,
+def compress_command(src, out, domain_flags, time_limit, lump_tol, rank_tol, workers,
                      samples, atol, rtol, json_out, keep_on_fail, force, overwrite_input):
     """Compress IN exactly on the input domain and write OUT.
 
     Proves which ReLU neurons are stable on the domain, removes / folds them, merges equal and
     proportional neurons, then checks OUT against IN in onnxruntime (mandatory) on samples of
-    the domain and the stability witnesses. The domain comes from --box/--bounds/--vnnlib, else
-    the one stored in IN; without one only the data-free reductions run. OUT stores the domain
+    the domain and the stability witnesses. The domain comes from --box, --bounds, --vnnlib
+    or --calibration, else the one stored in IN; without one only the data-free reductions
+    run. OUT stores the domain
     it is exact on. OUT and --json are checked before the work starts and written together at
     the end (regular files only; nothing half-written).
 
@@ -149,8 +149,7 @@ def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_t
     src_path = Path(src)
     target, report_target = _outputs(src_path, out, json_out, force, overwrite_input)
     source = load_model(src_path)
-    domain = domain_from_options(source.network.n_inputs, source.stored_domain, box, bounds,
-                                 vnnlib)
+    domain = domain_flags.resolve(source.network.n_inputs, source.stored_domain)
     check = CheckOptions(samples=samples, atol=atol, rtol=rtol)
     options = CompressOptions(time_limit=time_limit, lump_tol=lump_tol, rank_tol=rank_tol,
                               workers=workers, check=check)
@@ -175,7 +174,9 @@ def compress_command(src, out, box, bounds, vnnlib, time_limit, lump_tol, rank_t
         render(result.report, out, console)
         for name in done:
             if name != "-":
-                console.print(Text(f"wrote {name}"), highlight=False)
+                kind = (f" (ONNX opset {result.report.opset}, IR version "
+                        f"{result.report.ir_version})" if name == str(out) else "")
+                console.print(Text(f"wrote {name}{kind}"), highlight=False)
     failed = None
     if not result.report.verified:
         kept = "written anyway (--keep-on-fail)" if keep_on_fail else "not written"

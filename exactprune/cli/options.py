@@ -1,8 +1,12 @@
-"""The flags several commands share: the domain (--box LO HI, --bounds FILE, --vnnlib FILE),
+"""The flags several commands share: the domain (--box LO HI, --bounds FILE, --vnnlib FILE,
+--calibration FILE [--margin X]),
 the comparison (--samples, --atol, --rtol), --workers N, --time-limit S and --json FILE. Defaults
 come from the options dataclasses the API uses (one place for each)."""
 
 from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
 
 import click
 from rich.console import Console
@@ -23,19 +27,50 @@ _VNNLIB_HELP = ("The input box of a VNN-LIB spec: its (<= X_i c) / (>= X_i c) as
                 "flattened row-major order; output constraints are ignored.")
 
 
-def domain_options(command):
-    """Add --box/--bounds/--vnnlib (mutually exclusive; none: the domain stored in the model)."""
+_CALIBRATION_HELP = ("The bounding box of input rows (.npy, .npz with X, or .csv; one row per "
+                     "sample in the model's input layout): exact inside it.")
+_MARGIN_HELP = "Widen the --calibration box by X times each input's range on both sides."
+
+
+@dataclass(frozen=True)
+class DomainFlags:
+    """The domain flags of a command, passed to it as one `domain_flags` argument."""
+
+    box: tuple | None
+    bounds: str | None
+    vnnlib: str | None
+    calibration: str | None
+    margin: float
+
+    @property
+    def given(self) -> bool:
+        return any(v is not None for v in (self.box, self.bounds, self.vnnlib, self.calibration))
+
+    def resolve(self, n_inputs: int, stored: Box | None) -> Box | None:
+        """The domain a command works on: the one given by a flag, else `stored`, else None."""
+        return resolve_domain(n_inputs, box=self.box, bounds=self.bounds, vnnlib=self.vnnlib,
+                              stored=stored, calibration=self.calibration, margin=self.margin)
+
+
+def domain_options(function):
+    """Add --box/--bounds/--vnnlib/--calibration (at most one; none: the domain stored in the
+    model) and --margin; the command receives them as `domain_flags` (DomainFlags)."""
+
+    @functools.wraps(function)
+    def with_flags(*args, box, bounds, vnnlib, calibration, margin, **kwargs):
+        flags = DomainFlags(box, bounds, vnnlib, calibration, margin)
+        return function(*args, domain_flags=flags, **kwargs)
+
+    command = click.option("--margin", type=click.FloatRange(min=0), default=0.0,
+                           metavar="X", help=_MARGIN_HELP)(with_flags)
+    command = click.option("--calibration", type=click.Path(dir_okay=False), default=None,
+                           metavar="FILE", help=_CALIBRATION_HELP)(command)
     command = click.option("--vnnlib", type=click.Path(dir_okay=False), default=None,
                            metavar="FILE", help=_VNNLIB_HELP)(command)
     command = click.option("--bounds", type=click.Path(dir_okay=False), default=None,
                            metavar="FILE", help=_BOUNDS_HELP)(command)
     return click.option("--box", type=(float, float), default=None, metavar="LO HI",
                         help=_BOX_HELP)(command)
-
-
-def domain_from_options(n_inputs: int, stored: Box | None, box, bounds, vnnlib) -> Box | None:
-    """The domain a command works on: the one given by a flag, else `stored`, else None."""
-    return resolve_domain(n_inputs, box=box, bounds=bounds, vnnlib=vnnlib, stored=stored)
 
 
 def _by_type(k: int) -> str:

@@ -31,7 +31,6 @@ from ..regions import (
 from ..stability import StabilityOptions, analyse_stability
 from .app import err_console, main, note, reporting
 from .options import (
-    domain_from_options,
     domain_options,
     json_option,
     report_console,
@@ -110,7 +109,7 @@ def _render(result: dict, console: Console) -> None:
 @workers_option(help="Worker processes for --method exact (the cells after the first layer are "
                      "independent); 1 counts in this process.")
 @json_option("Also write the result as JSON ('-': to stdout, the table then goes to stderr).")
-def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, samples, workers,
+def regions(model, domain_flags, method, plane, plot_path, time_limit, samples, workers,
             json_out):
     """Count the linear (activation) regions of MODEL on its input domain, with upper bounds.
 
@@ -126,7 +125,7 @@ def regions(model, box, bounds, vnnlib, method, plane, plot_path, time_limit, sa
         require_matplotlib()
     source = load_model(model)
     network = source.network
-    domain = domain_from_options(network.n_inputs, source.stored_domain, box, bounds, vnnlib)
+    domain = domain_flags.resolve(network.n_inputs, source.stored_domain)
     if domain is None:
         domain = Box(np.zeros(network.n_inputs), np.ones(network.n_inputs), "unit box [0,1]")
         note("no domain given or stored; counting on the unit box [0,1]")

@@ -18,7 +18,6 @@ from ..stability import METHODS, Evidence, StabilityOptions, StabilityResult, an
 from ..stability.result import trouble_note
 from .app import err_console, main, note, reporting
 from .options import (
-    domain_from_options,
     domain_options,
     json_option,
     report_console,
@@ -26,7 +25,8 @@ from .options import (
     workers_option,
 )
 
-NO_DOMAIN = "stability needs an input domain: give --box LO HI, --bounds FILE or --vnnlib FILE"
+NO_DOMAIN = ("stability needs an input domain: give --box LO HI, --bounds FILE, --vnnlib FILE or "
+             "--calibration FILE")
 EVIDENCE = [e for e in Evidence if e is not Evidence.NONE]
 
 
@@ -78,14 +78,14 @@ def render(result: StabilityResult, console: Console) -> None:
 @workers_option
 @json_option("Write the result as JSON (model, domain, time_s, complete, unknown_by_reason, "
              "layers, witnesses); '-' writes it to stdout and the table to stderr.")
-def stability(model, box, bounds, vnnlib, time_limit, method, workers, json_out):
+def stability(model, domain_flags, time_limit, method, workers, json_out):
     """Prove which ReLU neurons of MODEL never change phase on the input domain.
 
     Every neuron is stably active, stably inactive, unstable (witness inputs on both sides) or
     unknown (not decided: the time limit, Ctrl-C, or solver trouble; the note and the JSON's
     unknown_by_reason say which). A time limit or solver trouble still exits 0 with a sound
     partial result (complete=false). Ctrl-C ends the analysis: the partial result is printed and
-    written, then the exit code is 130. Without --box/--bounds/--vnnlib the domain exactprune
+    written, then the exit code is 130. Without a domain flag the domain exactprune
     stored in MODEL is used; --json also lists the witness inputs.
     """
     check_distinct(model, json_out)
@@ -93,7 +93,7 @@ def stability(model, box, bounds, vnnlib, time_limit, method, workers, json_out)
                                                         allow_stdout=True)
     source = load_model(model)
     network = source.network
-    domain = domain_from_options(network.n_inputs, source.stored_domain, box, bounds, vnnlib)
+    domain = domain_flags.resolve(network.n_inputs, source.stored_domain)
     if domain is None:
         raise DomainError(NO_DOMAIN)
     total = sum(network.layers[i].n_out for i in network.two_phase)

@@ -12,7 +12,7 @@ from ..equivalence import CheckOptions, VerifyReport, as_proto, check_same_input
 from ..errors import DomainError, VerificationError
 from ..onnx_io.importer import stored_domain
 from .app import console, main
-from .options import check_options, domain_from_options, domain_options
+from .options import check_options, domain_options
 
 NO_DOMAIN = "unit box [0,1] assumed: no domain given or stored"
 
@@ -28,7 +28,7 @@ def stored_domains(models, n: int) -> Box | None:
     both = a.intersect(b, f"the intersection of the domains stored in {name_a} and {name_b}")
     if both is None:
         raise DomainError(f"the domains stored in {name_a} and {name_b} do not meet; give one "
-                          "with --box, --bounds or --vnnlib")
+                          "with --box, --bounds, --vnnlib or --calibration")
     return both
 
 
@@ -62,22 +62,20 @@ def _render(report: VerifyReport, name_a: str, name_b: str) -> None:
 @click.option("--seed", type=int, default=CheckOptions.seed, show_default=True, metavar="S",
               help="Seed of the random points.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
-def verify(model_a, model_b, box, bounds, vnnlib, samples, atol, rtol, vertices, seed, as_json):
+def verify(model_a, model_b, domain_flags, samples, atol, rtol, vertices, seed, as_json):
     """Check that models A and B compute the same outputs on the input domain.
 
     Runs both in onnxruntime (graph optimisations off) on the domain's centre, uniform samples
     and random vertices, and reports the largest output deviation, absolute and relative to the
-    output scale. Passes when max |a - b| <= atol + rtol x scale. Without --box/--bounds/--vnnlib
-    the domain exactprune stored in A or B is used (both: their intersection, so a model that
+    output scale. Passes when max |a - b| <= atol + rtol x scale. Without a domain flag the
+    domain exactprune stored in A or B is used (both: their intersection, so a model that
     was compressed on part of A's domain is checked where it claims to be exact), else the unit
     box [0, 1].
     Exit 0 within tolerance, 1 above it, 2 bad input.
     """
     models = [as_proto(model_a), as_proto(model_b)]
     n = check_same_inputs(*(proto for proto, _ in models), names=(model_a, model_b))
-    given = box is not None or bounds is not None or vnnlib is not None
-    domain = domain_from_options(n, None if given else stored_domains(models, n), box,
-                                 bounds, vnnlib)
+    domain = domain_flags.resolve(n, None if domain_flags.given else stored_domains(models, n))
     options = CheckOptions(samples=samples, vertices=vertices, atol=atol, rtol=rtol, seed=seed)
     report = compare(models[0][0], models[1][0], domain, options, names=(model_a, model_b))
     if as_json:

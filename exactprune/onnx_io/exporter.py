@@ -1,5 +1,6 @@
 """Network -> ONNX behind the original's interface: Flatten, a Cast to the body's element type,
-the input map (if not the identity), Gemm + activation per layer, a Reshape to the body output's
+the input map (if not the identity), Gemm + activation per layer (pairs of ReLU units that make
+a Clip fused back into one capped unit), a Reshape to the body output's
 shape, then the original's tail as it was; and an atomic `save`. The model keeps the original's
 opsets (at least 7: every op written here exists from there on) and IR version."""
 
@@ -15,9 +16,11 @@ from onnx import helper, numpy_helper
 from .._version import __version__
 from ..atomic import write_atomic
 from ..domain import Box
-from ..ir import Network
+from ..ir import Dense, Network
 from .interface import Interface, default_interface
 from .metadata import KEY_ACTIONS, KEY_DOMAIN, KEY_VERSION
+
+MIN_BROADCAST_OPSET = 8  # Min broadcasts its operands from here on
 
 
 class _Graph:
@@ -58,8 +61,49 @@ def _input_map(g: _Graph, network: Network, h: str, dtype) -> str:
     return h
 
 
-def _layers(g: _Graph, network: Network, x_flat: str, h: str, dtype) -> str:
-    for k, layer in enumerate(layer.as_dense() for layer in network.layers):
+def fuse_clip_pairs(layers: list[Dense]) -> list[tuple[Dense, np.ndarray | None]]:
+    """Each layer with the caps of its units (None: no cap): a pair of ReLU units of one layer
+    with the same weights, biases c and c - d (d > 0) and opposite columns in the next layer
+    computes relu(g) - relu(g - d) = min(relu(g), d): one unit capped at d (a Clip read as two
+    units, onnx_io/trace.py), written as Relu then Min."""
+    out = [(layer, None) for layer in layers]
+    for k in range(len(layers) - 1):
+        layer, after = out[k][0], out[k + 1][0]
+        if layer.activation.kind != "relu" or layer.n_out < 2:
+            continue
+        rows: dict[bytes, list[int]] = {}
+        for j in range(layer.n_out):
+            rows.setdefault(layer.weight[j].tobytes(), []).append(j)
+        cap, drop = np.full(layer.n_out, np.inf), []
+        for group in rows.values():
+            group = sorted(group, key=lambda j: -layer.bias[j])
+            while len(group) >= 2:
+                p, q = group[0], next((q for q in group[1:] if np.array_equal(
+                    after.weight[:, q], -after.weight[:, group[0]])), None)
+                if q is None or not layer.bias[p] > layer.bias[q]:
+                    group = group[1:]
+                    continue
+                cap[p] = layer.bias[p] - layer.bias[q]
+                drop.append(q)
+                group = [j for j in group if j not in (p, q)]
+        if drop:
+            keep = np.setdiff1d(np.arange(layer.n_out), drop)
+            out[k] = (layer.with_params(layer.weight[keep], layer.bias[keep],
+                                        tuple(layer.origin[j] for j in keep)), cap[keep])
+            out[k + 1] = (after.with_params(after.weight[:, keep], after.bias), out[k + 1][1])
+    return out
+
+
+def written_network(network: Network) -> Network:
+    """The network as to_onnx writes it: Clip unit pairs fused (its sizes are the file's)."""
+    layers = fuse_clip_pairs([layer.as_dense() for layer in network.layers])
+    return network.replace(layers=tuple(layer for layer, _ in layers))
+
+
+def _layers(g: _Graph, network: Network, x_flat: str, h: str, dtype, fuse: bool) -> str:
+    dense = [layer.as_dense() for layer in network.layers]
+    for k, (layer, cap) in enumerate(fuse_clip_pairs(dense) if fuse else
+                                     [(layer, None) for layer in dense]):
         name = layer.nodes[0] if layer.nodes else f"Gemm_{k}"
         if layer.n_out == 0 and k < len(network.layers) - 1:
             continue  # nothing to compute; the next layer has no inputs
@@ -78,6 +122,8 @@ def _layers(g: _Graph, network: Network, x_flat: str, h: str, dtype) -> str:
             h = g.node("Relu", [h], act)
         elif kind == "leaky_relu":
             h = g.node("LeakyRelu", [h], act, alpha=layer.activation.alpha)
+        if cap is not None:
+            h = g.node("Min", [h, g.const(f"layer{k}.cap", cap.astype(dtype))], f"{act}_cap")
     return h
 
 
@@ -89,7 +135,8 @@ def _body(g: _Graph, network: Network, face: Interface) -> None:
         x = g.node("Flatten", [x], "Flatten_input", axis=0 if face.batch is None else 1)
     if face.compute_type != face.input_type:
         x = g.node("Cast", [x], "Cast_input", to=face.compute_type)
-    h = _layers(g, network, x, _input_map(g, network, x, dtype), dtype)
+    h = _layers(g, network, x, _input_map(g, network, x, dtype), dtype,
+                fuse=face.opset >= MIN_BROADCAST_OPSET)
     if face.batch is None:
         h = g.node("Reshape", [h, g.const("output_shape", np.array(face.body_shape))],
                    "Reshape_output")

@@ -4,6 +4,8 @@ Between two activations it is an affine function of the previous activation outp
 flattened model input x before the first affine layer), kept in one of two forms:
   map form   value = scale * h[perm] + shift   (only reshapes, transposes, elementwise constants)
   dense form value = A @ h + c                 (after a Gemm / MatMul since h)
+A Clip closes a layer of ReLU units (clip(g) = a + relu(g - a) - relu(g - b)) and leaves their
+combination as a pending dense form that the next Gemm / MatMul absorbs (`combining`).
 `per_sample` is the tensor's shape without the batch dimension (the whole shape when the input
 has none: `batch` None); its row-major flattening is the order of `value`. Activations close a
 layer (a Dense), and the builder collects the layers. `elem_type` is the tensor's ONNX element
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import IDENTITY, Activation, Dense, InputMap
+from ..ir import IDENTITY, RELU, Activation, Dense, InputMap
 
 
 class Traced:
@@ -38,6 +40,7 @@ class Traced:
         self.perm, self.scale, self.shift = np.arange(n), np.ones(n), np.zeros(n)
         self.A: np.ndarray | None = None
         self.c: np.ndarray | None = None
+        self.combining = False  # A, c combine the units of a Clip layer: no layer of their own
         self.nodes: list[str] = []
 
     @property
@@ -83,6 +86,11 @@ class Traced:
     def linear(self, name: str, L: np.ndarray, offset: np.ndarray,
                per_sample: tuple[int, ...]) -> None:
         """value_new = L @ value + offset (a Gemm or MatMul); two in a row make two layers."""
+        if self.combining:
+            self.A, self.c, self.combining = L @ self.A, L @ self.c + offset, False
+            self.per_sample = tuple(int(d) for d in per_sample)
+            self.note(name)
+            return
         if self.has_affine:
             self._close(IDENTITY, "")
         if not self.layers and self.input_map is None:
@@ -104,13 +112,35 @@ class Traced:
         """Close the current layer with the activation node `name`."""
         self._close(act, name)
 
+    def clip(self, name: str, lo: float, hi: float) -> None:
+        """Close the current layer with Clip(lo, hi) (lo < hi; either may be infinite, not both)
+        as ReLU units: g - lo (if lo is finite) and g - hi (if both are), or hi - g (no lo)."""
+        per_sample = self.per_sample
+        weight, bias = self._pending()
+        n = weight.shape[0]
+        eye = np.eye(n)
+        if np.isfinite(lo) and np.isfinite(hi):
+            rows, offsets, combine = np.vstack([weight, weight]), np.concatenate(
+                [bias - lo, bias - hi]), np.hstack([eye, -eye])
+        elif np.isfinite(lo):
+            rows, offsets, combine = weight, bias - lo, eye
+        else:
+            rows, offsets, combine = -weight, hi - bias, -eye
+        self.A, self.c = rows, offsets
+        self._close(RELU, name)
+        self.A, self.c, self.combining = combine, np.full(n, lo if np.isfinite(lo) else hi), True
+        self.per_sample = per_sample
+
+    def _pending(self) -> tuple[np.ndarray, np.ndarray]:
+        """(weight, bias) of the affine part since the last layer, as a dense map on h."""
+        if self.has_affine:
+            return self.A, self.c
+        return self._dense(np.eye(self.perm.size)), self.shift.copy()
+
     def _close(self, act: Activation, act_node: str) -> None:
         if self.input_map is None:
             self.input_map = InputMap.identity(self.perm.size)
-        if self.has_affine:
-            weight, bias = self.A, self.c
-        else:
-            weight, bias = self._dense(np.eye(self.perm.size)), self.shift.copy()
+        weight, bias = self._pending()
         self.layers.append(Dense(weight, bias, act, tuple(self.nodes), act_node))
         self._reset(weight.shape[0])
 

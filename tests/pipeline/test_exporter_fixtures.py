@@ -20,7 +20,6 @@ from exactprune.equivalence import TOLERANCES
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exporters"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
-NOT_YET = {"Clip"}  # issue 14, item 2: Clip (ReLU6, Hardtanh) as an activation
 POINTS = 10_000
 
 
@@ -72,8 +71,6 @@ def assert_same_outputs(original: list, compressed: list, dtype: str) -> None:
 
 @pytest.mark.parametrize("entry", entries("supported"))
 def test_supported_fixture_compresses_and_keeps_every_output(entry):
-    if NOT_YET & {op["op_type"] for op in entry["ops"]}:
-        pytest.skip("Clip activations are not read yet (issue 14, item 2)")
     path = FIXTURES / entry["file"]
     box = Box(np.asarray(entry["box"]["lo"], float), np.asarray(entry["box"]["hi"], float),
               "manifest box")
