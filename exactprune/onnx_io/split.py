@@ -49,11 +49,6 @@ def _op(node: onnx.NodeProto) -> str:
 
 def split_graph(graph: onnx.GraphProto, input_name: str, opsets: dict[str, int]) -> Split:
     """The Split of a graph with one input; UnsupportedModelError naming what cannot be read."""
-    conv = [n for n in graph.node if n.op_type in CONV_OPS]
-    if conv:
-        raise UnsupportedModelError(f"convolutional layers are not supported "
-                                    f"({_describe(conv, opsets)}): exactprune handles fully "
-                                    "connected networks")
     readers: dict[str, list[str]] = {}
     for node in graph.node:
         if node.op_type not in SHAPE_READERS:
@@ -78,6 +73,7 @@ def split_graph(graph: onnx.GraphProto, input_name: str, opsets: dict[str, int])
             closed = True
             tail.add(k)
         computed.update(name for name in node.output if name)
+    _check_conv([graph.node[k] for k in sorted(tail)], opsets)
     _check_tail(graph, [graph.node[k] for k in sorted(tail)], end, body_tensors, readers, opsets)
     for out in graph.output:
         if out.name not in computed:
@@ -90,6 +86,21 @@ def split_graph(graph: onnx.GraphProto, input_name: str, opsets: dict[str, int])
             + (_describe([first], opsets) if first is not None else "the output")
             + f"; {SUPPORTED_HINT}")
     return Split(frozenset(body), frozenset(folded), frozenset(tail), end)
+
+
+def _check_conv(tail, opsets) -> None:
+    """Refuse convolutions, naming them and every other op the body could not take before
+    the last layer."""
+    conv = [node for node in tail if node.op_type in CONV_OPS]
+    if not conv:
+        return
+    last = max(k for k, node in enumerate(tail) if node.op_type in LAYER_OPS)
+    others = [node for node in tail[:last]
+              if node.op_type not in CONV_OPS and not in_body(node, opsets)]
+    raise UnsupportedModelError(
+        f"convolutional layers are not supported ({_describe(conv, opsets)}): exactprune "
+        "handles fully connected networks"
+        + (f"; also unsupported: {_describe(others, opsets)}" if others else ""))
 
 
 def _check_tail(graph, tail, end: str, body_tensors: set, readers: dict, opsets) -> None:

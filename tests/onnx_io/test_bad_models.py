@@ -143,3 +143,10 @@ def test_cli_convolutional_model():
     line = cli_error(path)
     assert ("convolutional layers are not supported (node Conv_0 (Conv, opset 9), node Conv_2 "
             "(Conv, opset 9)): exactprune handles fully connected networks") in line
+
+
+def test_convolutional_model_names_the_other_unsupported_ops_too():
+    line = cli_error(shared_model("verivital_avgpool.onnx"))
+    assert ("(node Conv_0 (Conv, opset 9)): exactprune handles fully connected networks; also "
+            "unsupported: node Pad_2 (Pad, opset 9), node AveragePool_3 (AveragePool, opset 9)"
+            ) in line
