@@ -63,7 +63,7 @@ class CompressReport:
     precision_kept: list[dict] = field(default_factory=list)  # edits the precision guard refused
     max_abs: float | None = None
     max_rel: float | None = None
-    own_error: float | None = None  # the original's own float32 error on the same points
+    own_error: float | None = None  # the original's own rounding error on the same points
     verified: bool | None = None
     by_rule: dict = field(default_factory=dict)  # rule -> {"neurons": n, "params": saved}
     notes: list[str] = field(default_factory=list)

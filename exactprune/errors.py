@@ -8,6 +8,12 @@ FileNotFoundError or RuntimeError as usual. Messages are one line and say what t
 EXIT_INTERRUPTED = 130
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): the reason
+    a one-line error quotes from a library's exception."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 class ExactpruneError(Exception):
     """Base class of every error exactprune raises on purpose."""
 

@@ -124,7 +124,8 @@ def compress(model, domain: Box | None = None, options: CompressOptions | None =
                          lump_tol=options.lump_tol, rank_tol=options.rank_tol, progress=progress)
     reduced = fix.network
     model_proto = to_onnx(reduced, domain, [a.to_json() for a in fix.actions], source.interface)
-    before, after = written_network(network), written_network(reduced)  # sizes as in the files
+    opset = source.interface.opset
+    before, after = written_network(network, opset), written_network(reduced, opset)  # as written
     report = CompressReport(
         model=source.name,
         layers=layer_reports(before, after, fix.analysed, fix.stability, fix.actions),

@@ -180,9 +180,9 @@ def main() -> None:
     """exactprune: make ReLU networks in ONNX files smaller without changing what they compute.
 
     Every command reads ONNX files; domains (the inputs the model will see) are given with
-    --box LO HI, --bounds FILE (.json or .npy) or --vnnlib FILE, or read from the model when
-    exactprune stored one there. Exit codes: 0 ok, 1 check failed, 2 bad input, 3 internal error,
-    130 interrupted.
+    --box LO HI, --bounds FILE (.json or .npy), --vnnlib FILE or --calibration FILE (data rows),
+    or read from the model when exactprune stored one there. Exit codes: 0 ok, 1 check failed,
+    2 bad input, 3 internal error, 130 interrupted.
     """
     if not isinstance(sys.stdout, PipeSafeStdout):
         sys.stdout = PipeSafeStdout(sys.stdout)

@@ -88,7 +88,7 @@ def render(report: CompressReport, out: str, console: Console) -> None:
     if report.max_abs is not None:
         verdict = Text("PASS", "bold green") if report.verified else Text("FAIL", "bold red")
         own = "" if report.own_error is None else \
-            f"; the original's own float32 error {report.own_error:.3g}"
+            f"; the original's own rounding error {report.own_error:.3g}"
         console.print(Text.assemble(
             f"max deviation {report.max_abs:.3g} ({report.max_rel:.3g} of output scale{own}) ",
             verdict,

@@ -6,13 +6,24 @@ computed differently by the compressed model.
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 
-from ..errors import DomainError
+from ..errors import DomainError, first_line
 from .box import Box
 from .files import checked_file
 
 MAX_ROWS_SHOWN = 3
+
+
+def _numbers(line: str) -> bool:
+    """Whether a CSV line is all numbers (else it is a header)."""
+    try:
+        [float(field) for field in line.split(",")]
+    except ValueError:
+        return False
+    return True
 
 
 def _rows(path, n: int) -> np.ndarray:
@@ -33,13 +44,16 @@ def _rows(path, n: int) -> np.ndarray:
         elif suffix == ".csv":
             with open(p, encoding="utf-8-sig") as f:
                 first = f.readline()
-            header = any(c.isalpha() and c not in "eE" for c in first.replace("nan", ""))
-            data = np.loadtxt(p, delimiter=",", skiprows=1 if header else 0, ndmin=2)
+            if not first.strip():
+                raise DomainError(f"{p}: an empty CSV file; one row of numbers per sample")
+            data = np.loadtxt(p, delimiter=",", skiprows=0 if _numbers(first) else 1, ndmin=2)
         else:
             raise DomainError(f"{p}: unknown calibration file type {suffix!r}; use .npy, .npz "
                               "or .csv")
-    except (OSError, ValueError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except DomainError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        reason = first_line(exc)
         raise DomainError(f"{p}: not readable calibration data ({reason})") from None
     if data.dtype.kind not in "iuf":
         raise DomainError(f"{p}: data of dtype {data.dtype}; input rows must be numbers")

@@ -4,16 +4,19 @@ Both models run with graph optimisations off on the same points: the box centre,
 samples, random vertices of the box and any extra inputs (e.g. the stability witnesses).
 
 Float outputs are compared within a tolerance; every other output (integer or string labels,
-booleans) must be equal, and a point where one differs counts as an infinite deviation. A
-sequence of maps (ZipMap's probabilities per class) is compared as its values in key order.
+booleans) must be equal, and a point where one differs counts as an infinite deviation, unless
+the float outputs agree within the tolerance there: then the reference's own outputs tie (an
+ArgMax of two logits equal up to rounding; in float16 this happens) and the point is counted in
+label_ties. A sequence of maps (ZipMap's probabilities per class) is compared as its values in
+key order.
 
 Deviation: max_abs = max |y_a - y_b| over every point and float output value. The output scale is
 max(1, max |y_a|) over the points (model a is the reference): relative to the outputs when they
 are large, absolute when they are small (so outputs near 0 do not inflate a relative error).
 max_rel = max_abs / scale.
 Pass criterion: max_abs <= atol + rtol * scale. The defaults depend on the coarsest float type
-among model a's input and outputs (TOLERANCES); for float32 (atol 1e-5, rtol 1e-4) they leave
-room for float32 rounding, which reorders sums when weights are refolded: a float32 model and its
+among model a's input, outputs and weights (TOLERANCES); for float32 (atol 1e-5, rtol 1e-4)
+they leave room for float32 rounding, which reorders sums when weights are refolded: a float32 model and its
 exact float64 copy differ by up to about 2e-6 on the shared models (bench/verify_noise.py), and
 deeper or wider merges add more. A real change of the function (a wrongly removed neuron)
 shows up orders of magnitude above that.
@@ -31,10 +34,10 @@ from ..domain import Box, check_range, sample_points
 from ..errors import DomainError, InvalidModelError, UnsupportedModelError
 from ..interrupts import deferred
 from ..onnx_io import read_model
+from ..onnx_io.interface import FLOAT_TYPES
 from ..onnx_io.scan import feature_count
 
-_FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16)
-# (atol, rtol) by the coarsest float type a model reads or writes: float16 keeps 11 bits, so a
+# (atol, rtol) by the coarsest float type a model reads, writes or stores: float16 keeps 11 bits; a
 # refolded sum differs by a few units of 2^-11 of the output scale; float64 by ~1e-15 per term
 TOLERANCES = {"float16": (1e-3, 1e-2), "float32": (1e-5, 1e-4), "float64": (1e-10, 1e-9)}
 _CHUNK = 512  # rows per onnxruntime call for models with a symbolic batch dimension
@@ -57,6 +60,7 @@ class VerifyReport:
     worst_kind: str
     points: dict = field(default_factory=dict)
     own_error: float | None = None  # max |a - exact(x)|: a's own rounding, when exact is given
+    label_ties: int = 0  # points with another label but float outputs within the tolerance
 
     @property
     def tolerance(self) -> float:
@@ -113,7 +117,7 @@ def input_spec(model: onnx.ModelProto, name: str = "model") -> tuple[str, np.dty
         raise UnsupportedModelError(
             f"{name}: {len(inputs)} graph inputs {[v.name for v in inputs]}; expected one")
     tensor = inputs[0].type.tensor_type
-    if tensor.elem_type not in _FLOAT_TYPES:
+    if tensor.elem_type not in FLOAT_TYPES:
         raise UnsupportedModelError(f"{name}: input {inputs[0].name} has element type "
                                     f"{onnx.TensorProto.DataType.Name(tensor.elem_type)}; "
                                     "expected a float type")
@@ -148,6 +152,15 @@ def _shape_text(dims) -> str:
     return "[" + ", ".join("N" if d is None else str(d) for d in dims) + "]"
 
 
+def _coarsest_float(model: onnx.ModelProto, session) -> str:
+    """The coarsest float type a model reads, writes or stores its weights in (TOLERANCES key)."""
+    found = {FLOAT_TYPES[t.data_type] for t in model.graph.initializer if t.data_type in FLOAT_TYPES}
+    types = [session.get_inputs()[0].type] + [o.type for o in session.get_outputs()]
+    found |= {name for name, text in (("float16", "float16"), ("float32", "(float)"),
+                                      ("float64", "double")) if any(text in t for t in types)}
+    return next((name for name in ("float16", "float32", "float64") if name in found), "float32")
+
+
 class _Runner:
     """One onnxruntime session and how to feed it flat float64 inputs."""
 
@@ -168,10 +181,7 @@ class _Runner:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise InvalidModelError(f"{name}: onnxruntime cannot load it ({exc})") from None
         self.output_names = [o.name for o in self.session.get_outputs()]
-        types = [self.session.get_inputs()[0].type] + [o.type for o in self.session.get_outputs()]
-        self.float_type = ("float16" if any("float16" in t for t in types) else
-                           "float32" if any("(float)" in t for t in types) else
-                           "float64" if any("double" in t for t in types) else "float32")
+        self.float_type = _coarsest_float(model, self.session)
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Each output for the flat inputs x (N, n_inputs), as float64 with one row per point."""
@@ -213,7 +223,7 @@ def compare(a, b, box: Box | None, options: CheckOptions = CheckOptions(), extra
 
     box None: the unit box [0, 1]^n (the report says so). extra_inputs: flat inputs (k, n).
     names: how messages call ModelProtos (paths name themselves). exact: the function a computes,
-    in float64 (flat inputs -> outputs); then own_error is a's own float32 error on the points.
+    in float64 (flat inputs -> outputs); then own_error is a's own rounding error on the points.
     Raises InvalidModelError when inputs or outputs of a and b differ in number or shape, and
     DomainError when the domain does not fit or the reference a computes non-finite outputs on
     it (a NaN or inf from b alone is a failed check).
@@ -274,14 +284,17 @@ def _report(ya, yb, labels, kinds, box: Box, unit: bool, atol: float,
             rtol: float) -> VerifyReport:
     with np.errstate(invalid="ignore"):
         dev = np.abs(ya - yb).max(axis=1, initial=0.0)
-    dev = np.where(np.isnan(dev) | labels, np.inf, dev)  # a NaN or another label fails
-    worst = int(np.argmax(dev))
-    max_abs = float(dev[worst])
     finite_a = ya[np.isfinite(ya)]
     scale = max(1.0, float(np.abs(finite_a).max())) if finite_a.size else 1.0
+    # another label where the float outputs agree within the tolerance: a tie of the model's
+    # own outputs (a label from an ArgMax of two equal logits), counted, not failed
+    ties = labels & (dev <= atol + rtol * scale) if ya.shape[1] else np.zeros_like(labels)
+    dev = np.where(np.isnan(dev) | (labels & ~ties), np.inf, dev)  # a NaN or another label fails
+    worst = int(np.argmax(dev))
+    max_abs = float(dev[worst])
     points = {kind: kinds.count(kind) for kind in dict.fromkeys(kinds)}
     return VerifyReport(
         max_abs=max_abs, max_rel=max_abs / scale, scale=scale, n_points=len(kinds),
         passed=bool(max_abs <= atol + rtol * scale), atol=atol, rtol=rtol,
         domain_source=box.source, unit_box_assumed=unit, worst_input=worst,
-        worst_kind=kinds[worst], points=points)
+        worst_kind=kinds[worst], points=points, label_ties=int(ties.sum()))

@@ -94,16 +94,20 @@ def fuse_clip_pairs(layers: list[Dense]) -> list[tuple[Dense, np.ndarray | None]
     return out
 
 
-def written_network(network: Network) -> Network:
-    """The network as to_onnx writes it: Clip unit pairs fused (its sizes are the file's)."""
-    layers = fuse_clip_pairs([layer.as_dense() for layer in network.layers])
-    return network.replace(layers=tuple(layer for layer, _ in layers))
-
-
-def _layers(g: _Graph, network: Network, x_flat: str, h: str, dtype, fuse: bool) -> str:
+def written_layers(network: Network, opset: int) -> list[tuple[Dense, np.ndarray | None]]:
+    """The layers as to_onnx writes them at `opset`, with their units' caps: Clip unit pairs
+    fused where Min broadcasts (opset 8 on)."""
     dense = [layer.as_dense() for layer in network.layers]
-    for k, (layer, cap) in enumerate(fuse_clip_pairs(dense) if fuse else
-                                     [(layer, None) for layer in dense]):
+    return fuse_clip_pairs(dense) if opset >= MIN_BROADCAST_OPSET else [(d, None) for d in dense]
+
+
+def written_network(network: Network, opset: int) -> Network:
+    """The network as to_onnx writes it at `opset` (its sizes are the file's)."""
+    return network.replace(layers=tuple(layer for layer, _ in written_layers(network, opset)))
+
+
+def _layers(g: _Graph, network: Network, x_flat: str, h: str, dtype, opset: int) -> str:
+    for k, (layer, cap) in enumerate(written_layers(network, opset)):
         name = layer.nodes[0] if layer.nodes else f"Gemm_{k}"
         if layer.n_out == 0 and k < len(network.layers) - 1:
             continue  # nothing to compute; the next layer has no inputs
@@ -136,13 +140,15 @@ def _body(g: _Graph, network: Network, face: Interface) -> None:
     if face.compute_type != face.input_type:
         x = g.node("Cast", [x], "Cast_input", to=face.compute_type)
     h = _layers(g, network, x, _input_map(g, network, x, dtype), dtype,
-                fuse=face.opset >= MIN_BROADCAST_OPSET)
+                face.opset)
     if face.batch is None:
-        h = g.node("Reshape", [h, g.const("output_shape", np.array(face.body_shape))],
+        h = g.node("Reshape", [h, g.const("output_shape", np.array(face.body_shape, dtype=np.int64))],
                    "Reshape_output")
     elif len(face.body_shape) != 1:
-        h = g.node("Reshape", [h, g.const("output_shape", np.array([0, *face.body_shape]))],
+        h = g.node("Reshape", [h, g.const("output_shape", np.array([0, *face.body_shape], dtype=np.int64))],
                    "Reshape_output")
+    if face.output_type != face.compute_type:
+        h = g.node("Cast", [h], "Cast_output", to=face.output_type)
     g.nodes.append(helper.make_node("Identity", [h], [face.body_output], name=g.fresh("Output")))
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from ..errors import InvalidModelError, UnsupportedModelError
+from ..errors import InvalidModelError, UnsupportedModelError, first_line
 
 PROBE_BATCHES = (2, 3)
 
@@ -86,7 +86,7 @@ def _evaluate(node: onnx.NodeProto, inputs: list, opsets: dict[str, int],
         raise UnsupportedModelError(f"{where} computes a constant that exactprune cannot "
                                     "evaluate (no reference implementation)") from None
     except Exception as exc:  # the evaluator raises whatever its op implementations raise
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise InvalidModelError(f"{where}: its constant inputs cannot be evaluated "
                                 f"({reason})") from None
     return [np.asarray(value) for value in outputs]

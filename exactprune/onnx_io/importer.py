@@ -20,6 +20,7 @@ from ..errors import (
     MissingFileError,
     ModelFileError,
     UnsupportedModelError,
+    first_line,
 )
 from ..ir import Network
 from . import ops_activation, ops_affine, ops_elementwise, ops_shape  # noqa: F401 (registration)
@@ -43,7 +44,7 @@ def read_model(path: str | Path) -> onnx.ModelProto:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, ValueError, RuntimeError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise ModelFileError(f"{path} is not a readable ONNX model ({reason})") from None
     _load_external_data(model, path)
     if not model.ir_version or not model.HasField("graph") or not model.graph.node:
@@ -65,7 +66,7 @@ def _load_external_data(model: onnx.ModelProto, path: Path) -> None:
     try:
         external_data_helper.load_external_data_for_model(model, str(path.parent))
     except (ValidationError, ValueError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise ModelFileError(f"{path}: its external data cannot be read ({reason})") from None
 
 
@@ -83,7 +84,8 @@ def _input(graph: onnx.GraphProto) -> onnx.ValueInfoProto:
                                     f"{onnx.TensorProto.DataType.Name(elem)}: exactprune reads "
                                     "float16, float32 and float64 inputs")
     shape = dims(value)
-    if not shape or any(not isinstance(d, int) for d in shape[1:]):
+    if not shape or any(not isinstance(d, int) for d in shape[1:]) or (
+            len(shape) == 1 and not isinstance(shape[0], int)):
         raise UnsupportedModelError(f"input {value.name!r} has shape {list(shape)}: exactprune "
                                     "needs fixed feature dimensions (after an optional batch "
                                     "dimension)")
@@ -91,15 +93,23 @@ def _input(graph: onnx.GraphProto) -> onnx.ValueInfoProto:
     return value
 
 
+def opset_versions(model: onnx.ModelProto) -> dict[str, int]:
+    """The model's opset imports by domain, the default domain as "" (also when named ai.onnx)."""
+    versions = {(o.domain or ""): o.version for o in model.opset_import}
+    if "ai.onnx" in versions:
+        versions[""] = versions.pop("ai.onnx")
+    return versions
+
+
 def _opset_7(model: onnx.ModelProto) -> onnx.ModelProto:
     """The model itself, or for an opset below MIN_OPSET its conversion (onnx's converter)."""
-    opsets = {(o.domain or ""): o.version for o in model.opset_import}
-    if opsets.get("", opsets.get("ai.onnx", MIN_OPSET)) >= MIN_OPSET:
+    opsets = opset_versions(model)
+    if opsets.get("", MIN_OPSET) >= MIN_OPSET:
         return model
     try:
         return version_converter.convert_version(model, MIN_OPSET)
     except Exception as exc:  # the converter raises RuntimeError or its own C++ errors
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise UnsupportedModelError(f"opset {opsets.get('', 0)} cannot be converted to opset "
                                     f"{MIN_OPSET} ({reason})") from None
 
@@ -146,11 +156,10 @@ class LoadedModel:
 def convert(model: onnx.ModelProto, path: str | Path | None = None,
             name: str = "model") -> LoadedModel:
     """The LoadedModel of a parsed model (errors name the node)."""
-    original_opset = {(o.domain or ""): o.version for o in model.opset_import}
+    original_opset = opset_versions(model)
     model = _opset_7(model)
     graph = model.graph
-    opsets = {(o.domain or ""): o.version for o in model.opset_import}
-    opsets[""] = opsets.pop("ai.onnx", opsets.get("", 0))
+    opsets = opset_versions(model)
     inp = _input(graph)
     values = constant_values(graph)
     check_finite(graph, values)
@@ -179,7 +188,8 @@ def convert(model: onnx.ModelProto, path: str | Path | None = None,
     network = Network(tuple(traced.layers), traced.input_map)
     tail = tuple(graph.node[k] for k in sorted(part.tail))
     interface = Interface(
-        input=inp, compute_type=traced.elem_type, batch=batch, body_output=part.body_output,
+        input=inp, compute_type=traced.compute_type or traced.elem_type,
+        output_type=traced.elem_type, batch=batch, body_output=part.body_output,
         body_shape=traced.per_sample, tail=tail, tail_constants=_tail_constants(tail, values),
         outputs=tuple(graph.output),
         opset_imports=tuple(sorted({**original_opset, "": max(opsets[""], MIN_OPSET)}.items())),
@@ -189,7 +199,7 @@ def convert(model: onnx.ModelProto, path: str | Path | None = None,
         network=network, proto=model, path=None if path is None else Path(path),
         name=str(path) if path is not None else name,
         stored_domain=stored_domain(model, network.n_inputs), actions=props.get(KEY_ACTIONS),
-        opset=original_opset.get("", original_opset.get("ai.onnx", 0)),
+        opset=original_opset.get("", 0),
         ir_version=model.ir_version, interface=interface,
         producer=" ".join(filter(None, [model.producer_name, model.producer_version])))
 

@@ -24,14 +24,16 @@ BATCH = "N"
 
 @dataclass(frozen=True, eq=False)
 class Interface:
-    """input: the original input; compute_type: the element type the body computes in (the
-    input's, unless a Cast at the start changed it); batch: the input's first dimension (an
+    """input: the original input; compute_type: the element type the body's layers compute in
+    (the input's, unless a Cast before the first layer changed it); output_type: the body
+    output's (a Cast after the last layer may change it); batch: the input's first dimension (an
     int, a symbolic name, or None when the input has no batch dimension); body_output: the
     tensor the body computes, per-sample shape body_shape; tail: nodes after the body, tail_constants:
     the constant tensors they read; outputs: the original graph outputs, in order."""
 
     input: onnx.ValueInfoProto
     compute_type: int
+    output_type: int
     batch: int | str | None
     body_output: str
     body_shape: tuple[int, ...]
@@ -81,7 +83,7 @@ def default_interface(network: Network) -> Interface:
     n_out = network.n_outputs
     return Interface(
         input=helper.make_tensor_value_info("input", TensorProto.FLOAT, [BATCH, network.n_inputs]),
-        compute_type=TensorProto.FLOAT, batch=BATCH, body_output="output", body_shape=(n_out,),
-        tail=(), tail_constants={},
+        compute_type=TensorProto.FLOAT, output_type=TensorProto.FLOAT, batch=BATCH,
+        body_output="output", body_shape=(n_out,), tail=(), tail_constants={},
         outputs=(helper.make_tensor_value_info("output", TensorProto.FLOAT, [BATCH, n_out]),),
         opset_imports=(("", DEFAULT_OPSET),), ir_version=DEFAULT_IR_VERSION)

@@ -7,6 +7,7 @@ import numpy as np
 from ..ir import RELU
 from ..ir import leaky_relu as leaky
 from .context import NodeContext
+from .ops_elementwise import per_feature
 from .registry import converter
 
 
@@ -37,6 +38,8 @@ FLOAT_LIMIT = 3.4e38  # Clip's attribute defaults are float32's extremes: no bou
 
 def _clip(ctx: NodeContext, lo, hi) -> None:
     _traced_input(ctx)
+    if any(v is not None and np.size(v) != 1 for v in (lo, hi)):
+        raise ctx.invalid("its min and max must be scalars")
     lo, hi = (float(np.asarray(v, dtype=np.float64).reshape(-1)[0]) if v is not None else None
               for v in (lo, hi))
     lo = -np.inf if lo is None or lo <= -FLOAT_LIMIT else lo
@@ -48,6 +51,33 @@ def _clip(ctx: NodeContext, lo, hi) -> None:
         ctx.traced.elementwise(ctx.name, np.zeros(n), np.full(n, hi))
     elif np.isfinite(lo) or np.isfinite(hi):
         ctx.traced.clip(ctx.name, lo, hi)
+    ctx.output(ctx.traced)
+
+
+def _bound(ctx: NodeContext) -> np.ndarray:
+    """The constant operand of a binary Min / Max, one value per feature."""
+    if len(ctx.node.input) != 2 or ctx.traced_index() < 0 or ctx.is_traced(1 - ctx.traced_index()):
+        raise ctx.unsupported("only the computed tensor and one constant are supported")
+    value = ctx.const(1 - ctx.traced_index(), "the bound").astype(np.float64)
+    if np.isnan(value).any():
+        raise ctx.invalid("its constant holds NaN")
+    value = per_feature(ctx, value)
+    return np.where(np.abs(value) >= FLOAT_LIMIT, np.sign(value) * np.inf, value)
+
+
+@converter("Min", since=8)
+def minimum(ctx: NodeContext) -> None:
+    """min(v, c) = Clip(v, -inf, c); right after a Relu, Clip(g, 0, c) (a capped unit)."""
+    cap = _bound(ctx)
+    if not ctx.traced.cap_last_layer(ctx.name, cap):
+        ctx.traced.clip(ctx.name, -np.inf, cap)
+    ctx.output(ctx.traced)
+
+
+@converter("Max", since=8)
+def maximum(ctx: NodeContext) -> None:
+    """max(v, c) = Clip(v, c, inf)."""
+    ctx.traced.clip(ctx.name, _bound(ctx), np.inf)
     ctx.output(ctx.traced)
 
 

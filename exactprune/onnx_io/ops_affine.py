@@ -21,8 +21,11 @@ def gemm(ctx: NodeContext) -> None:
         raise ctx.unsupported("transA=1 transposes the batch dimension into the features")
     shape = ctx.traced.per_sample
     b = ctx.const(1, "the weight B").astype(np.float64)
-    if not ctx.traced.lead:
-        raise ctx.unsupported("Gemm of an input without a batch dimension multiplies a matrix")
+    if not ctx.traced.lead:  # a sample of shape (1, n): its row plays the batch
+        if len(shape) != 2 or shape[0] != 1:
+            raise ctx.unsupported(f"Gemm of {ctx.shown()} without a batch dimension multiplies "
+                                  "a matrix")
+        shape = shape[1:]
     if len(shape) != 1 or b.ndim != 2:
         raise ctx.invalid(f"Gemm needs 2-D inputs, got {ctx.shown()} and {b.shape}")
     weight = b.T if trans_b else b  # (n_in, n_out)
@@ -35,7 +38,8 @@ def gemm(ctx: NodeContext) -> None:
         bias = np.broadcast_to(c, (1, n_out)).reshape(-1)
     except ValueError:
         raise ctx.invalid(f"bias C of shape {c.shape} does not broadcast to (N, {n_out})") from None
-    ctx.traced.linear(ctx.name, alpha * weight.T, beta * bias, (n_out,))
+    out = (n_out,) if ctx.traced.lead else (1, n_out)
+    ctx.traced.linear(ctx.name, alpha * weight.T, beta * bias, out)
     ctx.output(ctx.traced)
 
 

@@ -5,12 +5,10 @@ analysis, which computes in float64)."""
 from __future__ import annotations
 
 import numpy as np
-import onnx
 
 from .context import NodeContext
+from .interface import FLOAT_TYPES
 from .registry import ML, converter
-
-FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
 
 
 def per_feature(ctx: NodeContext, const: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..errors import InvalidModelError, UnsupportedModelError
+from ..errors import InvalidModelError, UnsupportedModelError, first_line
 from .context import node_label
 
 MAX_FEATURES = 2 ** 24  # values per sample of any tensor of the chain
@@ -43,6 +43,9 @@ def check_dense_size(rows: int, cols: int, where: str) -> None:
             f"({8 * rows * cols / 2 ** 30:.1f} GiB): too large for exactprune's dense IR")
 
 
+BOUND_OPS = {"Clip", "Min", "Max"}  # their constant operands may be +-inf (no bound)
+
+
 def check_finite(graph: onnx.GraphProto, constants: dict[str, np.ndarray]) -> None:
     """Raise InvalidModelError for the first constant with NaN/inf values, naming its reader."""
     for node in graph.node:
@@ -50,7 +53,9 @@ def check_finite(graph: onnx.GraphProto, constants: dict[str, np.ndarray]) -> No
             value = constants.get(name)
             if value is None or not np.issubdtype(value.dtype, np.floating):
                 continue
-            bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+            unbounded = node.op_type in BOUND_OPS and name in node.input[1:]  # +-inf: no bound
+            ok = ~np.isnan(value) if unbounded else np.isfinite(value)
+            bad = int(np.size(value) - np.count_nonzero(ok))
             if bad:
                 raise InvalidModelError(
                     f"initializer {name!r} (used by node {node_label(node)}, {node.op_type}) "
@@ -64,7 +69,7 @@ def tensor_array(tensor: onnx.TensorProto, what: str) -> np.ndarray:
     try:
         return numpy_helper.to_array(tensor)
     except (ValueError, TypeError, MemoryError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         raise InvalidModelError(f"{what} declares dims {dims} ({math.prod(dims):,} values) that "
                                 f"do not match its data ({reason})") from None
 

@@ -9,12 +9,14 @@ combination as a pending dense form that the next Gemm / MatMul absorbs (`combin
 `per_sample` is the tensor's shape without the batch dimension (the whole shape when the input
 has none: `batch` None); its row-major flattening is the order of `value`. Activations close a
 layer (a Dense), and the builder collects the layers. `elem_type` is the tensor's ONNX element
-type (a Cast to another float type changes it).
+type (a Cast to another float type changes it); `compute_type` the one it had at the first
+affine op: the type the body's layers compute in.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import onnx
 
 from ..ir import IDENTITY, RELU, Activation, Dense, InputMap
 
@@ -23,10 +25,11 @@ class Traced:
     """The builder of a Network from the chain of ops applied to the model input."""
 
     def __init__(self, per_sample: tuple[int, ...], batch: int | str | None = "N",
-                 elem_type: int = 1):
+                 elem_type: int = onnx.TensorProto.FLOAT):
         self.per_sample = tuple(int(d) for d in per_sample)
         self.batch = batch  # the input's first dimension (an int when fixed, None when absent)
         self.elem_type = elem_type
+        self.compute_type: int | None = None
         self.layers: list[Dense] = []
         self.input_map: InputMap | None = None
         self._reset(self.size)
@@ -86,6 +89,8 @@ class Traced:
     def linear(self, name: str, L: np.ndarray, offset: np.ndarray,
                per_sample: tuple[int, ...]) -> None:
         """value_new = L @ value + offset (a Gemm or MatMul); two in a row make two layers."""
+        if self.compute_type is None:
+            self.compute_type = self.elem_type
         if self.combining:
             self.A, self.c, self.combining = L @ self.A, L @ self.c + offset, False
             self.per_sample = tuple(int(d) for d in per_sample)
@@ -112,24 +117,43 @@ class Traced:
         """Close the current layer with the activation node `name`."""
         self._close(act, name)
 
-    def clip(self, name: str, lo: float, hi: float) -> None:
-        """Close the current layer with Clip(lo, hi) (lo < hi; either may be infinite, not both)
-        as ReLU units: g - lo (if lo is finite) and g - hi (if both are), or hi - g (no lo)."""
+    def clip(self, name: str, lo, hi) -> None:
+        """Close the current layer with min(max(g, lo), hi), lo and hi per value (or scalars,
+        +-inf for no bound), as ReLU units anchored at the bound of smaller magnitude (the unit
+        that is usually active then holds no huge offset to cancel): lo + relu(g - lo)
+        [- relu(g - hi)], or hi - relu(hi - g) [+ relu(lo - g)]; g = relu(g) - relu(-g) with
+        no bound; lo >= hi is the constant hi."""
         per_sample = self.per_sample
         weight, bias = self._pending()
         n = weight.shape[0]
+        lo, hi = np.broadcast_to(lo, (n,)).astype(float), np.broadcast_to(hi, (n,)).astype(float)
+        const = lo >= hi
+        has_lo, has_hi = np.isfinite(lo) & ~const, np.isfinite(hi) & ~const
+        low = has_lo & ~(has_hi & (np.abs(hi) < np.abs(lo)))  # anchored at lo
+        high = has_hi & ~low  # anchored at hi
+        neither = ~(np.isfinite(lo) | np.isfinite(hi))
         eye = np.eye(n)
-        if np.isfinite(lo) and np.isfinite(hi):
-            rows, offsets, combine = np.vstack([weight, weight]), np.concatenate(
-                [bias - lo, bias - hi]), np.hstack([eye, -eye])
-        elif np.isfinite(lo):
-            rows, offsets, combine = weight, bias - lo, eye
-        else:
-            rows, offsets, combine = -weight, hi - bias, -eye
-        self.A, self.c = rows, offsets
+        groups = [(low, 1.0, bias - lo, 1.0), (low & has_hi, 1.0, bias - hi, -1.0),
+                  (high, -1.0, hi - bias, -1.0), (high & has_lo, -1.0, lo - bias, 1.0),
+                  (neither, 1.0, bias, 1.0), (neither, -1.0, -bias, -1.0)]
+        self.A = np.vstack([sign * weight[mask] for mask, sign, _, _ in groups])
+        self.c = np.concatenate([offset[mask] for mask, _, offset, _ in groups])
         self._close(RELU, name)
-        self.A, self.c, self.combining = combine, np.full(n, lo if np.isfinite(lo) else hi), True
+        combine = np.hstack([out * eye[:, mask] for mask, _, _, out in groups])
+        shift = np.where(low, lo, np.where(high | const, hi, 0.0))
+        self.A, self.c, self.combining = combine, shift, True
         self.per_sample = per_sample
+
+    def cap_last_layer(self, name: str, cap) -> bool:
+        """min(h, cap) right after a ReLU layer (how exactprune writes a capped unit): the layer
+        becomes Clip(g, 0, cap). False (nothing done) when the value is not that layer's output."""
+        last = self.layers[-1] if self.layers else None
+        if last is None or last.activation != RELU or not self.is_identity or self.combining:
+            return False
+        self.layers.pop()
+        self.A, self.c, self.nodes = last.weight, last.bias, list(last.nodes)
+        self.clip(name, 0.0, cap)
+        return True
 
     def _pending(self) -> tuple[np.ndarray, np.ndarray]:
         """(weight, bias) of the affine part since the last layer, as a dense map on h."""

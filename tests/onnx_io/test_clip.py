@@ -53,7 +53,7 @@ def test_clip_is_exact_as_relu_units_and_written_back_fused(tmp_path, lo, hi, un
     both = lo is not None and hi is not None and lo < hi
     assert ("Min" in {n.op_type for n in written.graph.node}) == both
     if units:
-        assert written_network(net).n_neurons == 6  # one (capped) unit per neuron
+        assert written_network(net, opset).n_neurons == 6  # one (capped) unit per neuron
 
 
 def test_relu6_neurons_stuck_at_a_bound_become_constants(tmp_path):
