@@ -135,11 +135,10 @@ def main(argv: list[str] | None = None) -> None:
     train_rows, held_rows = train.split_per_class(y)
     for path in write_specs(x, y, held_rows, args.out):
         print(f"spec {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
-    print("| " + " | ".join(title for _, title in HEADER) + " |")
-    print("|" + "---|" * len(HEADER))
+    print(train.table_header(HEADER))
     for spec in specs():
         row = build_model(spec, x, y, train_rows, held_rows, args.out)
-        print("| " + " | ".join(str(row[key]) for key, _ in HEADER) + " |", flush=True)
+        print(train.table_row(HEADER, row), flush=True)
 
 
 if __name__ == "__main__":

@@ -289,6 +289,16 @@ HEADER = (
 )
 
 
+def table_header(header) -> str:
+    """The markdown header and rule lines of a table whose columns are (key, title) pairs."""
+    return "| " + " | ".join(title for _, title in header) + " |\n|" + "---|" * len(header)
+
+
+def table_row(header, row: dict) -> str:
+    """One markdown table line: row's values in the header's column order."""
+    return "| " + " | ".join(str(row[key]) for key, _ in header) + " |"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE, help="directory for the .onnx files")
@@ -298,10 +308,9 @@ def main(argv: list[str] | None = None) -> None:
     train_rows, held_rows = split_per_class(y)
     specs = [s for s in SPECS if not args.only or s.name in args.only]
     rows = [run(spec, (x, y, train_rows, held_rows), args.out) for spec in specs]
-    print("| " + " | ".join(title for _, title in HEADER) + " |")
-    print("|" + "---|" * len(HEADER))
+    print(table_header(HEADER))
     for row in rows:
-        print("| " + " | ".join(str(row[key]) for key, _ in HEADER) + " |")
+        print(table_row(HEADER, row))
 
 
 if __name__ == "__main__":

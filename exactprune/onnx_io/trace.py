@@ -91,19 +91,17 @@ class Traced:
         """value_new = L @ value + offset (a Gemm or MatMul); two in a row make two layers."""
         if self.compute_type is None:
             self.compute_type = self.elem_type
-        if self.combining:
+        if self.combining:  # absorb the combination of a Clip layer's units
             self.A, self.c, self.combining = L @ self.A, L @ self.c + offset, False
-            self.per_sample = tuple(int(d) for d in per_sample)
-            self.note(name)
-            return
-        if self.has_affine:
-            self._close(IDENTITY, "")
-        if not self.layers and self.input_map is None:
-            self.input_map = InputMap(self.perm, self.scale, self.shift)
-            self.A, self.c = L, offset + np.zeros(L.shape[0])
-            self.nodes = []  # the nodes so far make up the input map
         else:
-            self.A, self.c = self._dense(L), L @ self.shift + offset
+            if self.has_affine:
+                self._close(IDENTITY, "")
+            if not self.layers and self.input_map is None:
+                self.input_map = InputMap(self.perm, self.scale, self.shift)
+                self.A, self.c = L, offset + np.zeros(L.shape[0])
+                self.nodes = []  # the nodes so far make up the input map
+            else:
+                self.A, self.c = self._dense(L), L @ self.shift + offset
         self.per_sample = tuple(int(d) for d in per_sample)
         self.note(name)
 
