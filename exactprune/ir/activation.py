@@ -102,6 +102,14 @@ class Activation:
             ls[cross], li[cross], us[cross] = chord, chord_icpt, np.where(uc > -lc, alpha, 1.0)
         return ls, li, us, ui
 
+    @property
+    def origin_line(self) -> tuple[bool, float, float]:
+        """(lower, smin, smax) of a crossing neuron's line through the origin in `relaxation`:
+        lower is True when it is the lower line (alpha <= 1); it stays sound for every slope in
+        [smin, smax], between the two phases' slopes (optimised bounds choose one per target)."""
+        alpha = self.inactive_slope
+        return alpha <= 1.0, min(alpha, 1.0), max(alpha, 1.0)
+
     def __str__(self) -> str:
         return f"leaky_relu({self.alpha:g})" if self.kind == "leaky_relu" else self.kind
 

@@ -1,12 +1,13 @@
 """Which ReLU neurons never change phase on the domain (METHODS section 3).
 
 `analyse_stability` decides every neuron of every two-phase layer, cheapest evidence first (the
-stages of methods.METHODS):
-  bounds      symbolic/interval pre-activation bounds: up <= 0 inactive, lo >= 0 active
-              (also on the parts of a split low-dimensional box, and after OBBT);
+stages of methods.METHODS; method "auto"):
+  bounds      symbolic/interval pre-activation bounds: up <= 0 inactive, lo >= 0 active,
+              then with optimised relaxation slopes (bounds.optimised), and on the parts of a
+              split low-dimensional box;
   witness     float64 forward passes (samples, vertices, local search) with g > 0 and g < 0;
-  milp        one SCIP MILP over all undecided neurons (single_milp.py);
-  per-neuron  two MILPs per neuron, the fallback for what the single MILP left (per_neuron.py).
+  per-neuron  two MILPs per open neuron, in rounds of growing time caps (per_neuron.py).
+Method "milp" ends with OBBT and one SCIP MILP over all undecided neurons (single_milp.py).
 A proof from SCIP means "max g <= FLIP_MARGIN" (resp. "min g >= -FLIP_MARGIN") within SCIP's
 feasibility tolerance; both are reported in StabilityResult.tolerances. Time limits, interrupts
 and solver trouble leave neurons UNKNOWN and set complete=False; LayerStability.why gives each

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from ..bounds import interval_bounds
-from ..domain import Box
+from ..domain import Box, sample_points
 from ..ir import ACTIVE, INACTIVE, STABLE, UNKNOWN, UNSTABLE, Network
 from ..solvers.obbt import padded
 from .neuron_milps import LayerModel, NeuronMILPs
@@ -69,6 +69,20 @@ def per_neuron_plain(state: Analysis) -> None:
 def per_neuron_tight(state: Analysis) -> None:
     """The published method solved to TIGHT_GAP (complete in practice; an independent check)."""
     _layered(state, tight=True)
+
+
+CAP_S = 4.0  # seconds per MILP side of per-neuron-capped
+
+
+def per_neuron_capped(state: Analysis) -> None:
+    """The per-neuron reference of the deep-networks issue: symbolic bounds, witnesses from
+    samples and vertices only, then layer by layer two MILPs per open neuron, each side capped
+    at CAP_S; a solution answers its own neuron only; dual bounds tighten the later layers."""
+    state.stage = Stage.WITNESSES
+    state.signs.observe(sample_points(state.box, 2000, 1000, np.random.default_rng(state.seed))[0])
+    state.apply_signs(Evidence.WITNESS)
+    state.stage = Stage.PER_NEURON
+    ask(state, state.undecided(), share=False, cap=CAP_S)
 
 
 class PhaseTally:

@@ -12,10 +12,10 @@ from functools import partial
 from typing import Callable
 
 from . import baselines, per_neuron
-from .single_milp import MILP_SHARE, single_milp
+from .single_milp import single_milp
 from .splitting import split_inputs
 from .state import Analysis
-from .tighten import tighten
+from .tighten import optimise, tighten
 from .witnesses import witness_stage
 
 
@@ -33,15 +33,16 @@ class Method:
 
 
 _WITNESSES = StageStep(witness_stage, needs_open=False)
-_ANALYSIS = (_WITNESSES, StageStep(split_inputs), StageStep(tighten))
+_BOUNDS = (_WITNESSES, StageStep(optimise))
+_ANALYSIS = (*_BOUNDS, StageStep(split_inputs))
 
 METHODS: dict[str, Method] = {
-    "auto": Method((*_ANALYSIS, StageStep(partial(single_milp, share=MILP_SHARE)),
-                    StageStep(per_neuron.fallback)),
-                   summary="bounds, witnesses, one MILP, per-neuron fallback"),
-    "bounds": Method((_WITNESSES,), summary="bounds and witnesses only"),
-    "milp": Method((*_ANALYSIS, StageStep(partial(single_milp, share=1.0))),
-                   summary="auto without the fallback"),
+    "auto": Method((*_ANALYSIS, StageStep(per_neuron.rounds)),
+                   summary="bounds (optimised), witnesses, per-neuron MILPs in rounds of "
+                   "growing time caps"),
+    "bounds": Method(_BOUNDS, summary="bounds (optimised) and witnesses only"),
+    "milp": Method((*_ANALYSIS, StageStep(tighten), StageStep(partial(single_milp, share=1.0))),
+                   summary="bounds, LP bounds, then one MILP over every open neuron"),
     "per-neuron": Method((StageStep(per_neuron.per_neuron, needs_open=False),),
                          summary="our bounds, then two MILPs per neuron"),
     "per-neuron-plain": Method((StageStep(baselines.per_neuron_plain, needs_open=False),),
@@ -50,6 +51,9 @@ METHODS: dict[str, Method] = {
     "per-neuron-tight": Method((StageStep(baselines.per_neuron_tight, needs_open=False),),
                                interval=True, summary="baseline: the same, each MILP solved to "
                                "a 1% gap"),
+    "per-neuron-capped": Method((StageStep(baselines.per_neuron_capped, needs_open=False),),
+                                summary="baseline: symbolic bounds, sampled witnesses, two "
+                                "MILPs per neuron, each capped at a few seconds"),
 }
 
 

@@ -42,6 +42,7 @@ class LayerModel:
     layer: int
     targets: tuple[int, ...]
     gap: float | None = None  # relative gap to solve each side to; None: stop at the first solution
+    cap: float | None = None  # seconds per side at most (then "open"); None: until the deadline
     key: str = field(default_factory=lambda: uuid.uuid4().hex)  # workers rebuild when it changes
 
 
@@ -100,6 +101,8 @@ class _Solver:
         left = deadline - time.monotonic()
         if left <= 0:
             return Side(sign, Outcome.OPEN, reason=Reason.TIME_LIMIT)
+        if self.spec.cap is not None:
+            left = min(left, self.spec.cap)
         try:
             milp = self._built()
             model = milp.model

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE
+from ..solvers.obbt import padded
 from .neuron_milps import LayerModel, NeuronAnswer, Outcome
 from .result import Evidence, Reason
 from .state import Analysis, Stage
@@ -21,7 +22,6 @@ def apply_answer(state: Analysis, i: int, answer: NeuronAnswer, share: bool) -> 
             if state.status[i][j] == UNKNOWN:
                 state.set(i, j, INACTIVE if side.sign > 0 else ACTIVE, Evidence.PER_NEURON)
         elif side.outcome is Outcome.OPEN:
-            state.complete = False
             state.why[(i, j)] = side.reason
             if side.message:
                 state.solver_failed(f"{side.message} (neuron {j} of layer {i})")
@@ -36,8 +36,7 @@ def apply_answer(state: Analysis, i: int, answer: NeuronAnswer, share: bool) -> 
     seen = (state.signs.pos, state.signs.neg)
     last = answer.sides[-1] if answer.sides else None
     if last is not None and last.outcome is Outcome.FOUND and not seen[last.sign < 0][i][j]:
-        state.complete = False  # the solver's flip did not survive float64: leave unknown
-        state.why[(i, j)] = Reason.UNCONFIRMED
+        state.why[(i, j)] = Reason.UNCONFIRMED  # the flip did not survive float64: unknown
     if state.signs.pos[i][j] and state.signs.neg[i][j] and state.status[i][j] == UNKNOWN:
         state.set(i, j, UNSTABLE, Evidence.PER_NEURON)
     if share:
@@ -45,28 +44,54 @@ def apply_answer(state: Analysis, i: int, answer: NeuronAnswer, share: bool) -> 
     state.report()
 
 
-def ask(state: Analysis, todo: list[tuple[int, int]], share: bool) -> None:
+def nearest_first(lo: np.ndarray, up: np.ndarray, neurons) -> list[int]:
+    """The neurons ordered by how near their bounds are to a proof: min(up, -lo) / (up - lo)."""
+    neurons = np.asarray(list(neurons), dtype=np.int64)
+    gap = np.minimum(up[neurons], -lo[neurons]) / np.maximum(up[neurons] - lo[neurons], 1e-300)
+    return [int(j) for j in neurons[np.argsort(gap, kind="stable")]]
+
+
+def record_duals(state: Analysis, i: int, answer: NeuronAnswer) -> None:
+    """Tighten neuron answer.neuron's bounds by the dual bounds of its sides (valid bounds on
+    sign * g, moved outward by the LP margin)."""
+    lo, up = state.bounds[i]
+    j = answer.neuron
+    for side in answer.sides:
+        if side.dual is not None and side.sign > 0:
+            up[j] = min(up[j], padded(side.dual, 1))
+        elif side.dual is not None:
+            lo[j] = max(lo[j], -padded(side.dual, 1))
+
+
+def ask(state: Analysis, todo: list[tuple[int, int]], share: bool, cap: float | None = None) -> None:
     """Two MILPs per neuron (can g > FLIP_MARGIN? can g < -FLIP_MARGIN?), stopping early, layer
-    by layer. share=False: a solution only answers its own neuron (as in the published method)."""
+    by layer, in each layer the neurons nearest to a proof first; the side nearer to a proof is
+    asked first. share=False: a solution only answers its own neuron (as in the published
+    method). cap: seconds per side at most. Dual bounds tighten the neurons' bounds."""
     seen = (state.signs.pos, state.signs.neg)
     for i in state.layers:
         lo, up = state.bounds[i]
+        open_here = {j for layer, j in todo if layer == i and state.status[i][j] == UNKNOWN}
         jobs = []
-        for layer, j in todo:
-            if layer != i or state.status[i][j] != UNKNOWN:
-                continue
+        for j in nearest_first(lo, up, sorted(open_here)):
             sides = (1, -1) if up[j] < -lo[j] else (-1, 1)
             jobs.append((j, tuple(s for s in sides if not seen[s < 0][i][j])))
         if not jobs:
             continue
         spec = LayerModel(state.network, state.box, state.bounds, state.phases(), i,
-                          tuple(j for j, _ in jobs))
-        lost = state.workers.answers(spec, jobs, state.deadline,
-                                     lambda answer: apply_answer(state, i, answer, share))
+                          tuple(j for j, _ in jobs), cap=cap)
+
+        def take(answer: NeuronAnswer) -> None:
+            record_duals(state, i, answer)
+            apply_answer(state, i, answer, share)
+
+        lost = state.workers.answers(spec, jobs, state.deadline, take)
         if lost and state.remaining > 0:  # a worker died (or hung) with these neurons
             state.solver_failed(f"a worker process ended without answering {len(lost)} "
                                 f"neuron(s) of layer {i}")
             state.why.update({(i, j): Reason.SOLVER_TROUBLE for j in lost})
+        state.tighten_bounds()
+        state.apply_bounds()
 
 
 def per_neuron(state: Analysis) -> None:
@@ -75,11 +100,17 @@ def per_neuron(state: Analysis) -> None:
     ask(state, state.undecided(), share=False)
 
 
-def fallback(state: Analysis) -> None:
-    """After the single MILP: the neurons it left, with the bounds its proofs tightened; every
-    solution's forward pass answers every neuron it shows (time permitting)."""
-    if state.remaining <= 0:
-        return
+ROUND_CAPS = (5.0, None)  # seconds per MILP side in each round (None: no cap)
+
+
+def rounds(state: Analysis) -> None:
+    """Per-neuron MILPs in rounds of growing per-side caps, so that every open neuron gets a
+    short try before any gets a long one, each round with the bounds the last one tightened;
+    every solution's forward pass answers every neuron it shows."""
     state.stage = Stage.PER_NEURON
-    state.tighten_bounds()
-    ask(state, state.undecided(), share=True)
+    for cap in ROUND_CAPS:
+        if state.remaining <= 0 or not state.undecided():
+            return
+        state.tighten_bounds()
+        state.apply_bounds()
+        ask(state, state.undecided(), share=True, cap=cap)

@@ -18,8 +18,6 @@ from ..solvers.scip import FLIP_MARGIN, SolverTrouble, Status, scip_calls, solve
 from .result import Evidence
 from .state import Analysis, Stage
 
-MILP_SHARE = 0.5  # of the time left, for the single MILP before the per-neuron fallback
-
 
 class _Watcher(Eventhdlr):
     """Re-evaluates every new incumbent in float64; interrupts once a candidate flipped."""

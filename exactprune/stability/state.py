@@ -21,6 +21,7 @@ class Stage(Named):
 
     BOUNDS = "bounds"
     WITNESSES = "witnesses"
+    OPTIMISE = "optimised bounds"
     SPLITTING = "input splitting"
     OBBT = "lp"
     MILP = "milp"

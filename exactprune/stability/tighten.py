@@ -1,14 +1,32 @@
-"""The OBBT stage: LP bounds (exactprune.solvers.obbt) for the two-phase neurons before the last
-undecided layer, layer by layer, each layer's result carried forward by symbolic bounds."""
+"""The stages that tighten bounds: optimised relaxation slopes (exactprune.bounds.optimised) and
+OBBT, LP bounds (exactprune.solvers.obbt) for the two-phase neurons before the last undecided
+layer, layer by layer, each layer's result carried forward by symbolic bounds."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
+from ..bounds.optimised import optimised_bounds
 from ..ir import UNKNOWN, UNSTABLE
 from ..solvers.obbt import lp_tighten
 from ..solvers.scip import SolverTrouble
 from .state import Analysis, Stage
+
+OPTIMISE_SHARE = 0.25  # of the time left, at most, for the optimised slopes
+
+
+def optimise(state: Analysis) -> None:
+    """Optimised slopes for the crossing neurons of every layer up to the last undecided one
+    (the earlier layers' bounds relax the later ones), with the proven phases as known facts."""
+    state.stage = Stage.OPTIMISE
+    last = max(i for i, _ in state.undecided())
+    deadline = time.monotonic() + OPTIMISE_SHARE * state.remaining
+    state.bounds = optimised_bounds(state.network, state.box, state.known_bounds(),
+                                    deadline=deadline, layers=range(last + 1))
+    state.apply_bounds()
+    state.report()
 
 
 def tighten(state: Analysis) -> None:

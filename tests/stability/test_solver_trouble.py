@@ -74,7 +74,7 @@ def test_cli_reports_solver_trouble_and_exits_0(monkeypatch, tmp_path):
 def test_compress_names_solver_trouble_not_the_time_limit(monkeypatch, tmp_path):
     failing_scip(monkeypatch)
     out, report = tmp_path / "small.onnx", tmp_path / "r.json"
-    run = CliRunner().invoke(main, ["compress", str(SAMPLE_MODELS / "mnist_784_100_100_10.onnx"),
+    run = CliRunner().invoke(main, ["compress", str(SAMPLE_MODELS / "mnist_784_100_100_100_10.onnx"),
                                     str(out), "--vnnlib", str(SPEC), "--time-limit", "60",
                                     "--samples", "100", "--json", str(report)])
     assert run.exit_code == 0, run.output

@@ -24,7 +24,7 @@ from exactprune.stability import analyse_stability
 
 @pytest.mark.parametrize("n_inputs", [3, 20])  # 3: input splitting applies; 20: it does not
 @pytest.mark.parametrize("method", ["auto", "milp", "per-neuron", "per-neuron-plain",
-                                    "per-neuron-tight"])
+                                    "per-neuron-tight", "per-neuron-capped"])
 def test_planted_answers_are_found_exactly(n_inputs, method):
     net, box, want = planted(n_inputs, seed=n_inputs)
     result = analyse_stability(net, box, time_limit=60, method=method)
@@ -32,8 +32,8 @@ def test_planted_answers_are_found_exactly(n_inputs, method):
     for layer, expected in zip(result.layers, want):
         assert layer.status.tolist() == expected
         assert all(layer.evidence)
-    if n_inputs == 20 and method in ("auto", "milp"):
-        assert result.layers[1].evidence[3] == "milp"  # only the MILP can prove the twin neuron
+    if n_inputs == 20 and method in ("auto", "milp"):  # only an MILP can prove the twin neuron
+        assert result.layers[1].evidence[3] == ("milp" if method == "milp" else "per-neuron")
 
 
 def test_witnesses_prove_every_unstable_neuron():
@@ -78,7 +78,7 @@ def test_progress_reports_counts():
     seen = []
     analyse_stability(net, box, progress=seen.append)
     assert seen and seen[-1]["decided"] == seen[-1]["total"] == 14
-    assert {"bounds", "witness", "milp"} <= set(seen[-1]["by_evidence"])
+    assert {"bounds", "witness", "per-neuron"} <= set(seen[-1]["by_evidence"])
 
 
 def test_final_relu_and_leaky_relu_layers_are_analysed():
@@ -223,3 +223,25 @@ def test_a_worker_that_dies_leaves_its_neurons_unknown(monkeypatch):
         decided = layer.status != UNKNOWN
         assert (layer.status[decided] == np.array(expected)[decided]).all()
     assert multiprocessing.active_children() == []
+
+
+def test_a_capped_round_that_times_out_leaves_the_neuron_to_the_next_round(monkeypatch):
+    from exactprune.stability import neuron_milps, per_neuron
+
+    monkeypatch.setattr(per_neuron, "ROUND_CAPS", (0.0, None))
+    timed_out = []
+    real = neuron_milps._Solver.side
+
+    def side(self, j, sign, deadline):
+        out = real(self, j, sign, deadline)
+        if self.spec.cap == 0.0:  # SCIP gets its minimum time (0.01 s): stop it there
+            out = neuron_milps.Side(sign, neuron_milps.Outcome.OPEN, reason=out.reason)
+            timed_out.append(j)
+        return out
+
+    monkeypatch.setattr(neuron_milps._Solver, "side", side)
+    net, box, want = planted(20, seed=20)
+    result = analyse_stability(net, box, time_limit=60)
+    assert timed_out and result.complete
+    assert [layer.status.tolist() for layer in result.layers] == want
+    assert result.layers[1].evidence[3] == "per-neuron"

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .domain import FLOAT32_MAX, Box, check_range
-from .errors import DomainError
-from .ir import Layer, Network
+from ..domain import FLOAT32_MAX, Box, check_range
+from ..errors import DomainError
+from ..ir import Layer, Network
 
 REL_MARGIN = 1e-9
 ABS_MARGIN = 1e-12
