@@ -10,6 +10,7 @@ from ..solvers.obbt import padded
 from .neuron_milps import LayerModel, NeuronAnswer, Outcome
 from .result import Evidence, Reason
 from .state import Analysis, Stage
+from .tighten import optimise
 
 
 def apply_answer(state: Analysis, i: int, answer: NeuronAnswer, share: bool) -> None:
@@ -63,11 +64,13 @@ def record_duals(state: Analysis, i: int, answer: NeuronAnswer) -> None:
             lo[j] = max(lo[j], -padded(side.dual, 1))
 
 
-def ask(state: Analysis, todo: list[tuple[int, int]], share: bool, cap: float | None = None) -> None:
+def ask(state: Analysis, todo: list[tuple[int, int]], share: bool, cap: float | None = None,
+        after_layer=None) -> None:
     """Two MILPs per neuron (can g > FLIP_MARGIN? can g < -FLIP_MARGIN?), stopping early, layer
     by layer, in each layer the neurons nearest to a proof first; the side nearer to a proof is
     asked first. share=False: a solution only answers its own neuron (as in the published
-    method). cap: seconds per side at most. Dual bounds tighten the neurons' bounds."""
+    method). cap: seconds per side at most. Dual bounds tighten the neurons' bounds; then the
+    symbolic bounds are recomputed, and after_layer(i) is called, after each layer i."""
     seen = (state.signs.pos, state.signs.neg)
     for i in state.layers:
         lo, up = state.bounds[i]
@@ -92,6 +95,8 @@ def ask(state: Analysis, todo: list[tuple[int, int]], share: bool, cap: float | 
             state.why.update({(i, j): Reason.SOLVER_TROUBLE for j in lost})
         state.tighten_bounds()
         state.apply_bounds()
+        if after_layer is not None:
+            after_layer(i)
 
 
 def per_neuron(state: Analysis) -> None:
@@ -106,11 +111,16 @@ ROUND_CAPS = (5.0, None)  # seconds per MILP side in each round (None: no cap)
 def rounds(state: Analysis) -> None:
     """Per-neuron MILPs in rounds of growing per-side caps, so that every open neuron gets a
     short try before any gets a long one, each round with the bounds the last one tightened;
-    every solution's forward pass answers every neuron it shows."""
-    state.stage = Stage.PER_NEURON
+    every solution's forward pass answers every neuron it shows; after each layer, the later
+    layers' optimised bounds are recomputed with what it proved."""
+    def reoptimise(i: int) -> None:
+        optimise(state, after=i)
+        state.stage = Stage.PER_NEURON
+
     for cap in ROUND_CAPS:
         if state.remaining <= 0 or not state.undecided():
             return
+        state.stage = Stage.PER_NEURON
         state.tighten_bounds()
         state.apply_bounds()
-        ask(state, state.undecided(), share=True, cap=cap)
+        ask(state, state.undecided(), share=True, cap=cap, after_layer=reoptimise)

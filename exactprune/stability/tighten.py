@@ -17,14 +17,18 @@ from .state import Analysis, Stage
 OPTIMISE_SHARE = 0.25  # of the time left, at most, for the optimised slopes
 
 
-def optimise(state: Analysis) -> None:
-    """Optimised slopes for the crossing neurons of every layer up to the last undecided one
-    (the earlier layers' bounds relax the later ones), with the proven phases as known facts."""
+def optimise(state: Analysis, after: int = -1) -> None:
+    """Optimised slopes for the crossing neurons of the layers after `after` up to the last
+    undecided one (the earlier layers' bounds relax the later ones), with the proven phases as
+    known facts, for at most OPTIMISE_SHARE of the time left."""
     state.stage = Stage.OPTIMISE
-    last = max(i for i, _ in state.undecided())
+    todo = state.undecided()
+    if not todo:
+        return
+    last = max(i for i, _ in todo)
     deadline = time.monotonic() + OPTIMISE_SHARE * state.remaining
     state.bounds = optimised_bounds(state.network, state.box, state.known_bounds(),
-                                    deadline=deadline, layers=range(last + 1))
+                                    deadline=deadline, layers=range(after + 1, last + 1))
     state.apply_bounds()
     state.report()
 
