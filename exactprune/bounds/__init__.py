@@ -4,10 +4,12 @@ Both functions return one (lower, upper) pair of float64 arrays per layer of the
 output layer included), valid for every input of the box. Float64 rounding is covered by
 widening each bound outward by
 
-    REL_MARGIN * magnitude + ABS_MARGIN,
+    REL_MARGIN * magnitude + ABS_MARGIN   (0 when magnitude is 0),
 
 where `magnitude` is the sum of absolute values of the terms the bound was computed from
-(|coefficients| @ max(|lo|, |hi|) + |constant|). The worst-case rounding error of a float64 dot
+(|coefficients| @ max(|lo|, |hi|) + |constant|). A magnitude of 0 means every term was exactly
+0 (a neuron with zero weights and bias, common after L1 training): its bound is exactly 0.
+The worst-case rounding error of a float64 dot
 product of n terms is about n * 1.1e-16 * magnitude, so REL_MARGIN = 1e-9 covers sums of up to
 millions of terms and the products of a few back-substitution steps with room to spare.
 
@@ -35,7 +37,7 @@ Bounds = list[tuple[np.ndarray, np.ndarray]]
 
 def widen(lo: np.ndarray, up: np.ndarray, magnitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Widen [lo, up] outward by the documented rounding margin."""
-    pad = REL_MARGIN * magnitude + ABS_MARGIN
+    pad = np.where(magnitude > 0.0, REL_MARGIN * magnitude + ABS_MARGIN, 0.0)
     return lo - pad, up + pad
 
 

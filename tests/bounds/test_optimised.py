@@ -105,3 +105,19 @@ def test_a_deadline_in_the_past_returns_the_bounds_given():
     start = symbolic_bounds(net, box)
     same = optimised_bounds(net, box, start, deadline=time.monotonic() - 1.0)
     assert all((a[0] == b[0]).all() and (a[1] == b[1]).all() for a, b in zip(start, same))
+
+
+def test_a_neuron_with_zero_weights_and_bias_has_bounds_exactly_zero():
+    """No rounding happens in an all-zero row, so no margin: the neuron is provably stable."""
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(4, 3))
+    w[2] = 0.0
+    second = rng.normal(size=(3, 4))
+    second[1] = 0.0
+    net = Network((Dense(w, [0.1, -0.2, 0.0, 0.3]), Dense(second, [0.0, 0.0, 0.5]),
+                   Dense(rng.normal(size=(1, 3)), [0.0], "identity")), InputMap.identity(3))
+    box = Box(-np.ones(3), np.ones(3))
+    for bounds in (symbolic_bounds(net, box), optimised_bounds(net, box, symbolic_bounds(net, box))):
+        assert bounds[0][0][2] == bounds[0][1][2] == 0.0
+        assert bounds[1][0][1] == bounds[1][1][1] == 0.0
+        assert inside(net, box, bounds)

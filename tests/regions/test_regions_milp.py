@@ -96,11 +96,12 @@ def test_all_stable_network_is_one_region_without_scip_count():
 
 
 def test_zero_neuron_left_undecided_by_rounded_bounds_is_flat():
-    # a zero row with zero bias: its bounds are +-1e-12 (rounded out), so it gets a binary; SCIP's
-    # presolving used to remove that last binary and crash, and the strict margin made it count 0
-    net = Network((Dense(np.array([[0.0, 0.0], [1.0, -1.0]]), np.array([0.0, 5.0])),
-                   Dense(np.array([[1.0, 1.0]]), np.zeros(1), activation="identity")), InputMap.identity(2))
-    box = Box(np.ones(2), 3 * np.ones(2))
+    # g0 = x0 - x1 with x0 = x1 = 2 fixed: identically 0, but its bounds are rounded out
+    # (+-4e-9), so it gets a binary; SCIP's presolving used to remove that last binary and crash,
+    # and the strict margin made it count 0 (an all-zero row has bounds exactly 0 instead)
+    net = Network((Dense(np.array([[1.0, -1.0, 0.0], [0.0, 0.0, 1.0]]), np.array([0.0, 0.0])),
+                   Dense(np.array([[1.0, 1.0]]), np.zeros(1), activation="identity")), InputMap.identity(3))
+    box = Box(np.array([2.0, 2.0, 1.0]), np.array([2.0, 2.0, 3.0]))
     lo, up = symbolic_bounds(net, box)[0]
     assert lo[0] < 0.0 < up[0]
     result = count_regions_milp(net, box)
