@@ -90,9 +90,10 @@ def check_options(command):
                         help="Uniform random points of the domain to compare on.")(command)
 
 
-_WORKERS_HELP = ("Worker processes for the per-neuron MILPs (the last stage of the analysis); "
-                 "bounds, witnesses and the single MILP of --method milp run in the main "
-                 "process. --threads is an old name for it.")
+_WORKERS_HELP = ("Worker processes for the branch-and-bound searches and the per-neuron "
+                 "MILPs (the last stages of the analysis); bounds, witnesses and the single "
+                 "MILP of --method milp run in the main process. --threads is an old name "
+                 "for it.")
 
 
 def workers_option(command=None, *, help: str = _WORKERS_HELP):

@@ -6,6 +6,8 @@ stages of methods.METHODS; method "auto"):
               then with optimised relaxation slopes (bounds.optimised), and on the parts of a
               split low-dimensional box;
   witness     float64 forward passes (samples, vertices, local search) with g > 0 and g < 0;
+  branch and bound  bounds on every part of a split of earlier neurons' phases (branching.py),
+              the parts' corners being witnesses;
   per-neuron  two MILPs per open neuron, in rounds of growing time caps (per_neuron.py).
 Method "milp" ends with OBBT and one SCIP MILP over all undecided neurons (single_milp.py).
 A proof from SCIP means "max g <= FLIP_MARGIN" (resp. "min g >= -FLIP_MARGIN") within SCIP's

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Callable
 
 from . import baselines, per_neuron
+from .branching import branch
 from .single_milp import single_milp
 from .splitting import split_inputs
 from .state import Analysis
@@ -37,9 +38,9 @@ _BOUNDS = (_WITNESSES, StageStep(optimise))
 _ANALYSIS = (*_BOUNDS, StageStep(split_inputs))
 
 METHODS: dict[str, Method] = {
-    "auto": Method((*_ANALYSIS, StageStep(per_neuron.rounds)),
-                   summary="bounds (optimised), witnesses, per-neuron MILPs in rounds of "
-                   "growing time caps"),
+    "auto": Method((*_ANALYSIS, StageStep(branch), StageStep(per_neuron.rounds)),
+                   summary="bounds (optimised), witnesses, branch and bound over earlier "
+                   "phases, per-neuron MILPs in rounds of growing time caps"),
     "bounds": Method(_BOUNDS, summary="bounds (optimised) and witnesses only"),
     "milp": Method((*_ANALYSIS, StageStep(tighten), StageStep(partial(single_milp, share=1.0))),
                    summary="bounds, LP bounds, then one MILP over every open neuron"),

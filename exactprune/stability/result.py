@@ -29,6 +29,7 @@ class Evidence(Named):
     WITNESS = "witness"  # float64 forward passes with g > 0 and g < 0
     MILP = "milp"  # the single MILP (its solutions, or its infeasibility)
     PER_NEURON = "per-neuron"  # per-neuron MILPs
+    BRANCHING = "branch and bound"  # bounds on every part of a split of earlier phases
     PARENT = "parent"  # proven on a larger box (the per-neuron-parts baseline)
     NONE = ""  # not decided
 

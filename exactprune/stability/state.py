@@ -23,6 +23,7 @@ class Stage(Named):
     WITNESSES = "witnesses"
     OPTIMISE = "optimised bounds"
     SPLITTING = "input splitting"
+    BRANCH = "branch and bound"
     OBBT = "lp"
     MILP = "milp"
     PER_NEURON = "per-neuron"

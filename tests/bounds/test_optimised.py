@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exactprune.bounds import input_bounds, symbolic_bounds
-from exactprune.bounds.optimised import _Lines, _lower_bound, optimised_bounds
+from exactprune.bounds.optimised import Lines, lower_pass, optimised_bounds
 from exactprune.domain import Box
 from exactprune.ir import Activation, Dense, InputMap, Network
 
@@ -57,10 +57,10 @@ def test_every_slope_in_range_gives_a_sound_bound(seed, acts):
     box = box_for(rng, 3)
     bounds = symbolic_bounds(net, box)
     k, w, b = 3, net.layers[3].weight, net.layers[3].bias
-    lines = {i: _Lines.of(net, i, *bounds[i]) for i in range(k)}
+    lines = {i: Lines.of(net, i, *bounds[i]) for i in range(k)}
     coef, const = np.vstack([w, -w]), np.concatenate([b, -b])
     slopes = {i: rng.uniform(r.smin, r.smax, (coef.shape[0], r.free.size)) for i, r in lines.items()}
-    value, _, _ = _lower_bound(net, k, lines, slopes, coef, const, *input_bounds(net, box), False)
+    value = lower_pass(net, k, lines, slopes, coef, const, *input_bounds(net, box), False).value
     x = rng.uniform(box.lo, box.hi, (4000, 3))
     h = net.layers[2].activation.apply(net.preactivations(x)[2])
     assert (h @ coef.T + const >= value - 1e-9).all()
@@ -71,19 +71,20 @@ def test_gradient_matches_finite_differences():
     box = Box(-np.ones(5), np.ones(5))
     bounds = symbolic_bounds(net, box)
     k, w, b = 3, net.layers[3].weight, net.layers[3].bias
-    lines = {i: _Lines.of(net, i, *bounds[i]) for i in range(k)}
+    lines = {i: Lines.of(net, i, *bounds[i]) for i in range(k)}
     assert all(r.free.size for r in lines.values())
     coef, const = np.vstack([w, -w]), np.concatenate([b, -b])
     rng = np.random.default_rng(0)
     slopes = {i: rng.uniform(0.05, 0.95, (coef.shape[0], r.free.size)) for i, r in lines.items()}
     h0 = input_bounds(net, box)
-    value, _, grads = _lower_bound(net, k, lines, slopes, coef, const, *h0, True)
+    run = lower_pass(net, k, lines, slopes, coef, const, *h0, True)
+    value, grads = run.value, run.grads
     for i, r in lines.items():
         for t in range(coef.shape[0]):
             for j in range(r.free.size):
                 moved = {q: s.copy() for q, s in slopes.items()}
                 moved[i][t, j] += 1e-6
-                after = _lower_bound(net, k, lines, moved, coef, const, *h0, False)[0]
+                after = lower_pass(net, k, lines, moved, coef, const, *h0, False).value
                 assert abs((after[t] - value[t]) / 1e-6 - grads[i][t, j]) < 1e-4
 
 

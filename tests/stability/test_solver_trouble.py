@@ -14,7 +14,7 @@ from exactprune.cli import main
 from exactprune.ir import UNKNOWN
 from exactprune.onnx_io import to_onnx
 from exactprune.solvers import scip as milp
-from exactprune.stability import Reason, analyse_stability
+from exactprune.stability import Reason, analyse_stability, branching
 
 LP_ERROR = "SCIP: error in LP solver!"
 SPEC = SAMPLE_MODELS / "mnist_digit0_eps0.05.vnnlib"
@@ -22,7 +22,8 @@ SPEC = SAMPLE_MODELS / "mnist_digit0_eps0.05.vnnlib"
 
 def failing_scip(monkeypatch, names=None):
     """Every SCIP model (or those whose name is in `names`) fails in optimize() the way
-    pyscipopt reports SCIP's LP errors."""
+    pyscipopt reports SCIP's LP errors; no branch and bound, so that SCIP gets the open neurons."""
+    monkeypatch.setattr(branching, "ROUNDS", ())
 
     class Failing(Model):
         def optimize(self):

@@ -19,7 +19,7 @@ from exactprune.domain import Box
 from exactprune.errors import DomainError
 from exactprune.ir import ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, Dense, InputMap, Network, leaky_relu
 from exactprune.solvers.scip import FLIP_MARGIN
-from exactprune.stability import analyse_stability
+from exactprune.stability import Reason, analyse_stability
 
 
 @pytest.mark.parametrize("n_inputs", [3, 20])  # 3: input splitting applies; 20: it does not
@@ -32,8 +32,18 @@ def test_planted_answers_are_found_exactly(n_inputs, method):
     for layer, expected in zip(result.layers, want):
         assert layer.status.tolist() == expected
         assert all(layer.evidence)
-    if n_inputs == 20 and method in ("auto", "milp"):  # only an MILP can prove the twin neuron
-        assert result.layers[1].evidence[3] == ("milp" if method == "milp" else "per-neuron")
+    if n_inputs == 20 and method in ("auto", "milp"):  # no bounds on the whole box prove the twin
+        assert result.layers[1].evidence[3] == ("milp" if method == "milp" else "branch and bound")
+
+
+def test_without_branch_and_bound_a_per_neuron_milp_proves_the_twin(monkeypatch):
+    from exactprune.stability import branching
+
+    monkeypatch.setattr(branching, "ROUNDS", ())
+    net, box, want = planted(20, seed=20)
+    result = analyse_stability(net, box, time_limit=60)
+    assert [layer.status.tolist() for layer in result.layers] == want
+    assert result.layers[1].evidence[3] == "per-neuron"
 
 
 def test_witnesses_prove_every_unstable_neuron():
@@ -78,7 +88,7 @@ def test_progress_reports_counts():
     seen = []
     analyse_stability(net, box, progress=seen.append)
     assert seen and seen[-1]["decided"] == seen[-1]["total"] == 14
-    assert {"bounds", "witness", "per-neuron"} <= set(seen[-1]["by_evidence"])
+    assert {"bounds", "witness", "branch and bound"} <= set(seen[-1]["by_evidence"])
 
 
 def test_final_relu_and_leaky_relu_layers_are_analysed():
@@ -179,7 +189,7 @@ def test_an_interrupt_returns_a_sound_partial_result():
         assert (layer.status[decided] == np.array(expected)[decided]).all()
 
 
-@pytest.mark.parametrize("method", ["per-neuron", "per-neuron-plain", "per-neuron-tight"])
+@pytest.mark.parametrize("method", ["auto", "per-neuron", "per-neuron-plain", "per-neuron-tight"])
 def test_worker_processes_give_the_same_answers(method):
     net, box, want = planted(20, seed=3)
     result = analyse_stability(net, box, time_limit=60, method=method, workers=2)
@@ -226,9 +236,10 @@ def test_a_worker_that_dies_leaves_its_neurons_unknown(monkeypatch):
 
 
 def test_a_capped_round_that_times_out_leaves_the_neuron_to_the_next_round(monkeypatch):
-    from exactprune.stability import neuron_milps, per_neuron
+    from exactprune.stability import branching, neuron_milps, per_neuron
 
     monkeypatch.setattr(per_neuron, "ROUND_CAPS", (0.0, None))
+    monkeypatch.setattr(branching, "ROUNDS", ())
     timed_out = []
     real = neuron_milps._Solver.side
 
@@ -245,3 +256,21 @@ def test_a_capped_round_that_times_out_leaves_the_neuron_to_the_next_round(monke
     assert timed_out and result.complete
     assert [layer.status.tolist() for layer in result.layers] == want
     assert result.layers[1].evidence[3] == "per-neuron"
+
+
+def test_a_branching_worker_that_dies_leaves_its_neurons_unknown(monkeypatch):
+    from exactprune import parallel
+    from exactprune.stability import branching, per_neuron
+
+    net, box, want = planted(20, seed=6)
+    monkeypatch.setattr(parallel, "GRACE_S", 0.0)
+    monkeypatch.setattr(branching, "_search", _die)
+    monkeypatch.setattr(per_neuron, "ROUND_CAPS", ())  # no MILP takes the neurons over
+    result = analyse_stability(net, box, time_limit=10, workers=2)
+    assert not result.complete
+    assert set(result.unknown_by_reason()) == {Reason.SOLVER_TROUBLE}
+    assert any("worker process" in t for t in result.trouble)
+    for layer, expected in zip(result.layers, want):
+        decided = layer.status != UNKNOWN
+        assert (layer.status[decided] == np.array(expected)[decided]).all()
+    assert multiprocessing.active_children() == []

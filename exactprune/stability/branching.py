@@ -1,0 +1,91 @@
+"""The branch-and-bound stage: each open neuron's sign proven by splitting earlier neurons'
+phases (exactprune.bounds.branching), layer by layer, nearest to a proof first, in rounds of
+growing budgets. Searches run in the worker processes when there are several; a part's corner
+that flips the neuron comes back as an input and counts only through the caller's float64
+check. After each layer the later layers' bounds are recomputed with what it proved."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..bounds.branching import Verdict, prove_sign
+from ..ir import ACTIVE, INACTIVE, UNKNOWN
+from .per_neuron import nearest_first
+from .result import Evidence, Reason
+from .signs import SignEvidence
+from .state import Analysis, Stage
+from .tighten import optimise
+
+ROUNDS = ((2_000, 2.0), (50_000, 30.0))  # (parts, seconds) per neuron and side
+
+
+def _search(task) -> list[tuple[int, int, Verdict, np.ndarray]]:
+    """In a worker (or this process): the searches of a chunk of (neuron, sides) jobs; per side
+    tried (neuron, sign, verdict, inputs that flipped it in this process's float64 check)."""
+    network, box, bounds, k, jobs, nodes, cap, deadline = task
+    evidence = SignEvidence(network, [k])
+    out = []
+    for j, signs in jobs:
+        for sign in signs:
+            flips: list[np.ndarray] = []
+
+            def refute(x: np.ndarray, j=j, sign=sign, flips=flips) -> bool:
+                if x.shape[0] == 0:
+                    return False
+                g, err = evidence.certain(x)[k]
+                hit = sign * g[:, j] > err[:, j]
+                flips.extend(x[hit])
+                return bool(hit.any())
+
+            found = prove_sign(network, box, bounds, k, j, sign,
+                               min(deadline, time.monotonic() + cap), refute, nodes)
+            out.append((j, sign, found.verdict, np.array(flips).reshape(-1, box.size)))
+            if found.verdict is not Verdict.REFUTED:
+                break
+    return out
+
+
+def branch(state: Analysis) -> None:
+    """Branch and bound for every open neuron, one side at a time (the side nearer to a proof
+    first; a side with a witness is not tried). A neuron is stable only by a PROVEN search."""
+    seen = (state.signs.pos, state.signs.neg)
+    for nodes, cap in ROUNDS:
+        for i in state.layers:
+            state.stage = Stage.BRANCH
+            if state.remaining <= 0:
+                return
+            lo, up = state.bounds[i]
+            jobs = []
+            for j in nearest_first(lo, up, np.flatnonzero(state.status[i] == UNKNOWN)):
+                sides = (1, -1) if up[j] < -lo[j] else (-1, 1)
+                jobs.append((j, tuple(s for s in sides if not seen[s < 0][i][j])))
+            if not jobs:
+                continue
+            _run(state, i, jobs, nodes, cap)
+            state.tighten_bounds()
+            state.apply_bounds()
+            optimise(state, after=i)
+
+
+def _run(state: Analysis, i: int, jobs: list, nodes: int, cap: float) -> None:
+    """The searches of layer i's jobs, each answer folded into the analysis as it comes."""
+    workers = state.workers.workers
+    bounds = state.known_bounds()
+    chunks = np.array_split(np.arange(len(jobs)), min(len(jobs), 4 * workers.n))
+    tasks = [(state.network, state.box, bounds, i, [jobs[t] for t in chunk], nodes, cap,
+              state.deadline) for chunk in chunks]
+
+    def take(index: int, answers) -> None:
+        for j, sign, verdict, flips in answers:
+            state.signs.observe(flips)
+            if verdict is Verdict.PROVEN and state.status[i][j] == UNKNOWN:
+                state.set(i, j, INACTIVE if sign > 0 else ACTIVE, Evidence.BRANCHING)
+        state.apply_signs(Evidence.BRANCHING)
+
+    lost = workers.run(_search, tasks, take, state.deadline)
+    if lost and state.remaining > 0:
+        state.solver_failed(f"a worker process ended without answering {len(lost)} "
+                            f"task(s) of layer {i}")
+        state.why.update({(i, j): Reason.SOLVER_TROUBLE for t in lost for j, _ in tasks[t][4]})
