@@ -350,13 +350,15 @@ def bump_pair(n_inputs: int, seed: int = 0, width: float = 1e-6, at: float = 0.3
     return f, g
 
 
-def nudged(model: onnx.ModelProto, delta: float = 1e-3, name: str = "W1") -> onnx.ModelProto:
-    """A copy of a dense_model with one weight (the first of initializer `name`) moved by delta."""
+def nudged(model: onnx.ModelProto, delta: float = 1e-3, name: str = "W1",
+           index: int = 0) -> onnx.ModelProto:
+    """A copy of a dense_model with one weight (entry `index`, row-major, of initializer
+    `name`) moved by delta."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     for k, tensor in enumerate(out.graph.initializer):
         if tensor.name == name:
             value = numpy_helper.to_array(tensor).copy()
-            value.flat[0] += delta
+            value.flat[index] += delta
             out.graph.initializer[k].CopyFrom(numpy_helper.from_array(value, name))
     return out

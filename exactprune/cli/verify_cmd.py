@@ -22,6 +22,7 @@ from ..equivalence import (
 )
 from ..errors import DomainError, UndecidedError, VerificationError
 from ..onnx_io.importer import stored_domain
+from ..stability import analyse_stability
 from .app import console, err_console, main, reporting
 from .options import check_options, domain_options, report_console
 
@@ -104,11 +105,12 @@ def _formal(models, names, domain, tol, atol, rtol, time_limit, samples, seed,
                             samples=samples, seed=seed)
     with err_console.status("proving", spinner="dots") as status:
         def progress(info: dict) -> None:
-            status.update(f"formal check: MILP side {info['side']}/{info['sides']} "
-                          f"({info['elapsed_s']:.0f} s)")
+            step = info["stage"] if "side" not in info else \
+                f"MILP side {info['side']}/{info['sides']}"
+            status.update(f"formal check: {step} ({info['elapsed_s']:.0f} s)")
 
-        report = prove_equivalence(models[0][0], models[1][0], domain,
-                                   options, names=names, progress=progress)
+        report = prove_equivalence(models[0][0], models[1][0], domain, options, names=names,
+                                   progress=progress, analyse=analyse_stability)
     done: list[str] = []
     if json_target is not None:
         with Outputs() as outputs:
@@ -139,10 +141,12 @@ def _formal(models, names, domain, tol, atol, rtol, time_limit, samples, seed,
                    "Exit 0 equivalent (with the proven bound), 1 different (with a "
                    "counterexample checked in float64), 4 undecided at the time limit.")
 @click.option("--tol", type=click.FloatRange(min=0), default=None, metavar="T",
-              help="--formal: the tolerance T [default: atol + rtol x max(1, a bound of |a| "
-                   "over the domain), atol and rtol as for sampling].")
+              help="--formal: the tolerance T [default: atol + rtol x max(1, max |a|) as for "
+                   "sampling, the maximum over the formal check's search points].")
 @click.option("--time-limit", type=click.FloatRange(min=0), default=FormalOptions.time_limit,
-              show_default=True, metavar="S", help="--formal: seconds for the MILPs.")
+              show_default=True, metavar="S",
+              help="--formal: seconds for the whole check (stability analyses of A and B, then "
+                   "the MILPs).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True),
               is_flag=False, flag_value="-", default=None, metavar="[FILE]",
               help="Also write the report as JSON to FILE (written atomically); without FILE, "

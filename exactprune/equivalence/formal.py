@@ -64,8 +64,9 @@ def _bounds(network: Network, box: Box, analysis=None) -> Bounds:
 class FormalOptions:
     """tol: the tolerance T on every output difference (None: atol + rtol x scale, with the
     sampled check's atol and rtol for model A's float type, or the ones given, and scale =
-    max(1, a sound bound of |A's outputs| over the box)). time_limit: seconds for the MILPs.
-    samples / vertices / seed: the float64 search before the MILPs."""
+    max(1, max |A(x)|) over the search points). time_limit: seconds for the whole check.
+    samples / vertices / seed: the points of the float64 search before the MILPs (the box
+    centre, uniform samples, vertices: all of them when there are at most `vertices`)."""
 
     tol: float | None = None
     atol: float | None = None
@@ -189,6 +190,8 @@ class _Check:
                                    time_limit=ANALYSIS_SHARE * options.time_limit)
             bounds.append(_bounds(source.network, box, analysis))
         self.prod: Product = product(a.network, b.network, box, *bounds)
+        self.points, _ = sample_points(box, options.samples, options.vertices,
+                                       np.random.default_rng(options.seed), all_vertices=True)
         self.tol = self._tolerance()
         lo, up = self.prod.diff
         self.outputs = [OutputBound(k, float(lo[k]), float(up[k])) for k in range(lo.size)]
@@ -199,13 +202,13 @@ class _Check:
         self.milp_sides = 0
 
     def _tolerance(self) -> float:
+        """T: given, else the sampled check's atol + rtol x scale, scale = max(1, max |A(x)|)
+        over the search points (as the sampled check takes it over its points)."""
         o = self.options
         if o.tol is not None:
             return float(o.tol)
         atol, rtol = TOLERANCES[float_type(self.a.proto, self.a.name)]
-        lo, up = self.prod.bounds_a[-1]
-        lo, up = self.a.network.layers[-1].activation.image(lo, up)
-        scale = max(1.0, float(np.max(np.maximum(np.abs(lo), np.abs(up)), initial=0.0)))
+        scale = max(1.0, float(np.abs(self.a.network.forward(self.points)).max(initial=0.0)))
         return (atol if o.atol is None else o.atol) + (rtol if o.rtol is None else o.rtol) * scale
 
     def differences(self, x: np.ndarray) -> np.ndarray:
@@ -221,12 +224,10 @@ class _Check:
         return False
 
     def search(self) -> None:
-        o = self.options
-        points, _ = sample_points(self.box, o.samples, o.vertices,
-                                  np.random.default_rng(o.seed), all_vertices=True)
-        dev = np.abs(self.differences(points)).max(axis=1)
+        """The float64 search: the largest difference on the points, if above T."""
+        dev = np.abs(self.differences(self.points)).max(axis=1)
         if dev.max(initial=0.0) > self.tol:
-            self.found = points[int(np.argmax(dev))]
+            self.found = self.points[int(np.argmax(dev))]
 
     def open_sides(self) -> list[tuple[OutputBound, int]]:
         sides = [(o, 1) for o in self.outputs if o.upper > self.tol]

@@ -5,14 +5,15 @@ whole layers folded, lumped neurons).
 Every pre-activation g of either network is written as an affine form c + sum_v F_v v over the
 variables v: the flat input x, and one "atom" per neuron that the sound bounds do not prove
 stable (its output h, in act.image(lo, up)). A stable neuron is substituted: active h = g,
-inactive h = slope * g, identity layers h = g; so is a NEARLY stable one (say
--1e-5 <= lo < 0 < up: h = g + eta, eta in [0, (1 - slope) (-lo)], a bounded variable of its
-own). So A and B, which differ by such substitutions and by float rounding of the folded
-weights, give forms of the SAME atoms that differ only a little. A is done first, its unstable
-neurons becoming atoms; then every unstable neuron of B is matched with the atom of A whose
-g-form is nearest: if their difference is at most d over the variables' ranges (a sound
-interval bound with the rounding margin of bounds.widen), B's h = A's h + e with
-|e| <= max_slope * d, a new bounded variable e. A neuron of B that matches nothing is an atom of
+inactive h = slope * g, identity layers h = g. So is a NEARLY stable one (say
+-1e-5 <= lo < 0 < up): h = g + eta, eta = (1 - slope) relu(-g) in [0, (1 - slope) (-lo)], the
+atom being eta (matched between A and B like the others). So A and B, which differ by such
+substitutions and by float rounding of the folded weights, give forms of the SAME atoms that
+differ only a little. A is done first, its unstable neurons becoming atoms; then every unstable
+neuron of B is matched with the atom of A (of the same kind) whose g-form is nearest: if their
+difference is at most d over the variables' ranges (a sound interval bound with the rounding
+margin of bounds.widen), B's atom = A's atom + e with |e| <= max_slope * d (for eta:
+|1 - slope| * d), a new bounded variable e. A neuron of B that matches nothing is an atom of
 its own. The difference a_out - b_out is then one affine form over the variables, bounded by
 intervals, and the shared atoms cancel in it.
 
@@ -65,6 +66,15 @@ def interval(f, c, fabs, cabs, lo, hi) -> tuple[np.ndarray, np.ndarray]:
     return widen(low, up, cabs + fabs @ np.maximum(np.abs(lo), np.abs(hi)))
 
 
+def _atom_range(act, kind: int, lo: float, up: float) -> tuple[np.ndarray, np.ndarray]:
+    """The range of an atom: h over [lo, up] (kind 0), or eta (kinds 1, 2; widened)."""
+    if kind == 0:
+        return act.image(np.array([lo]), np.array([up]))
+    end = (1.0 - act.inactive_slope) * (-lo if kind == 1 else up)
+    low, high = widen(np.array([end]), np.array([end]), np.array([abs(end)]))
+    return np.minimum(0.0, low), np.maximum(0.0, high)
+
+
 class _Network:
     """The forms of one network's layers, layer by layer."""
 
@@ -73,7 +83,8 @@ class _Network:
         n = network.n_inputs
         self.h, self.habs = np.eye(n), np.eye(n)  # forms of the current layer's input
         self.hc, self.hcabs = np.zeros(n), np.zeros(n)
-        self.atoms: list[tuple] = []  # (g form, const, abs form, abs const, lo, up, var index)
+        # (g form, const, abs form, abs const, lo, up, kind, var index)
+        self.atoms: list[tuple] = []
 
     def layer(self, k: int, match=None) -> None:
         """Move to the output of layer k; its unstable neurons become atoms (or, given `match`,
@@ -96,29 +107,24 @@ class _Network:
             slope = np.ones(layer.n_out)
         out, outabs = g * slope[:, None], gabs * np.abs(slope)[:, None]
         outc, outcabs = gc * slope, gcabs * np.abs(slope)
-        # nearly stable: h = g + eta (active) or s g + eta (inactive), eta within the bounds
-        nearly = np.flatnonzero(near_a | near_i)
-        if nearly.size:
-            ends = np.where(near_a[nearly], (1.0 - s) * -lo[nearly], (1.0 - s) * up[nearly])
-            ends = widen(ends, ends, np.abs(ends))
-            eta = self.vars.add(np.minimum(0.0, ends[0]), np.maximum(0.0, ends[1]))
-            out, outabs = _pad(out, self.vars.n), _pad(outabs, self.vars.n)
-            out[nearly, eta], outabs[nearly, eta] = 1.0, 1.0
-        lo, up = np.where(near_a | near_i, 0.0, lo), np.where(near_a | near_i, 0.0, up)
-        open_ = np.flatnonzero((lo < 0.0) & (up > 0.0)) if act.two_phase else []
+        # atoms: kind 0 an unstable neuron's h; kinds 1 / 2 the eta of a nearly active /
+        # inactive one: h = g + eta / s g + eta, eta = (1 - s) relu(-g) / (1 - s) relu(g)
+        kinds = np.where(near_a, 1, np.where(near_i, 2, 0))
+        todo = np.flatnonzero((lo < 0.0) & (up > 0.0)) if act.two_phase else []
         assign = []
-        for j in open_:
-            form = (g[j], gc[j], gabs[j], gcabs[j], lo[j], up[j])
+        for j in todo:
+            kind = int(kinds[j])
+            form = (g[j], gc[j], gabs[j], gcabs[j], lo[j], up[j], kind)
             var, noise = (None, 0.0) if match is None else match(form, act)
             if var is None:
-                hlo, hup = act.image(np.array([lo[j]]), np.array([up[j]]))
-                var = int(self.vars.add(hlo, hup)[0])
+                var = int(self.vars.add(*_atom_range(act, kind, lo[j], up[j]))[0])
                 self.atoms.append((*form, var))
             extra = int(self.vars.add(np.array([-noise]), np.array([noise]))[0]) if noise else None
-            assign.append((j, var, extra))
+            assign.append((j, kind, var, extra))
         out, outabs = _pad(out, self.vars.n), _pad(outabs, self.vars.n)
-        for j, var, extra in assign:
-            out[j], outc[j], outcabs[j] = 0.0, 0.0, 0.0
+        for j, kind, var, extra in assign:
+            if kind == 0:
+                out[j], outc[j], outcabs[j] = 0.0, 0.0, 0.0
             out[j, var] = 1.0
             if extra is not None:
                 out[j, extra] = 1.0
@@ -133,7 +139,8 @@ class _Matcher:
     def __init__(self, a: _Network, vars_: _Vars):
         self.vars, self.n = vars_, vars_.n
         atoms = a.atoms
-        self.var = np.array([t[6] for t in atoms], dtype=np.int64)
+        self.var = np.array([t[7] for t in atoms], dtype=np.int64)
+        self.kind = np.array([t[6] for t in atoms], dtype=np.int64)
         self.f = np.vstack([_pad(t[0][None, :], self.n) for t in atoms]) if atoms else None
         self.fabs = np.vstack([_pad(t[2][None, :], self.n) for t in atoms]) if atoms else None
         self.c = np.array([t[1] for t in atoms])
@@ -142,17 +149,18 @@ class _Matcher:
     def __call__(self, form, act):
         if self.f is None:
             return None, 0.0
-        f, c, fabs, cabs, lo, up = form
+        f, c, fabs, cabs, lo, up, kind = form
         vlo, vhi = self.vars.ranges()
         n = max(f.size, self.n)
         df = _pad(f[None, :], n) - _pad(self.f, n)
         dabs = _pad(fabs[None, :], n) + _pad(self.fabs, n)
         dlo, dup = interval(df, c - self.c, dabs, cabs + self.cabs, vlo[:n], vhi[:n])
-        gaps = np.maximum(-dlo, dup)
+        gaps = np.where(self.kind == kind, np.maximum(-dlo, dup), np.inf)
         i = int(np.argmin(gaps))
         if not gaps[i] < MATCH * (1.0 + max(abs(lo), abs(up))):
             return None, 0.0
-        return int(self.var[i]), act.max_slope * float(gaps[i])
+        factor = act.max_slope if kind == 0 else abs(1.0 - act.inactive_slope)
+        return int(self.var[i]), factor * float(gaps[i])
 
 
 def form_bound(a: Network, b: Network, box: Box, bounds_a: Bounds,
