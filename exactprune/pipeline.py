@@ -165,14 +165,24 @@ def compress(model, domain: Box | None = None, options: CompressOptions | None =
                           domain, fix, proof)
 
 
+def prove(a, b, domain: Box | None = None, options: FormalOptions | None = None, *,
+          names: tuple[str, str] = ("model A", "model B"), progress=None,
+          workers: int = 1) -> FormalReport:
+    """Prove models a and b (paths, ModelProtos or LoadedModels) equivalent within a tolerance
+    on `domain` (None: the unit box): equivalence.prove_equivalence with the stability analysis
+    of both (`workers` processes for its per-neuron MILPs)."""
+    analyse = partial(analyse_stability, options=StabilityOptions(workers=workers))
+    return prove_equivalence(a, b, domain, options, names=names, progress=progress,
+                             analyse=analyse)
+
+
 def _prove(source: LoadedModel, model: onnx.ModelProto, domain: Box | None,
            options: CompressOptions, report: CompressReport) -> FormalReport:
     """The formal check of the model as written (read back by the importer) against the
     original, with its own stability analyses (never the caller's analyser: the proof trusts
     nothing of the compression); its outcome goes into the report and the model's metadata."""
-    analyse = partial(analyse_stability, options=StabilityOptions(workers=options.workers))
-    proof = prove_equivalence(source, model, domain, options.proof,
-                              names=(source.name, "compressed model"), analyse=analyse)
+    proof = prove(source, model, domain, options.proof, names=(source.name, "compressed model"),
+                  workers=options.workers)
     report.proof = {"equivalent": proof.equivalent, "max_abs_bound": proof.max_abs_bound,
                     "tolerance": proof.tolerance, "time_s": proof.time_s,
                     "reason": proof.reason}

@@ -18,11 +18,10 @@ from ..equivalence import (
     as_proto,
     check_same_inputs,
     compare,
-    prove_equivalence,
 )
 from ..errors import DomainError, UndecidedError, VerificationError
 from ..onnx_io.importer import stored_domain
-from ..stability import analyse_stability
+from ..pipeline import prove
 from .app import console, err_console, main, reporting
 from .options import check_options, domain_options, report_console
 
@@ -109,8 +108,8 @@ def _formal(models, names, domain, tol, atol, rtol, time_limit, samples, seed,
                 f"MILP side {info['side']}/{info['sides']}"
             status.update(f"formal check: {step} ({info['elapsed_s']:.0f} s)")
 
-        report = prove_equivalence(models[0][0], models[1][0], domain, options, names=names,
-                                   progress=progress, analyse=analyse_stability)
+        report = prove(models[0][0], models[1][0], domain, options, names=names,
+                       progress=progress)
     done: list[str] = []
     if json_target is not None:
         with Outputs() as outputs:

@@ -189,3 +189,15 @@ def test_onnx_models_stay_valid():
     f, g = bump_pair(3)
     for model in (f, g):
         onnx.checker.check_model(model)
+
+
+def test_the_milp_proves_what_the_bounds_cannot():
+    """relu(x) - relu(-x) against x (through a stably active neuron): the difference's bounds
+    cannot cancel two unstable neurons against a line, the MILP shows no input passes T."""
+    a = dense_model([np.array([[1.0], [-1.0]]), np.array([[1.0, -1.0]])], [np.zeros(2), [0.0]])
+    b = dense_model([np.array([[1.0]]), np.array([[1.0]])], [[2.0], [-2.0]])
+    box = Box(-np.ones(1), np.ones(1), "box")
+    report = prove_equivalence(a, b, box, FormalOptions(tol=1e-5, time_limit=30))
+    assert report.equivalent is True and report.milp_sides >= 1
+    assert "milp" in report.outputs[0].proven_by
+    assert report.max_abs_bound <= 1e-5
