@@ -117,7 +117,8 @@ def compress(model, domain: Box | None = None, options: CompressOptions | None =
     options: a CompressOptions with `changes` applied (e.g. time_limit=30). Verification runs
     both models in onnxruntime on samples of the domain and the stability witnesses
     (report.verified; compress does not raise on a failed check). analyse: the stability
-    analyser (default: analyse_stability with the options' workers); progress: its callback.
+    analyser (default: analyse_stability with the options' workers); progress: its callback
+    (with options.prove also the formal check's steps, marked "proof": True).
     """
     options = replace(options or CompressOptions(), **changes)
     start = time.monotonic()
@@ -159,7 +160,8 @@ def compress(model, domain: Box | None = None, options: CompressOptions | None =
         report.max_abs, report.max_rel = verification.max_abs, verification.max_rel
         report.own_error = verification.own_error
         report.verified = verification.passed
-    proof = _prove(source, model_proto, domain, options, report) if options.prove else None
+    proof = _prove(source, model_proto, domain, options, report, progress) if options.prove \
+        else None
     report.time_s = time.monotonic() - start
     return CompressResult(source, reduced, model_proto, report, fix.stability, verification,
                           domain, fix, proof)
@@ -177,12 +179,18 @@ def prove(a, b, domain: Box | None = None, options: FormalOptions | None = None,
 
 
 def _prove(source: LoadedModel, model: onnx.ModelProto, domain: Box | None,
-           options: CompressOptions, report: CompressReport) -> FormalReport:
+           options: CompressOptions, report: CompressReport, progress) -> FormalReport:
     """The formal check of the model as written (read back by the importer) against the
     original, with its own stability analyses (never the caller's analyser: the proof trusts
     nothing of the compression); its outcome goes into the report and the model's metadata."""
+    def told(info: dict) -> None:  # the formal check's steps, marked for compress's callback
+        if progress is not None:
+            step = f"MILP side {info['side']}/{info['sides']}" if "side" in info else \
+                info["stage"]
+            progress({**info, "stage": step, "proof": True})
+
     proof = prove(source, model, domain, options.proof, names=(source.name, "compressed model"),
-                  workers=options.workers)
+                  workers=options.workers, progress=told)
     report.proof = {"equivalent": proof.equivalent, "max_abs_bound": proof.max_abs_bound,
                     "tolerance": proof.tolerance, "time_s": proof.time_s,
                     "reason": proof.reason}

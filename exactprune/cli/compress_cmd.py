@@ -173,6 +173,10 @@ def compress_command(src, out, domain_flags, time_limit, lump_tol, rank_tol, wor
                               proof=FormalOptions(atol=atol, rtol=rtol))
     with err_console.status("compressing", spinner="dots") as status:
         def progress(info: dict) -> None:
+            if info.get("proof"):
+                status.update(f"formal check: {info.get('stage', '')} "
+                              f"({info.get('elapsed_s', 0.0):.0f} s)")
+                return
             status.update(f"stability: {info.get('stage', '')}, {info.get('decided', 0)}/"
                           f"{info.get('total', 0)} neurons decided "
                           f"({info.get('elapsed_s', 0.0):.0f} s)")

@@ -98,10 +98,9 @@ def render_formal(report: FormalReport, name_a: str, name_b: str, console) -> No
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def _formal(models, names, domain, tol, atol, rtol, time_limit, samples, seed,
-            json_target) -> None:
-    options = FormalOptions(tol=tol, atol=atol, rtol=rtol, time_limit=time_limit,
-                            samples=samples, seed=seed)
+def _formal(models, names, domain, check: CheckOptions, tol, time_limit, json_target) -> None:
+    options = FormalOptions(tol=tol, atol=check.atol, rtol=check.rtol, time_limit=time_limit,
+                            samples=check.samples, vertices=check.vertices, seed=check.seed)
     with err_console.status("proving", spinner="dots") as status:
         def progress(info: dict) -> None:
             step = info["stage"] if "side" not in info else \
@@ -142,10 +141,10 @@ def _formal(models, names, domain, tol, atol, rtol, time_limit, samples, seed,
 @click.option("--tol", type=click.FloatRange(min=0), default=None, metavar="T",
               help="--formal: the tolerance T [default: atol + rtol x max(1, max |a|) as for "
                    "sampling, the maximum over the formal check's search points].")
-@click.option("--time-limit", type=click.FloatRange(min=0), default=FormalOptions.time_limit,
-              show_default=True, metavar="S",
+@click.option("--time-limit", type=click.FloatRange(min=0), default=None,
+              metavar="S",
               help="--formal: seconds for the whole check (stability analyses of A and B, then "
-                   "the MILPs).")
+                   f"the MILPs) [default: {FormalOptions.time_limit:g}].")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, allow_dash=True),
               is_flag=False, flag_value="-", default=None, metavar="[FILE]",
               help="Also write the report as JSON to FILE (written atomically); without FILE, "
@@ -168,6 +167,8 @@ def verify(model_a, model_b, domain_flags, samples, atol, rtol, vertices, seed, 
     layers. See docs/verify.md.
     Exit 0 within tolerance, 1 above it, 2 bad input, 4 --formal undecided.
     """
+    if not formal and (tol is not None or time_limit is not None):
+        raise click.UsageError("--tol and --time-limit go with --formal")
     json_target = None if json_out is None else check_target(
         json_out, what="--json", allow_stdout=True)
     check_distinct(model_a, json_out)
@@ -175,11 +176,11 @@ def verify(model_a, model_b, domain_flags, samples, atol, rtol, vertices, seed, 
     models = [as_proto(model_a), as_proto(model_b)]
     n = check_same_inputs(*(proto for proto, _ in models), names=(model_a, model_b))
     domain = domain_flags.resolve(n, None if domain_flags.given else stored_domains(models, n))
-    if formal:
-        _formal(models, (model_a, model_b), domain, tol, atol, rtol, time_limit, samples, seed,
-                json_target)
-        return
     options = CheckOptions(samples=samples, vertices=vertices, atol=atol, rtol=rtol, seed=seed)
+    if formal:
+        _formal(models, (model_a, model_b), domain, options, tol,
+                FormalOptions.time_limit if time_limit is None else time_limit, json_target)
+        return
     report = compare(models[0][0], models[1][0], domain, options, names=(model_a, model_b))
     data = {"model_a": model_a, "model_b": model_b, **report.to_json()}
     if json_target is not None and json_target.is_stdout:

@@ -188,6 +188,8 @@ class _Check:
                                "elapsed_s": time.monotonic() - self.start})
                 analysis = analyse(source.network, box,
                                    time_limit=ANALYSIS_SHARE * options.time_limit)
+                if getattr(analysis, "interrupted", False):
+                    raise KeyboardInterrupt  # the analysis kept the Ctrl-C: the check ends
             bounds.append(_bounds(source.network, box, analysis))
         self.prod: Product = product(a.network, b.network, box, *bounds)
         self.points, _ = sample_points(box, options.samples, options.vertices,

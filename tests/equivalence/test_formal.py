@@ -158,6 +158,8 @@ def test_cli_exit_codes_and_json_contract(pair_files):
     undecided = runner.invoke(main, ["verify", f, g, "--formal", "--samples", "0",
                                      "--time-limit", "0"])
     assert undecided.exit_code == EXIT_UNDECIDED and "UNDECIDED" in undecided.output
+    usage = runner.invoke(main, ["verify", f, g, "--tol", "1e-3"])
+    assert usage.exit_code == 2 and "go with --formal" in usage.output
 
 
 def test_cli_bad_pairs_are_one_line_exit_2(tmp_path):
