@@ -203,3 +203,29 @@ def test_the_milp_proves_what_the_bounds_cannot():
     assert report.equivalent is True and report.milp_sides >= 1
     assert "milp" in report.outputs[0].proven_by
     assert report.max_abs_bound <= 1e-5
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), scale=st.sampled_from([0.0, 1e-3, 0.3]),
+       activation=st.sampled_from(["Relu", "LeakyRelu"]), compressed=st.booleans())
+def test_the_difference_bounds_hold_on_samples(seed, scale, activation, compressed):
+    """product().diff (product network, affine forms, intervals) contains every sampled
+    difference, for compressions and perturbed copies, ReLU and LeakyReLU."""
+    from exactprune.equivalence.product import product
+
+    rng = np.random.default_rng(seed)
+    widths = [3, 7, 7, 2]
+    weights = [rng.normal(size=(b, a)) / np.sqrt(a) for a, b in zip(widths, widths[1:])]
+    biases = [rng.normal(size=b) * 0.5 for b in widths[1:]]
+    a = dense_model(weights, biases, activation=activation)
+    box = Box(-np.ones(3), np.ones(3), "box")
+    if compressed:
+        b = compress(a, box, time_limit=5).model
+    else:
+        weights = [w + scale * rng.normal(size=w.shape) for w in weights]
+        b = dense_model(weights, biases, activation=activation)
+    na, nb = convert(a).network, convert(b).network
+    lo, up = product(na, nb, box).diff
+    x = np.vstack([rng.uniform(-1, 1, size=(3000, 3)), np.eye(3), -np.eye(3)])
+    d = na.forward(x) - nb.forward(x)
+    assert np.all(d >= lo - 1e-12) and np.all(d <= up + 1e-12)
