@@ -83,7 +83,7 @@ class _Network:
         n = network.n_inputs
         self.h, self.habs = np.eye(n), np.eye(n)  # forms of the current layer's input
         self.hc, self.hcabs = np.zeros(n), np.zeros(n)
-        # (g form, const, abs form, abs const, lo, up, kind, var index)
+        # (g form, const, abs form, abs const, lo, up, kind, var index, activation)
         self.atoms: list[tuple] = []
 
     def layer(self, k: int, match=None) -> None:
@@ -118,7 +118,7 @@ class _Network:
             var, noise = (None, 0.0) if match is None else match(form, act)
             if var is None:
                 var = int(self.vars.add(*_atom_range(act, kind, lo[j], up[j]))[0])
-                self.atoms.append((*form, var))
+                self.atoms.append((*form, var, act))
             extra = int(self.vars.add(np.array([-noise]), np.array([noise]))[0]) if noise else None
             assign.append((j, kind, var, extra))
         out, outabs = _pad(out, self.vars.n), _pad(outabs, self.vars.n)
@@ -133,14 +133,16 @@ class _Network:
 
 
 class _Matcher:
-    """Matches a neuron of B with the atom of A whose g-form is nearest (see the module
-    docstring): every atom is compared, as one interval bound per atom."""
+    """Matches a neuron of B with the atom of A of the same kind and activation whose g-form
+    is nearest (see the module docstring): every atom is compared, as one interval bound per
+    atom. Another activation is never a match: equal g-forms do not make equal outputs."""
 
     def __init__(self, a: _Network, vars_: _Vars):
         self.vars, self.n = vars_, vars_.n
         atoms = a.atoms
         self.var = np.array([t[7] for t in atoms], dtype=np.int64)
         self.kind = np.array([t[6] for t in atoms], dtype=np.int64)
+        self.acts = [t[8] for t in atoms]
         self.f = np.vstack([_pad(t[0][None, :], self.n) for t in atoms]) if atoms else None
         self.fabs = np.vstack([_pad(t[2][None, :], self.n) for t in atoms]) if atoms else None
         self.c = np.array([t[1] for t in atoms])
@@ -155,7 +157,8 @@ class _Matcher:
         df = _pad(f[None, :], n) - _pad(self.f, n)
         dabs = _pad(fabs[None, :], n) + _pad(self.fabs, n)
         dlo, dup = interval(df, c - self.c, dabs, cabs + self.cabs, vlo[:n], vhi[:n])
-        gaps = np.where(self.kind == kind, np.maximum(-dlo, dup), np.inf)
+        same = (self.kind == kind) & np.array([a == act for a in self.acts], dtype=bool)
+        gaps = np.where(same, np.maximum(-dlo, dup), np.inf)
         i = int(np.argmin(gaps))
         if not gaps[i] < MATCH * (1.0 + max(abs(lo), abs(up))):
             return None, 0.0

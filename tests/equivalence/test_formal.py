@@ -229,3 +229,19 @@ def test_the_difference_bounds_hold_on_samples(seed, scale, activation, compress
     x = np.vstack([rng.uniform(-1, 1, size=(3000, 3)), np.eye(3), -np.eye(3)])
     d = na.forward(x) - nb.forward(x)
     assert np.all(d >= lo - 1e-12) and np.all(d <= up + 1e-12)
+
+
+def test_the_same_weights_under_another_activation_are_not_one_neuron():
+    # relu against leaky_relu(0.01) with equal weights: the forms of their neurons are equal,
+    # their outputs are not (0.01 g where g < 0), so no atom may be shared
+    rng = np.random.default_rng(8)
+    weights = [rng.normal(size=(6, 3)), rng.normal(size=(2, 6))]
+    biases = [rng.normal(size=6) * 0.3, np.zeros(2)]
+    a = dense_model(weights, biases, "Relu")
+    b = dense_model(weights, biases, "LeakyRelu")
+    box = Box(-np.ones(3), np.ones(3), "box")
+    x = rng.uniform(-1, 1, size=(4000, 3))
+    sampled = np.abs(convert(a).network.forward(x) - convert(b).network.forward(x)).max()
+    assert sampled > 1e-3
+    report = prove_equivalence(a, b, box, FormalOptions(tol=1e-4, time_limit=20))
+    assert report.equivalent is False
