@@ -6,8 +6,10 @@ Public API (imported on first use, so that `import exactprune` and the command l
     save(network, path, domain=None, actions=None, protect=None)   write a Network as ONNX, atomically
     analyse_stability(network, box, StabilityOptions(...)) -> StabilityResult
     compress(model, domain=None, CompressOptions(...)) -> CompressResult   exact compression, verified
+    prove(a, b, domain=None, FormalOptions(...)) -> FormalReport   formal equivalence within T
     count_regions(network, box, ...) -> RegionCount  linear regions
-The options dataclasses (StabilityOptions, CompressOptions, CheckOptions, RegionOptions) hold
+The options dataclasses (StabilityOptions, CompressOptions, CheckOptions, FormalOptions,
+RegionOptions) hold
 every default.
 """
 
@@ -18,7 +20,8 @@ from ._version import __version__
 _PUBLIC = {"load": ".onnx_io", "load_model": ".onnx_io", "save": ".onnx_io",
            "analyse_stability": ".stability", "StabilityOptions": ".stability",
            "compress": ".pipeline", "CompressOptions": ".pipeline",
-           "CheckOptions": ".equivalence", "count_regions": ".regions",
+           "prove": ".pipeline", "CheckOptions": ".equivalence",
+           "FormalOptions": ".equivalence", "count_regions": ".regions",
            "RegionOptions": ".regions"}
 
 __all__ = ["__version__", *_PUBLIC]

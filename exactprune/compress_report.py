@@ -68,6 +68,7 @@ class CompressReport:
     by_rule: dict = field(default_factory=dict)  # rule -> {"neurons": n, "params": saved}
     notes: list[str] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
+    proof: dict | None = None  # compress --prove: equivalent, max_abs_bound, tolerance, time_s
     opset: int | None = None  # of the written model (the original's, at least 7)
     ir_version: int | None = None
 

@@ -6,6 +6,7 @@ FileNotFoundError or RuntimeError as usual. Messages are one line and say what t
 
 
 EXIT_INTERRUPTED = 130
+EXIT_UNDECIDED = 4  # a formal check ended undecided (time limit, solver trouble)
 
 
 def first_line(exc: BaseException) -> str:
@@ -52,6 +53,13 @@ class VerificationError(ExactpruneError, AssertionError):
     """The compressed model deviates from the original beyond the tolerance."""
 
     exit_code = 1
+
+
+class UndecidedError(ExactpruneError, RuntimeError):
+    """A formal check reached its time limit (or SCIP failed) without a proof or a
+    counterexample; the message gives the best bounds found."""
+
+    exit_code = EXIT_UNDECIDED
 
 
 class Interrupted(ExactpruneError):

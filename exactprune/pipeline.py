@@ -3,6 +3,7 @@ proving what they remove) -> ONNX -> sampled verification in onnxruntime -> Comp
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, replace
 from functools import partial
@@ -15,7 +16,7 @@ from .atomic import write_atomic
 from .bounds import check_domain
 from .compress_report import CompressReport, by_rule, layer_reports
 from .domain import Box
-from .equivalence import CheckOptions, VerifyReport, compare
+from .equivalence import CheckOptions, FormalOptions, FormalReport, VerifyReport, compare, prove_equivalence
 from .errors import DomainError, VerificationError
 from .ir import Network
 from .onnx_io import (
@@ -26,6 +27,7 @@ from .onnx_io import (
     to_onnx,
     written_network,
 )
+from .onnx_io.metadata import KEY_PROOF
 from .reductions import RANK_TOL, FixpointResult, reduce_network
 from .reductions.base import name_layers
 from .stability import StabilityOptions, StabilityResult, analyse_stability
@@ -44,7 +46,9 @@ class CompressOptions:
     the output stays exact, only larger). lump_tol: tolerance of equal / proportional rows in
     lumping (0: exact). rank_tol: relative tolerance of the rank merge. workers: processes for
     the per-neuron MILPs. verify: compare the result with the original in onnxruntime (check:
-    its points and tolerance)."""
+    its points and tolerance). prove: also prove the written model equivalent to the original
+    on the domain (equivalence.prove_equivalence with `proof`; the unit box without a
+    domain); a counterexample fails the verification."""
 
     time_limit: float = DEFAULT_TIME_LIMIT
     lump_tol: float = 0.0
@@ -52,6 +56,8 @@ class CompressOptions:
     workers: int = 1
     verify: bool = True
     check: CheckOptions = CheckOptions()
+    prove: bool = False
+    proof: FormalOptions = FormalOptions()
 
 
 @dataclass(eq=False)
@@ -67,6 +73,7 @@ class CompressResult:
     verification: VerifyReport | None
     domain: Box | None
     fixpoint: FixpointResult
+    proof: FormalReport | None = None
 
     def model_bytes(self, allow_unverified: bool = False) -> bytes:
         """The serialized model that was verified; VerificationError when it did not pass
@@ -88,6 +95,7 @@ class CompressResult:
         data = self.report.to_json()
         data["output"] = output
         data["verification"] = self.verification.to_json() if self.verification else None
+        data["proof"] = self.proof.to_json() if self.proof else None
         data["stability"] = (self.stability.to_json(self.source.name, witnesses=False)
                              if self.stability else None)
         return data
@@ -109,7 +117,8 @@ def compress(model, domain: Box | None = None, options: CompressOptions | None =
     options: a CompressOptions with `changes` applied (e.g. time_limit=30). Verification runs
     both models in onnxruntime on samples of the domain and the stability witnesses
     (report.verified; compress does not raise on a failed check). analyse: the stability
-    analyser (default: analyse_stability with the options' workers); progress: its callback.
+    analyser (default: analyse_stability with the options' workers); progress: its callback
+    (with options.prove also the formal check's steps, marked "proof": True).
     """
     options = replace(options or CompressOptions(), **changes)
     start = time.monotonic()
@@ -151,9 +160,48 @@ def compress(model, domain: Box | None = None, options: CompressOptions | None =
         report.max_abs, report.max_rel = verification.max_abs, verification.max_rel
         report.own_error = verification.own_error
         report.verified = verification.passed
+    proof = _prove(source, model_proto, domain, options, report, progress) if options.prove \
+        else None
     report.time_s = time.monotonic() - start
     return CompressResult(source, reduced, model_proto, report, fix.stability, verification,
-                          domain, fix)
+                          domain, fix, proof)
+
+
+def prove(a, b, domain: Box | None = None, options: FormalOptions | None = None, *,
+          names: tuple[str, str] = ("model A", "model B"), progress=None,
+          workers: int = 1) -> FormalReport:
+    """Prove models a and b (paths, ModelProtos or LoadedModels) equivalent within a tolerance
+    on `domain` (None: the unit box): equivalence.prove_equivalence with the stability analysis
+    of both (`workers` processes for its per-neuron MILPs)."""
+    analyse = partial(analyse_stability, options=StabilityOptions(workers=workers))
+    return prove_equivalence(a, b, domain, options, names=names, progress=progress,
+                             analyse=analyse)
+
+
+def _prove(source: LoadedModel, model: onnx.ModelProto, domain: Box | None,
+           options: CompressOptions, report: CompressReport, progress) -> FormalReport:
+    """The formal check of the model as written (read back by the importer) against the
+    original, with its own stability analyses (never the caller's analyser: the proof trusts
+    nothing of the compression); its outcome goes into the report and the model's metadata."""
+    def told(info: dict) -> None:  # the formal check's steps, marked for compress's callback
+        if progress is not None:
+            step = f"MILP side {info['side']}/{info['sides']}" if "side" in info else \
+                info["stage"]
+            progress({**info, "stage": step, "proof": True})
+
+    proof = prove(source, model, domain, options.proof, names=(source.name, "compressed model"),
+                  workers=options.workers, progress=told)
+    report.proof = {"equivalent": proof.equivalent, "max_abs_bound": proof.max_abs_bound,
+                    "tolerance": proof.tolerance, "time_s": proof.time_s,
+                    "reason": proof.reason}
+    if proof.equivalent is False:
+        report.verified = False
+        report.notes.append(f"the formal check refutes the compressed model: {proof.summary()}")
+    elif proof.equivalent is None:
+        report.notes.append(f"the formal check is undecided: {proof.summary()}")
+    entry = model.metadata_props.add()
+    entry.key, entry.value = KEY_PROOF, json.dumps({**report.proof, "domain": proof.domain_source})
+    return proof
 
 
 def _notes(report: CompressReport, fix: FixpointResult, domain: Box | None,

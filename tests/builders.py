@@ -323,3 +323,42 @@ def wide_net(d, widths, rng, dead=0) -> Network:
         layers.append(Dense(w, rng.normal(size=sizes[i + 1]) * 0.5))
     layers.append(Dense(rng.normal(size=(1, widths[-1])), np.zeros(1), activation="identity"))
     return Network(tuple(layers), InputMap.identity(d))
+
+
+def bump_pair(n_inputs: int, seed: int = 0, width: float = 1e-6, at: float = 0.3):
+    """(f, g) as ONNX models on [0, 1]^n: f a random 2-hidden-layer ReLU net, g = f + a ReLU
+    bump of height 1 on the slab at <= x_0 <= at + width (away from the box centre and every
+    vertex), built as a user would: three more neurons in the first layer (the triangle
+    relu(t) - 2 relu(t - 1) + relu(t - 2), t = 2 (x_0 - at) / width) and one in the second that
+    passes it on. Sampling misses the slab; only a proof finds it."""
+    rng = np.random.default_rng(seed)
+    widths = [n_inputs, 8, 8, 2]
+    weights = [rng.normal(size=(b, a)) / np.sqrt(a) for a, b in zip(widths, widths[1:])]
+    biases = [rng.normal(size=b) * 0.1 for b in widths[1:]]
+    f = dense_model(weights, biases)
+    slope = 2.0 / width
+    tri = np.zeros((3, n_inputs))
+    tri[:, 0] = slope
+    w0 = np.vstack([weights[0], tri])
+    b0 = np.concatenate([biases[0], -slope * at - np.arange(3.0)])
+    w1 = np.zeros((9, 11))
+    w1[:8, :8] = weights[1]
+    w1[8, 8:] = [1.0, -2.0, 1.0]
+    b1 = np.concatenate([biases[1], [0.0]])
+    w2 = np.hstack([weights[2], np.ones((2, 1))])
+    g = dense_model([w0, w1, w2], [b0, b1, biases[2]])
+    return f, g
+
+
+def nudged(model: onnx.ModelProto, delta: float = 1e-3, name: str = "W1",
+           index: int = 0) -> onnx.ModelProto:
+    """A copy of a dense_model with one weight (entry `index`, row-major, of initializer
+    `name`) moved by delta."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    for k, tensor in enumerate(out.graph.initializer):
+        if tensor.name == name:
+            value = numpy_helper.to_array(tensor).copy()
+            value.flat[index] += delta
+            out.graph.initializer[k].CopyFrom(numpy_helper.from_array(value, name))
+    return out

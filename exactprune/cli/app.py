@@ -1,7 +1,8 @@
 """The click group, shared options, and the one place where errors become exit codes.
 
 Exit codes: 0 success; 1 a check failed (verification deviation above tolerance); 2 bad input
-(file, model, domain, usage); 3 internal error (a bug: please report it); 130 interrupted.
+(file, model, domain, usage); 3 internal error (a bug: please report it); 4 a formal check is
+undecided (errors.EXIT_UNDECIDED); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ def main() -> None:
     Every command reads ONNX files; domains (the inputs the model will see) are given with
     --box LO HI, --bounds FILE (.json or .npy), --vnnlib FILE or --calibration FILE (data rows),
     or read from the model when exactprune stored one there. Exit codes: 0 ok, 1 check failed,
-    2 bad input, 3 internal error, 130 interrupted.
+    2 bad input, 3 internal error, 4 formal check undecided, 130 interrupted.
     """
     if not isinstance(sys.stdout, PipeSafeStdout):
         sys.stdout = PipeSafeStdout(sys.stdout)

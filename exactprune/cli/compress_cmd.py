@@ -15,8 +15,8 @@ from rich.text import Text
 
 from ..atomic import Outputs, check_distinct, check_target
 from ..compress_report import NEURON_RULES, CompressReport
-from ..equivalence import CheckOptions
-from ..errors import Interrupted, VerificationError
+from ..equivalence import CheckOptions, FormalOptions
+from ..errors import Interrupted, UndecidedError, VerificationError
 from ..onnx_io import load_model
 from ..pipeline import CompressOptions, compress
 from .app import err_console, main, note, reporting
@@ -94,6 +94,15 @@ def render(report: CompressReport, out: str, console: Console) -> None:
             verdict,
             f"; time {report.time_s:.1f} s (stability {report.stability_time_s:.1f} s)"),
             highlight=False, soft_wrap=True)
+    if report.proof is not None:
+        proof = report.proof
+        verdict = {True: ("PROVEN", "bold green"), False: ("REFUTED", "bold red")}.get(
+            proof["equivalent"], (f"UNDECIDED ({proof['reason']})", "bold yellow"))
+        bound = "-" if proof["max_abs_bound"] is None else f"{proof['max_abs_bound']:.3g}"
+        console.print(Text.assemble(
+            f"formal check: max |a - b| <= {bound} over the domain (tolerance "
+            f"{proof['tolerance']:.3g}) ", verdict, f"; {proof['time_s']:.1f} s"),
+            highlight=False, soft_wrap=True)
     for text in report.notes:
         note(text)
 
@@ -126,11 +135,18 @@ def _outputs(src: Path, out: str, json_out: str | None, force: bool, overwrite_i
 @check_options
 @json_option("Also write the report and the stability result as JSON ('-': to stdout, the "
              "table then goes to stderr).")
+@click.option("--prove", is_flag=True,
+              help="Also prove OUT equivalent to IN on the domain (verify --formal: max |a - b| "
+                   "<= the tolerance on the whole domain, not only on samples) and record the "
+                   "proven bound in the report and in OUT's metadata. A counterexample fails "
+                   "like a failed verification (exit 1); undecided at the time limit: OUT is "
+                   "written, exit 4.")
 @click.option("--keep-on-fail", is_flag=True, help="Write OUT even if verification fails.")
 @click.option("--force", is_flag=True, help="Overwrite an existing OUT (never the input).")
 @click.option("--overwrite-input", is_flag=True, help="Allow OUT to be the input file.")
 def compress_command(src, out, domain_flags, time_limit, lump_tol, rank_tol, workers,
-                     samples, atol, rtol, json_out, keep_on_fail, force, overwrite_input):
+                     samples, atol, rtol, json_out, prove, keep_on_fail, force,
+                     overwrite_input):
     """Compress IN exactly on the input domain and write OUT.
 
     Proves which ReLU neurons are stable on the domain, removes / folds them, merges equal and
@@ -142,9 +158,10 @@ def compress_command(src, out, domain_flags, time_limit, lump_tol, rank_tol, wor
     the end (regular files only; nothing half-written).
 
     Exit 0 ok; 1 verification failed (OUT not written unless --keep-on-fail); 2 bad input; 3
-    internal error; 130 interrupted. Ctrl-C during the analysis ends it: the neurons proven so
-    far are removed, OUT is verified and written, and the exit code is 130; a second Ctrl-C
-    (before the final renames) stops at once and writes nothing.
+    internal error; 4 --prove undecided (OUT written); 130 interrupted. Ctrl-C during the
+    analysis ends it: the neurons proven so far are removed, OUT is verified and written, and
+    the exit code is 130; a second Ctrl-C (before the final renames) stops at once and writes
+    nothing.
     """
     src_path = Path(src)
     target, report_target = _outputs(src_path, out, json_out, force, overwrite_input)
@@ -152,9 +169,14 @@ def compress_command(src, out, domain_flags, time_limit, lump_tol, rank_tol, wor
     domain = domain_flags.resolve(source.network.n_inputs, source.stored_domain)
     check = CheckOptions(samples=samples, atol=atol, rtol=rtol)
     options = CompressOptions(time_limit=time_limit, lump_tol=lump_tol, rank_tol=rank_tol,
-                              workers=workers, check=check)
+                              workers=workers, check=check, prove=prove,
+                              proof=FormalOptions(atol=atol, rtol=rtol))
     with err_console.status("compressing", spinner="dots") as status:
         def progress(info: dict) -> None:
+            if info.get("proof"):
+                status.update(f"formal check: {info.get('stage', '')} "
+                              f"({info.get('elapsed_s', 0.0):.0f} s)")
+                return
             status.update(f"stability: {info.get('stage', '')}, {info.get('decided', 0)}/"
                           f"{info.get('total', 0)} neurons decided "
                           f"({info.get('elapsed_s', 0.0):.0f} s)")
@@ -187,3 +209,6 @@ def compress_command(src, out, domain_flags, time_limit, lump_tol, rank_tol, wor
                           "neurons proven so far (exact, verified; undecided neurons kept)")
     if failed:
         raise VerificationError(failed)
+    if result.proof is not None and result.proof.equivalent is None:
+        raise UndecidedError(f"{out} was written (verified on samples) but the formal check is "
+                             f"undecided: {result.proof.summary()}")

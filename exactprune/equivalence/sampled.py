@@ -217,6 +217,19 @@ class _Runner:
         return out.reshape(out.shape[0], -1)[:rows]
 
 
+def float_outputs(model, x: np.ndarray, name: str = "model") -> np.ndarray:
+    """The float outputs of a model (a path or a ModelProto) in onnxruntime on flat inputs x
+    (N, n), side by side as float64 (N, values)."""
+    run = _Runner(*as_proto(model, name))
+    outs = [o for o in run.run(np.atleast_2d(x)) if o.dtype.kind == "f"]
+    return np.hstack([np.zeros((np.atleast_2d(x).shape[0], 0))] + outs)
+
+
+def float_type(model, name: str = "model") -> str:
+    """The coarsest float type a model reads, writes or stores (a TOLERANCES key)."""
+    return _Runner(*as_proto(model, name)).float_type
+
+
 def compare(a, b, box: Box | None, options: CheckOptions = CheckOptions(), extra_inputs=None,
             names: tuple[str, str] = ("model A", "model B"), exact=None) -> VerifyReport:
     """Run models a and b (paths or ModelProtos) on the same points of `box` and compare.
