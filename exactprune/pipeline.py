@@ -17,6 +17,7 @@ from .bounds import check_domain
 from .compress_report import CompressReport, by_rule, layer_reports
 from .domain import Box
 from .equivalence import CheckOptions, FormalOptions, FormalReport, VerifyReport, compare, prove_equivalence
+from .equivalence.formal import ANALYSIS_METHOD
 from .errors import DomainError, VerificationError
 from .ir import Network
 from .onnx_io import (
@@ -172,8 +173,9 @@ def prove(a, b, domain: Box | None = None, options: FormalOptions | None = None,
           workers: int = 1) -> FormalReport:
     """Prove models a and b (paths, ModelProtos or LoadedModels) equivalent within a tolerance
     on `domain` (None: the unit box): equivalence.prove_equivalence with the stability analysis
-    of both (`workers` processes for its per-neuron MILPs)."""
-    analyse = partial(analyse_stability, options=StabilityOptions(workers=workers))
+    of both (method ANALYSIS_METHOD: no solver; `workers` processes for its searches)."""
+    analyse = partial(analyse_stability,
+                      options=StabilityOptions(method=ANALYSIS_METHOD, workers=workers))
     return prove_equivalence(a, b, domain, options, names=names, progress=progress,
                              analyse=analyse)
 

@@ -32,30 +32,35 @@ from ..ir import ACTIVE, INACTIVE, Network
 from ..onnx_io import LoadedModel, convert, load_model
 from ..solvers.obbt import LP_MARGIN, padded
 from ..solvers.pair import PairMILP
-from ..solvers.scip import FLIP_MARGIN, SolverTrouble, Status
+from ..solvers.scip import SolverTrouble, Status
 from .product import Product, product
 from .sampled import TOLERANCES, float_outputs, float_type
 
 FORMAL_TIME_LIMIT = 300.0  # seconds for one check (--time-limit)
 ANALYSIS_SHARE = 0.4  # of the time limit at most for the stability analysis of A, and of B
-# a neuron the stability analysis proved stable by a MILP: |g| beyond FLIP_MARGIN never happens
-# (within SCIP's tolerances), so the bound moves to FLIP_MARGIN, padded like any dual bound
-MILP_STABLE = padded(FLIP_MARGIN, 1)
-EXACT_EVIDENCE = ("bounds", "branch and bound")  # proofs by sound bounds: no margin
+EXACT_EVIDENCE = ("bounds", "branch and bound")  # proofs by sound bounds (no solver)
+ANALYSIS_METHOD = "branch"  # the stability method whose proofs are all by sound bounds
+
+
+def exact_analysis(analysis) -> bool:
+    """Whether every neuron an analysis proved stable was proven by sound bounds. A MILP proves
+    only |g| <= FLIP_MARGIN within SCIP's tolerances, and what the analysis decided after it
+    took that as exact, so an analysis with one MILP-proven neuron is not used at all."""
+    return all(str(e) in EXACT_EVIDENCE for layer in analysis.layers
+               for e, code in zip(layer.evidence, layer.status) if code in (ACTIVE, INACTIVE))
 
 
 def _bounds(network: Network, box: Box, analysis=None) -> Bounds:
-    """Sound bounds: symbolic, optimised slopes, then what a stability analysis proved."""
+    """Sound bounds: symbolic, optimised slopes, then what a stability analysis proved when all
+    of it was proven by sound bounds (exact_analysis)."""
     bounds = optimised_bounds(network, box, symbolic_bounds(network, box))
-    if analysis is None:
+    if analysis is None or not exact_analysis(analysis):
         return bounds
     for layer in analysis.layers:
         lo, up = (np.array(v, dtype=np.float64) for v in bounds[layer.layer])
         lo, up = np.maximum(lo, layer.lower), np.minimum(up, layer.upper)
-        exact = np.array([str(e) in EXACT_EVIDENCE for e in layer.evidence], dtype=bool)
-        margin = np.where(exact, 0.0, MILP_STABLE)
-        up = np.where(layer.status == INACTIVE, np.minimum(up, margin), up)
-        lo = np.where(layer.status == ACTIVE, np.maximum(lo, -margin), lo)
+        up = np.where(layer.status == INACTIVE, np.minimum(up, 0.0), up)
+        lo = np.where(layer.status == ACTIVE, np.maximum(lo, 0.0), lo)
         bounds[layer.layer] = (lo, np.maximum(up, lo))
     return [(np.maximum(lo, k[0]), np.minimum(up, k[1])) for (lo, up), k
             in zip(symbolic_bounds(network, box, bounds), bounds)]
@@ -139,12 +144,29 @@ def _loaded(model, name: str) -> LoadedModel:
 
 
 def _tail_key(source: LoadedModel) -> list:
-    """What a tail computes: its ops with their attributes and the constants they read."""
-    face, key = source.interface, []
+    """What a tail computes, wiring included: the body output's shape and type, then per node
+    its op, attributes and inputs in order, each input a token (the body output, an earlier
+    node's output by position, a constant by dtype, shape and bytes), then the graph outputs
+    as tokens. Equal keys compute the same function of the body output."""
+    face = source.interface
+    if not face.tail:
+        return []
+    names: dict = {face.body_output: "body"}
+    key: list = [(tuple(face.body_shape), face.output_type)]
     for node in face.tail:
-        consts = [face.tail_constants[n].tobytes() for n in node.input if n in face.tail_constants]
+        inputs = []
+        for name in node.input:
+            if name in names:
+                inputs.append(names[name])
+            elif name in face.tail_constants:
+                value = np.asarray(face.tail_constants[name])
+                inputs.append((value.dtype.str, value.shape, value.tobytes()))
+            else:
+                inputs.append(("missing", name == ""))
         key.append((node.domain, node.op_type, [a.SerializeToString() for a in node.attribute],
-                    consts))
+                    inputs))
+        names.update({name: ("node output", len(names)) for name in node.output})
+    key.append([names.get(out.name, ("missing", out.name)) for out in face.outputs])
     return key
 
 
@@ -159,9 +181,10 @@ def _check_pair(a: LoadedModel, b: LoadedModel) -> None:
                                 f"{nb.n_outputs}; they cannot be compared")
     if _tail_key(a) != _tail_key(b):
         ops = [" ".join(n.op_type for n in m.interface.tail) or "none" for m in (a, b)]
-        raise InvalidModelError(f"the ops after the layers differ ({a.name}: {ops[0]}; {b.name}: "
-                                f"{ops[1]}): the formal check compares the layers and needs the "
-                                "same ops after them")
+        what = "ops" if ops[0] != ops[1] else "constants, wiring or input shape of the ops"
+        raise InvalidModelError(f"the {what} after the layers differ ({a.name}: {ops[0]}; "
+                                f"{b.name}: {ops[1]}): the formal check compares the layers and "
+                                "needs the same ops after them")
 
 
 def milp_limit(tol: float) -> float:
@@ -197,6 +220,7 @@ class _Check:
                                        np.random.default_rng(options.seed), all_vertices=True)
         self.tol = self._tolerance()
         lo, up = self.prod.diff
+        lo, up = np.where(np.isnan(lo), -np.inf, lo), np.where(np.isnan(up), np.inf, up)
         self.outputs = [OutputBound(k, float(lo[k]), float(up[k])) for k in range(lo.size)]
         for out in self.outputs:
             out.proven_by = ["bounds"] * ((out.upper <= self.tol) + (-out.lower <= self.tol))
@@ -324,9 +348,10 @@ def prove_equivalence(a, b, box: Box | None = None, options: FormalOptions | Non
     a, b: paths, ModelProtos or LoadedModels; box None: the unit box (the report says so).
     progress: called with a dict (stage, side, sides, elapsed_s) before each MILP.
     analyse: a stability analyser, analyse(network, box, time_limit=...) -> StabilityResult,
-    run on A and on B first (at most ANALYSIS_SHARE of the time each): the neurons it proves stable are
-    substituted (a MILP proof with the margin MILP_STABLE), which lets the product bound see
-    through what a compression removed; None: bounds only.
+    run on A and on B first (at most ANALYSIS_SHARE of the time each), best with method
+    ANALYSIS_METHOD: the neurons it proves stable are substituted, which lets the product
+    bound see through what a compression removed; it is used only when all its proofs are by
+    sound bounds (exact_analysis). None: bounds only.
     InvalidModelError when the inputs, the number of outputs or the ops after the layers
     differ; DomainError when the box does not fit.
     """

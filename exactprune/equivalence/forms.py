@@ -122,13 +122,12 @@ class _Network:
             extra = int(self.vars.add(np.array([-noise]), np.array([noise]))[0]) if noise else None
             assign.append((j, kind, var, extra))
         out, outabs = _pad(out, self.vars.n), _pad(outabs, self.vars.n)
-        for j, kind, var, extra in assign:
+        for j, kind, var, extra in assign:  # kinds 1, 2 keep g's magnitude for the margin
             if kind == 0:
-                out[j], outc[j], outcabs[j] = 0.0, 0.0, 0.0
-            out[j, var] = 1.0
+                out[j], outabs[j], outc[j], outcabs[j] = 0.0, 0.0, 0.0, 0.0
+            out[j, var] = outabs[j, var] = 1.0
             if extra is not None:
-                out[j, extra] = 1.0
-            outabs[j] = np.abs(out[j])
+                out[j, extra] = outabs[j, extra] = 1.0
         self.h, self.habs, self.hc, self.hcabs = out, outabs, outc, outcabs
 
 

@@ -42,6 +42,9 @@ METHODS: dict[str, Method] = {
                    summary="bounds (optimised), witnesses, branch and bound over earlier "
                    "phases, per-neuron MILPs in rounds of growing time caps"),
     "bounds": Method(_BOUNDS, summary="bounds (optimised) and witnesses only"),
+    "branch": Method((*_ANALYSIS, StageStep(branch)),
+                     summary="bounds (optimised), witnesses, branch and bound: no solver, so "
+                     "every proof is by sound bounds (the formal check's analysis)"),
     "milp": Method((*_ANALYSIS, StageStep(tighten), StageStep(partial(single_milp, share=1.0))),
                    summary="bounds, LP bounds, then one MILP over every open neuron"),
     "per-neuron": Method((StageStep(per_neuron.per_neuron, needs_open=False),),
