@@ -21,9 +21,10 @@ from .tighten import optimise
 ROUNDS = ((2_000, 2.0), (50_000, 30.0))  # (parts, seconds) per neuron and side
 
 
-def _search(task) -> list[tuple[int, int, Verdict, np.ndarray]]:
+def _search(task) -> list[tuple[int, int, Verdict, np.ndarray, float]]:
     """In a worker (or this process): the searches of a chunk of (neuron, sides) jobs; per side
-    tried (neuron, sign, verdict, inputs that flipped it in this process's float64 check)."""
+    tried (neuron, sign, verdict, inputs that flipped it in this process's float64 check, the
+    search's sound upper bound of sign * g)."""
     network, box, bounds, k, jobs, nodes, cap, deadline = task
     evidence = SignEvidence(network, [k])
     out = []
@@ -41,7 +42,8 @@ def _search(task) -> list[tuple[int, int, Verdict, np.ndarray]]:
 
             found = prove_sign(network, box, bounds, k, j, sign,
                                min(deadline, time.monotonic() + cap), refute, nodes)
-            out.append((j, sign, found.verdict, np.array(flips).reshape(-1, box.size)))
+            out.append((j, sign, found.verdict, np.array(flips).reshape(-1, box.size),
+                        found.bound))
             if found.verdict is not Verdict.REFUTED:
                 break
     return out
@@ -49,7 +51,8 @@ def _search(task) -> list[tuple[int, int, Verdict, np.ndarray]]:
 
 def branch(state: Analysis) -> None:
     """Branch and bound for every open neuron, one side at a time (the side nearer to a proof
-    first; a side with a witness is not tried). A neuron is stable only by a PROVEN search."""
+    first; a side with a witness is not tried). A neuron is stable only by a PROVEN search; an
+    open search's bound tightens the neuron's bounds (for the later layers and rounds)."""
     seen = (state.signs.pos, state.signs.neg)
     for nodes, cap in ROUNDS:
         for i in state.layers:
@@ -76,10 +79,15 @@ def _run(state: Analysis, i: int, jobs: list, nodes: int, cap: float) -> None:
     chunks = np.array_split(np.arange(len(jobs)), min(len(jobs), 4 * workers.n))
     tasks = [(state.network, state.box, bounds, i, [jobs[t] for t in chunk], nodes, cap,
               state.deadline) for chunk in chunks]
+    lo, up = state.bounds[i]
 
     def take(index: int, answers) -> None:
-        for j, sign, verdict, flips in answers:
+        for j, sign, verdict, flips, bound in answers:
             state.signs.observe(flips)
+            if sign > 0:
+                up[j] = min(up[j], bound)
+            else:
+                lo[j] = max(lo[j], -bound)
             if verdict is Verdict.PROVEN and state.status[i][j] == UNKNOWN:
                 state.set(i, j, INACTIVE if sign > 0 else ACTIVE, Evidence.BRANCHING)
         state.apply_signs(Evidence.BRANCHING)

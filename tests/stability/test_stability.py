@@ -122,6 +122,8 @@ def test_nothing_claimed_stable_ever_flips(seed, n_in, width):
                         for e in layer.evidence])
         assert not (gl[:, layer.status == ACTIVE] < -tol[layer.status == ACTIVE]).any()
         assert not (gl[:, layer.status == INACTIVE] > tol[layer.status == INACTIVE]).any()
+        # the bounds reported (tightened by dual bounds and open searches) hold too
+        assert (gl >= layer.lower - 1e-4).all() and (gl <= layer.upper + 1e-4).all()
 
 
 @settings(max_examples=6, deadline=None)
@@ -274,3 +276,25 @@ def test_a_branching_worker_that_dies_leaves_its_neurons_unknown(monkeypatch):
         decided = layer.status != UNKNOWN
         assert (layer.status[decided] == np.array(expected)[decided]).all()
     assert multiprocessing.active_children() == []
+
+
+def test_an_open_search_keeps_the_neurons_bounds_sound(monkeypatch):
+    """g = 0.1 - relu(x0) + relu(-x0) + relu(x0 + 2) - 2 = 0.1 on the box (stably active), but
+    bounds on the whole box leave lo <= -0.4; one part per search cannot prove it, and the
+    search's bound (on -g) must tighten lo, not cross it."""
+    from exactprune.stability import branching, per_neuron
+
+    monkeypatch.setattr(branching, "ROUNDS", ((1, 1.0),))
+    monkeypatch.setattr(per_neuron, "ROUND_CAPS", ())
+    first = np.zeros((3, 20))
+    first[:, 0] = [1.0, -1.0, 1.0]  # 20 inputs: no input splitting
+    net = Network((Dense(first, np.array([0.0, 0.0, 2.0])),
+                   Dense(np.array([[-1.0, 1.0, 1.0]]), np.array([-1.9])),
+                   Dense(np.ones((1, 1)), np.zeros(1), "identity")), InputMap.identity(20))
+    result = analyse_stability(net, Box(-np.ones(20), np.ones(20)), time_limit=10)
+    layer = result.layers[1]
+    assert layer.status[0] == UNKNOWN and layer.lower[0] <= -0.4
+    assert layer.lower[0] <= 0.1 <= layer.upper[0]
+    monkeypatch.setattr(branching, "ROUNDS", ((100, 1.0),))
+    assert analyse_stability(net, Box(-np.ones(20), np.ones(20)), time_limit=10).layers[1] \
+        .status[0] == ACTIVE
