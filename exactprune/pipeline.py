@@ -187,9 +187,7 @@ def _prove(source: LoadedModel, model: onnx.ModelProto, domain: Box | None,
     nothing of the compression); its outcome goes into the report and the model's metadata."""
     def told(info: dict) -> None:  # the formal check's steps, marked for compress's callback
         if progress is not None:
-            step = f"MILP side {info['side']}/{info['sides']}" if "side" in info else \
-                info["stage"]
-            progress({**info, "stage": step, "proof": True})
+            progress({**info, "proof": True})
 
     proof = prove(source, model, domain, options.proof, names=(source.name, "compressed model"),
                   workers=options.workers, progress=told)

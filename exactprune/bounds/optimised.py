@@ -75,14 +75,14 @@ class Split:
 
 @dataclass
 class Pass:
-    """One back-substitution: value (T,) and magnitude (for the margin) of the lower bounds, the
-    box corner of h0 that attains each (T, n0), per layer (i, coefficients on h_i, intercepts
-    chosen) for branching, and the gradients (slopes, betas) when asked for."""
+    """One back-substitution: value (T,) and magnitude (for the margin) of the lower bounds,
+    their coefficients on h0 (T, n0: the box corner attaining each follows from their signs),
+    per layer (i, coefficients on h_i, intercepts chosen) for branching, and the gradients
+    (slopes, betas) when asked for."""
 
     value: np.ndarray
     mag: np.ndarray
-    corner: np.ndarray
-    coef0: np.ndarray  # the coefficients on h0 (T, n0)
+    coef0: np.ndarray
     saved: list
     grads: dict | None = None
     beta_grads: dict | None = None
@@ -118,7 +118,7 @@ def lower_pass(network: Network, k: int, lines: dict, slopes: dict, coef: np.nda
     corner = np.where(a > 0.0, h0lo, h0up)
     value = value + (a * corner).sum(axis=1)
     mag = mag + aabs @ np.maximum(np.abs(h0lo), np.abs(h0up))
-    out = Pass(value, mag, corner, a, saved)
+    out = Pass(value, mag, a, saved)
     if grad:
         out.grads, out.beta_grads = {}, {}
         p = corner

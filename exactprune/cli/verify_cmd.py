@@ -103,9 +103,7 @@ def _formal(models, names, domain, check: CheckOptions, tol, time_limit, json_ta
                             samples=check.samples, vertices=check.vertices, seed=check.seed)
     with err_console.status("proving", spinner="dots") as status:
         def progress(info: dict) -> None:
-            step = info["stage"] if "side" not in info else \
-                f"MILP side {info['side']}/{info['sides']}"
-            status.update(f"formal check: {step} ({info['elapsed_s']:.0f} s)")
+            status.update(f"formal check: {info['stage']} ({info['elapsed_s']:.0f} s)")
 
         report = prove(models[0][0], models[1][0], domain, options, names=names,
                        progress=progress)

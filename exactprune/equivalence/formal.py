@@ -276,7 +276,8 @@ class _Check:
         limit = milp_limit(self.tol)
         for n, (out, sign) in enumerate(sides):
             left = deadline - time.monotonic()
-            self.progress({"stage": "milp", "side": n + 1, "sides": len(sides),
+            self.progress({"stage": f"MILP side {n + 1}/{len(sides)}", "side": n + 1,
+                           "sides": len(sides),
                            "elapsed_s": time.monotonic() - self.start})
             if left <= 0:
                 self.reason = self.reason or "time limit"

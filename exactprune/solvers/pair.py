@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from pyscipopt import SCIP_EVENTTYPE, Eventhdlr
 
 from ..domain import Box
 from ..ir import Network
 from .encode import encode_network
-from .scip import Status, new_model, scip_calls, solve
+from .scip import Incumbents, Status, new_model, scip_calls, solve
 
 
 @dataclass(frozen=True)
@@ -37,22 +36,6 @@ class SideResult:
     status: Status
     dual: float | None
     stopped: bool
-
-
-class _Incumbents(Eventhdlr):
-    """Passes every new incumbent's input to the pair's check; stops the solve when it says."""
-
-    def __init__(self, pair: "PairMILP"):
-        self.pair = pair
-
-    def eventinit(self):
-        self.model.catchEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
-
-    def eventexit(self):
-        self.model.dropEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
-
-    def eventexec(self, event):
-        self.pair.offer(self.pair.input_point(self.model.getBestSol()))
 
 
 class PairMILP:
@@ -87,7 +70,8 @@ class PairMILP:
                 terms = (0.0 if ha is None else ha) - (0.0 if hb is None else hb)
                 model.addCons(var == terms, name=f"diff[{k}]")
                 self.diff.append(var)
-            model.includeEventhdlr(_Incumbents(self), "incumbents",
+            model.includeEventhdlr(Incumbents(lambda sol: self.offer(self.input_point(sol))),
+                                   "incumbents",
                                    "re-checks every incumbent in float64")
 
     def input_point(self, sol) -> np.ndarray:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 import pyscipopt
-from pyscipopt import SCIP_PARAMSETTING, Model
+from pyscipopt import SCIP_EVENTTYPE, SCIP_PARAMSETTING, Eventhdlr, Model
 
 from ..interrupts import deferred
 
@@ -136,3 +136,20 @@ def new_model(name: str, feastol: float = FEASTOL) -> Model:
     model.setParam("numerics/dualfeastol", DUALFEASTOL)
     model.setParam("numerics/epsilon", EPSILON)
     return model
+
+
+class Incumbents(Eventhdlr):
+    """An event handler that gives every new best solution of its model to `take(sol)` (the
+    caller re-checks it in float64 and may interrupt the solve)."""
+
+    def __init__(self, take: Callable):
+        self.take = take
+
+    def eventinit(self):
+        self.model.catchEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
+
+    def eventexit(self):
+        self.model.dropEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
+
+    def eventexec(self, event):
+        self.take(self.model.getBestSol())

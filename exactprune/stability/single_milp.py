@@ -10,29 +10,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from pyscipopt import SCIP_EVENTTYPE, SCIP_HEURTIMING, SCIP_RESULT, Eventhdlr, Heur, quicksum
+from pyscipopt import SCIP_HEURTIMING, SCIP_RESULT, Heur, quicksum
 
 from ..ir import ACTIVE, INACTIVE, UNKNOWN
 from ..solvers.encode import NetworkMILP
-from ..solvers.scip import FLIP_MARGIN, SolverTrouble, Status, scip_calls, solve
+from ..solvers.scip import FLIP_MARGIN, Incumbents, SolverTrouble, Status, scip_calls, solve
 from .result import Evidence
 from .state import Analysis, Stage
-
-
-class _Watcher(Eventhdlr):
-    """Re-evaluates every new incumbent in float64; interrupts once a candidate flipped."""
-
-    def __init__(self, single: "SingleMILP"):
-        self.single = single
-
-    def eventinit(self):
-        self.model.catchEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
-
-    def eventexit(self):
-        self.model.dropEvent(SCIP_EVENTTYPE.BESTSOLFOUND, self)
-
-    def eventexec(self, event):
-        self.single.harvest(self.single.milp.input_point(self.model.getBestSol()))
 
 
 class _LPForward(Heur):
@@ -92,7 +76,8 @@ class SingleMILP:
         model.addCons(quicksum(every) >= 1, name="some_flip")
         model.setObjective(quicksum(every), "maximize")
         self.open = set(self.cands)
-        model.includeEventhdlr(_Watcher(self), "flip_watcher", "re-checks incumbents in float64")
+        model.includeEventhdlr(Incumbents(lambda sol: self.harvest(self.milp.input_point(sol))),
+                               "flip_watcher", "re-checks incumbents in float64")
         model.includeHeur(_LPForward(self), "lp_forward", "forwards node-LP inputs in float64", "Y",
                           timingmask=SCIP_HEURTIMING.AFTERLPNODE, freq=1)
 
