@@ -21,7 +21,7 @@ LAYERS = [
     ("solvers",),
     ("stability", "equivalence"),
     ("reductions", "regions"),
-    ("compress_report",),
+    ("compress_report", "pruning"),
     ("pipeline",),
     ("cli",),
     ("__init__", "__main__"),

@@ -144,6 +144,11 @@ COMMANDS = {
                                "domain, with upper bounds."),
     "verify": ("verify_cmd", "Check that models A and B compute the same outputs on the input "
                              "domain."),
+    "prune": ("prune_cmd", "Prune IN's dense-layer weights to sparsity S and write OUT (not "
+                           "exact: it changes what the model computes; measure it here, then "
+                           "`compress` it exactly)."),
+    "report": ("report_cmd", "Compare the per-class recall of B (e.g. pruned) with A (the "
+                             "original) on --data."),
 }
 
 

@@ -1,18 +1,21 @@
 """Input domains: a box over the flattened model input (row-major, batch dimension dropped),
 given by --box LO HI (box.py), --bounds FILE (files.py), --vnnlib FILE (vnnlib.py), the bounding
-box of data (--calibration FILE, calibration.py) or stored in the model; `resolve_domain` picks
+box of data (--calibration FILE, calibration.py) or stored in the model (labelled data for
+pruning: labelled.py); `resolve_domain` picks
 the one a command works on."""
 
 from __future__ import annotations
 
 from ..errors import DomainError
 from .box import FLOAT32_MAX, Box, check_range, parse_box, parse_stored
-from .calibration import load_calibration
+from .calibration import bounding_box, load_calibration
 from .files import load_bounds_file
+from .labelled import Labelled, held_back_split, load_labelled
 from .sampling import sample_points
 from .vnnlib import load_vnnlib
 
-__all__ = ["FLOAT32_MAX", "Box", "check_range", "load_bounds_file", "load_calibration",
+__all__ = ["FLOAT32_MAX", "Box", "Labelled", "bounding_box", "check_range", "held_back_split",
+           "load_bounds_file", "load_calibration", "load_labelled",
            "load_vnnlib", "parse_box", "parse_stored", "resolve_domain", "sample_points"]
 
 

@@ -17,7 +17,7 @@ from .files import checked_file
 MAX_ROWS_SHOWN = 3
 
 
-def _numbers(line: str) -> bool:
+def numeric_line(line: str) -> bool:
     """Whether a CSV line is all numbers (else it is a header)."""
     try:
         [float(field) for field in line.split(",")]
@@ -46,7 +46,7 @@ def _rows(path, n: int) -> np.ndarray:
                 first = f.readline()
             if not first.strip():
                 raise DomainError(f"{p}: an empty CSV file; one row of numbers per sample")
-            data = np.loadtxt(p, delimiter=",", skiprows=0 if _numbers(first) else 1, ndmin=2)
+            data = np.loadtxt(p, delimiter=",", skiprows=0 if numeric_line(first) else 1, ndmin=2)
         else:
             raise DomainError(f"{p}: unknown calibration file type {suffix!r}; use .npy, .npz "
                               "or .csv")
@@ -73,9 +73,13 @@ def load_calibration(path, n: int, margin: float = 0.0) -> Box:
     times its width on both sides (an input constant in the data stays fixed)."""
     if not (margin >= 0.0 and np.isfinite(margin)):
         raise DomainError(f"--margin {margin} must be a finite number >= 0")
-    rows = _rows(path, n)
+    return bounding_box(_rows(path, n), f"calibration data {path}", margin)
+
+
+def bounding_box(rows: np.ndarray, name: str, margin: float = 0.0) -> Box:
+    """The bounding box of `rows` (k, n), each input's range widened by `margin` times its width
+    on both sides; its source is `name` with the row count (and margin)."""
     lo, hi = rows.min(axis=0), rows.max(axis=0)
     pad = margin * (hi - lo)
-    source = f"calibration data {path} ({rows.shape[0]} rows" + (
-        f", margin {margin:g})" if margin else ")")
+    source = f"{name} ({rows.shape[0]} rows" + (f", margin {margin:g})" if margin else ")")
     return Box(lo - pad, hi + pad, source)

@@ -1,0 +1,99 @@
+"""Post-training weight pruning of every dense layer to a target sparsity, without fine-tuning.
+
+prune_network(network, data, options) -> Pruned: the per-layer sparsities (allocate.py), then
+layer by layer, first to last, the weights to zero: "cbs" (cbs.py; per-sample gradients of the
+loss on `data` through the network pruned so far, gradients.py: later layers' Fishers see the
+earlier layers' pruning) or "magnitude" (the smallest |w|). Biases are kept.
+With `float32` the changed weights are rounded to float32 first, so that the returned Network
+is exactly the one a float32 ONNX file holds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..domain import Labelled
+from ..errors import DomainError
+from ..ir import Network
+from .allocate import ALLOCATIONS, allocate
+from .cbs import cbs_layer, magnitude_layer
+from .gradients import layer_signals
+
+METHODS = ("cbs", "magnitude")
+
+
+@dataclass(frozen=True)
+class PruneOptions:
+    """sparsity: the share of all weights (not biases) that are zero afterwards, in [0, 1).
+    method: METHODS. allocate: ALLOCATIONS. block: inputs per CBS block. fisher_samples: data
+    rows for the Fisher (the first ones of a seeded shuffle). damp: the Fisher's damping,
+    relative to its mean diagonal. seed: the shuffle's."""
+
+    sparsity: float = 0.9
+    method: str = "cbs"
+    allocate: str = "uniform"
+    block: int = 64
+    fisher_samples: int = 1000
+    damp: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sparsity < 1.0:
+            raise DomainError(f"--sparsity {self.sparsity} must be in [0, 1)")
+        if self.method not in METHODS:
+            raise DomainError(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
+        if self.allocate not in ALLOCATIONS:
+            raise DomainError(f"unknown allocation {self.allocate!r}; use one of "
+                              f"{', '.join(ALLOCATIONS)}")
+
+
+@dataclass(frozen=True, eq=False)
+class Pruned:
+    """The pruned network and, per layer, (weights, zeros before, zeros after, target sparsity)."""
+
+    network: Network
+    layers: list[tuple[int, int, int, float]]
+    time_s: float
+
+    @property
+    def sparsity(self) -> float:
+        return sum(z for _, _, z, _ in self.layers) / sum(n for n, _, _, _ in self.layers)
+
+
+def prune_network(network: Network, data: Labelled, options: PruneOptions = PruneOptions(),
+                  float32: bool = True, progress=None) -> Pruned:
+    """Prune every layer of `network` (see the module docstring); progress(layer index) is
+    called before each layer."""
+    start = time.monotonic()
+    if data.y.max() >= network.n_outputs:
+        raise DomainError(f"{data.source}: label {int(data.y.max())} but the model has "
+                          f"{network.n_outputs} outputs (one per class)")
+    targets = allocate(network, options.sparsity, options.allocate)
+    fisher = None
+    if options.method == "cbs":
+        order = np.random.default_rng(options.seed).permutation(data.y.size)
+        rows = order[:options.fisher_samples]
+        fisher = data.rows(rows)
+    layers, report = [], []
+    for k, (layer, share) in enumerate(zip(network.layers, targets)):
+        if progress is not None:
+            progress(k)
+        dense = layer.as_dense()
+        zeros = int(round(share * dense.weight.size))
+        before = int(np.count_nonzero(dense.weight == 0.0))
+        weight = dense.weight
+        if zeros > before:
+            if fisher is not None:  # the gradients of the network pruned so far
+                current = network.replace(layers=tuple(layers) + network.layers[k:])
+                h, delta = layer_signals(current, fisher.x, fisher.y)[k]
+                weight = cbs_layer(weight, h, delta, zeros, options.block, options.damp)
+            else:
+                weight = magnitude_layer(weight, zeros)
+            if float32:
+                weight = weight.astype(np.float32).astype(np.float64)
+        layers.append(dense.with_params(weight, dense.bias))
+        report.append((dense.weight.size, before, int(np.count_nonzero(weight == 0.0)), share))
+    return Pruned(network.replace(layers=tuple(layers)), report, time.monotonic() - start)
