@@ -22,6 +22,7 @@ from ..regions import (
     RegionsReport,
     count_regions,
     count_regions_milp,
+    mip_bound,
     region_bounds,
     render_slice,
     require_matplotlib,
@@ -96,7 +97,10 @@ def _render(result: dict, console: Console) -> None:
               help="exact: enumerate cells; milp: SCIP's branch and bound over the activation "
                    "patterns (a cross-check: a verified lower bound that misses regions thinner "
                    "than 1e-6); bounds: only the architecture bounds; sample: distinct patterns "
-                   "of uniform samples (lower bound).")
+                   "of uniform samples (lower bound); mipbound: SCIP with s random XOR "
+                   "constraints on the activation binaries, s raised while all --trials trials "
+                   "are feasible: regions >= 2^(s - a) with probability >= --confidence, "
+                   "a = -log2(1 - confidence) / trials (for networks too large to enumerate).")
 @click.option("--plane", nargs=3, default=None, metavar="A B C",
               help="Count on the 2-D slice through three inputs (comma-separated values or .npy); "
                    "a 2-input model uses its own plane by default.")
@@ -106,11 +110,16 @@ def _render(result: dict, console: Console) -> None:
                    "as such, \"exact\": false in --json).")
 @click.option("--samples", type=click.IntRange(min=1), default=DEFAULTS.samples, show_default=True,
               metavar="N", help="Uniform samples for --method sample.")
+@click.option("--trials", type=click.IntRange(min=1), default=DEFAULTS.trials, show_default=True,
+              metavar="T", help="--method mipbound: trials per number of XOR constraints.")
+@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=DEFAULTS.confidence, show_default=True, metavar="P",
+              help="--method mipbound: the probability with which the bound holds.")
 @workers_option(help="Worker processes for --method exact (the cells after the first layer are "
                      "independent); 1 counts in this process.")
 @json_option("Also write the result as JSON ('-': to stdout, the table then goes to stderr).")
-def regions(model, domain_flags, method, plane, plot_path, time_limit, samples, workers,
-            json_out):
+def regions(model, domain_flags, method, plane, plot_path, time_limit, samples, trials,
+            confidence, workers, json_out):
     """Count the linear (activation) regions of MODEL on its input domain, with upper bounds.
 
     Without a domain flag or a stored domain the unit box [0, 1] is used (and said so). --json
@@ -153,6 +162,8 @@ def regions(model, domain_flags, method, plane, plot_path, time_limit, samples, 
                                    progress=progress, workers=workers)
         elif method == "milp":
             result = count_regions_milp(network, domain, time_limit=time_limit)
+        elif method == "mipbound":
+            result = mip_bound(network, domain, trials, confidence, time_limit=time_limit)
         elif method == "sample":
             result = sample_regions(network, domain, samples=samples)
         else:

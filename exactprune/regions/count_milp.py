@@ -12,7 +12,7 @@ never `exact` (the thin regions it misses cannot be ruled out); the note says so
 a time limit, an interrupt, solver trouble or a failed witness cut it shorter. No undecided
 neuron: one region, exact, SCIP is not called.
 
-Model (_model). exactprune.solvers.encode.NetworkMILP (a binary z per undecided neuron) plus
+Model (pattern_model). exactprune.solvers.encode.NetworkMILP (a binary z per undecided neuron) plus
   margin_on   g >= lo + (eps - lo) z             (z = 1: g >= eps)
   margin_off  g <= -eps + (up + eps) z + eps w   (z = 0, w = 0: g <= -eps)
 and, where a neuron may be flat, a binary w that allows g = 0 with a zero gradient (flat_states.py).
@@ -62,7 +62,7 @@ SCIP_PARAMS = {  # an enumeration: nothing may cut off a feasible pattern
 }
 
 
-def _phases(network: Network, bounds) -> list:
+def bound_phases(network: Network, bounds) -> list:
     out = []
     for layer, (lo, up) in zip(network.layers, bounds):
         if not layer.activation.two_phase:
@@ -72,7 +72,7 @@ def _phases(network: Network, bounds) -> list:
     return out
 
 
-def _model(network: Network, box: Box, bounds, phases, last: int, eps: float, keep: set):
+def pattern_model(network: Network, box: Box, bounds, phases, last: int, eps: float, keep: set):
     """The count's model: NetworkMILP, flat states for `keep` (FlatStates), the margins and
     the numerics of the module docstring. Returns (NetworkMILP, {(layer, neuron): flat binary})."""
     milp = NetworkMILP(network, box, bounds, phases, last, name="regions")
@@ -220,14 +220,14 @@ def count_regions_milp(network: Network, box: Box, time_limit: float | None = No
     start = time.monotonic()
     bounds = symbolic_bounds(network, box)
     last = len(network.layers) - 2
-    phases = _phases(network, bounds)
+    phases = bound_phases(network, bounds)
     if not any(np.any(p == 0) for p in phases[:last + 1] if p is not None):
         return RegionCount(regions=1, exact=True, method="milp",
                            time_s=time.monotonic() - start,
                            note="every neuron is stable on the box: one region")
     try:
         with scip_calls():
-            milp, flat = _model(network, box, bounds, phases, last, eps,
+            milp, flat = pattern_model(network, box, bounds, phases, last, eps,
                                 can_be_flat(network, box, phases, last))
     except SolverTrouble as exc:
         return RegionCount(regions=0, exact=False, method="milp",
