@@ -138,7 +138,7 @@ def test_time_limit_gives_a_lower_bound_with_a_note():
 def test_constraint_names_are_readable(name):
     net, box = flat_net(), Box(-np.ones(1), np.ones(1))
     bounds = symbolic_bounds(net, box)
-    phases = count_milp._phases(net, bounds)
-    milp, _ = count_milp._model(net, box, bounds, phases, 1, count_milp.COUNT_EPS,
-                                flat_states.can_be_flat(net, box, phases, 1))
+    phases = count_milp.bound_phases(net, bounds)
+    milp, _ = count_milp.pattern_model(net, box, bounds, phases, 1, count_milp.COUNT_EPS,
+                                       flat_states.can_be_flat(net, box, phases, 1))
     assert name in {c.name for c in milp.model.getConss()}
