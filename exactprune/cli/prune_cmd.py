@@ -85,6 +85,9 @@ def _render(result: PruneResult, console: Console) -> None:
                    "sparsity-aware upper bound on linear regions highest for the same total.")
 @click.option("--block", type=click.IntRange(min=1), default=DEFAULTS.block, show_default=True,
               metavar="B", help="cbs: inputs per Fisher block (one output row x B inputs).")
+@click.option("--swaps", type=click.IntRange(min=0), default=DEFAULTS.swaps, show_default=True,
+              metavar="N", help="cbs: rounds of swaps (a removed weight for a kept one where "
+                                "that lowers the block's joint cost) after the greedy choice.")
 @click.option("--fisher-samples", type=click.IntRange(min=1), default=DEFAULTS.fisher_samples,
               show_default=True, metavar="N", help="cbs: rows for the empirical Fisher.")
 @click.option("--per-class", is_flag=True,
@@ -99,7 +102,7 @@ def _render(result: PruneResult, console: Console) -> None:
 @json_option("Also write the report as JSON ('-': to stdout, the tables then go to stderr).")
 @click.option("--force", is_flag=True, help="Overwrite an existing OUT (never the input).")
 def prune_command(src, out, data_path, held_back, scale, sparsity, method, allocate, block,
-                  fisher_samples, per_class, max_recall_drop, plot_path, then_compress, prove,
+                  swaps, fisher_samples, per_class, max_recall_drop, plot_path, then_compress, prove,
                   time_limit, workers, json_out, force):
     """Prune IN's dense-layer weights to sparsity S and write OUT (not exact: it changes what
     the model computes; measure it here, then `compress` it exactly).
@@ -124,7 +127,7 @@ def prune_command(src, out, data_path, held_back, scale, sparsity, method, alloc
     source = load_model(Path(src))
     data = load_labelled(data_path, source.network.n_inputs, scale)
     options = PruneOptions(sparsity=sparsity, method=method, allocate=allocate, block=block,
-                           fisher_samples=fisher_samples)
+                           swaps=swaps, fisher_samples=fisher_samples)
     with err_console.status("pruning", spinner="dots") as status:
         def told(k: int) -> None:
             status.update(f"pruning layer {k + 1}/{len(source.network.layers)} ({method})")

@@ -12,8 +12,9 @@ single-weight OBS saliencies w_q^2 / (2 (F^-1)_qq) (the smallest across the whol
 each block removes its share one weight at a time, each time the weight of least saliency under
 the current weights and inverse, followed by the OBS update and the downdate
 F^-1 <- F^-1 - F^-1_{:,q} F^-1_{q,:} / (F^-1)_qq. This sequential selection sees how weights
-cancel one another (a weight whose removal another weight absorbs becomes cheap); the composed
-updates equal the joint update of the final set Q.
+cancel one another (a weight whose removal another weight absorbs becomes cheap). Then `swaps`
+rounds of the paper's local search (_swap) may exchange a removed weight for a kept one where
+that lowers the joint cost; the weights are finally updated jointly for each block's set.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ def _inverses(h: np.ndarray, d2: np.ndarray, damp_abs: float) -> np.ndarray:
 
 
 def _greedy(w: np.ndarray, inv: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Remove counts[r] weights of each block r (w (R, B), inv (R, B, B)) by sequential OBS;
-    returns the updated weights with exact zeros at the removed positions."""
+    """The mask of counts[r] weights of each block r (w (R, B), inv (R, B, B)) chosen by
+    sequential OBS (each step the least saliency under the weights and inverse updated so far)."""
     w, inv = w.copy(), inv.copy()
     removed = np.zeros(w.shape, dtype=bool)
     rows = np.arange(w.shape[0])
@@ -47,17 +48,66 @@ def _greedy(w: np.ndarray, inv: np.ndarray, counts: np.ndarray) -> np.ndarray:
         q = saliency.argmin(axis=1)
         column = inv[live, :, q]  # (R', B)
         pivot = column[np.arange(live.size), q]
-        factor = w[live, q] / pivot
-        w[live] -= column * factor[:, None]
+        w[live] -= column * (w[live, q] / pivot)[:, None]
         inv[live] -= column[:, :, None] * column[:, None, :] / pivot[:, None, None]
         removed[live, q] = True
-        w[live, q] = 0.0
-    w[removed] = 0.0
-    return w
+    return removed
+
+
+def _joint(w: np.ndarray, inv: np.ndarray, idx: np.ndarray):
+    """For blocks (G, B) removing the sets idx (G, k): (loss 1/2 w_Q^T [(F^-1)_QQ]^-1 w_Q (G,),
+    S = [(F^-1)_QQ]^-1 (G, k, k), F^-1_{:,Q} (G, B, k), the updated weights (G, B))."""
+    g = np.arange(w.shape[0])
+    wq = w[g[:, None], idx]
+    s = np.linalg.inv(inv[g[:, None, None], idx[:, :, None], idx[:, None, :]])
+    u = np.einsum("gkl,gl->gk", s, wq)
+    cols = inv[g[:, None, None], np.arange(w.shape[1])[None, :, None], idx[:, None, :]]
+    new = w - np.einsum("gbk,gk->gb", cols, u)
+    new[g[:, None], idx] = 0.0
+    return 0.5 * np.einsum("gk,gk->g", wq, u), s, cols, new
+
+
+def _swap(w: np.ndarray, inv: np.ndarray, idx: np.ndarray, rounds: int) -> np.ndarray:
+    """Local search on the sets idx (G, k) of blocks with k removals each: per round, put back
+    the removed weight whose return lowers the loss most, (u_q)^2 / (2 S_qq) with u = S w_Q,
+    remove instead the kept weight of least OBS saliency in the current state, and keep the swap
+    where the joint loss fell. Returns the updated weights of the final sets."""
+    g = np.arange(w.shape[0])
+    loss, s, cols, new = _joint(w, inv, idx)
+    for _ in range(rounds):
+        u = np.einsum("gkl,gl->gk", s, w[g[:, None], idx])
+        back = (u ** 2 / np.einsum("gkk->gk", s)).argmax(axis=1)
+        left = np.einsum("gbb->gb", inv) - np.einsum("gbk,gkl,gbl->gb", cols, s, cols)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            saliency = np.where(left > 1e-12 * np.einsum("gbb->gb", inv), new ** 2 / left, np.inf)
+        saliency[g[:, None], idx] = np.inf
+        out = saliency.argmin(axis=1)
+        trial = idx.copy()
+        trial[g, back] = out
+        ok = np.isfinite(saliency[g, out])
+        t_loss, t_s, t_cols, t_new = _joint(w, inv, trial)
+        better = ok & (t_loss < loss * (1.0 - 1e-9))
+        if not better.any():
+            break
+        idx[better], loss[better], s[better] = trial[better], t_loss[better], t_s[better]
+        cols[better], new[better] = t_cols[better], t_new[better]
+    return new
+
+
+def _prune_blocks(w: np.ndarray, inv: np.ndarray, counts: np.ndarray, swaps: int) -> np.ndarray:
+    """The blocks' weights after removing counts[r] weights of block r: greedy selection, then
+    `swaps` rounds of swaps, then the joint OBS update of each final set."""
+    removed = _greedy(w, inv, counts)
+    out = w.copy()
+    for k in np.unique(counts[counts > 0]):
+        rows = np.flatnonzero(counts == k)
+        idx = np.nonzero(removed[rows])[1].reshape(rows.size, k)
+        out[rows] = _swap(w[rows], inv[rows], idx, swaps if k < w.shape[1] else 0)
+    return out
 
 
 def cbs_layer(weight: np.ndarray, h: np.ndarray, delta: np.ndarray, zeros: int,
-              block: int = 64, damp: float = 1e-4) -> np.ndarray:
+              block: int = 64, damp: float = 0.1, swaps: int = 0) -> np.ndarray:
     """The layer's weight (n_out, n_in) with `zeros` exact zeros (its existing zeros among them
     where the budget allows), chosen and compensated as in the module docstring; h (N, n_in)
     are the layer's inputs, delta (N, n_out) the loss gradients on its outputs."""
@@ -77,7 +127,7 @@ def cbs_layer(weight: np.ndarray, h: np.ndarray, delta: np.ndarray, zeros: int,
     chosen = chosen.reshape(weight.shape)
     out = np.empty_like(weight)
     for cols, inv in zip(chunks, inverses):
-        out[:, cols] = _greedy(weight[:, cols], inv, chosen[:, cols].sum(axis=1))
+        out[:, cols] = _prune_blocks(weight[:, cols], inv, chosen[:, cols].sum(axis=1), swaps)
     return out
 
 

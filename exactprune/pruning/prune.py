@@ -30,7 +30,8 @@ class PruneOptions:
     """sparsity: the share of all weights (not biases) that are zero afterwards, in [0, 1).
     method: METHODS. allocate: ALLOCATIONS. block: inputs per CBS block. fisher_samples: data
     rows for the Fisher (the first ones of a seeded shuffle). damp: the Fisher's damping,
-    relative to its mean diagonal. seed: the shuffle's."""
+    relative to its mean diagonal. swaps: rounds of CBS's swap search per block. seed: the
+    shuffle's."""
 
     sparsity: float = 0.9
     method: str = "cbs"
@@ -38,6 +39,7 @@ class PruneOptions:
     block: int = 64
     fisher_samples: int = 1000
     damp: float = 0.1
+    swaps: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -89,7 +91,8 @@ def prune_network(network: Network, data: Labelled, options: PruneOptions = Prun
             if fisher is not None:  # the gradients of the network pruned so far
                 current = network.replace(layers=tuple(layers) + network.layers[k:])
                 h, delta = layer_signals(current, fisher.x, fisher.y)[k]
-                weight = cbs_layer(weight, h, delta, zeros, options.block, options.damp)
+                weight = cbs_layer(weight, h, delta, zeros, options.block, options.damp,
+                                   options.swaps)
             else:
                 weight = magnitude_layer(weight, zeros)
             if float32:

@@ -136,3 +136,20 @@ def test_no_intensification_when_the_hard_class_recovers():
     report = RecallReport.of(y, before, after, 4)
     assert report.intensified[0] == -1 and report.intensified[3] == -1
     assert report.intensification_ratio < 0.5
+
+
+def test_swaps_lower_the_joint_cost():
+    from exactprune.pruning import cbs
+
+    rng = np.random.default_rng(7)  # a case where a swap helps one block
+    h, delta = rng.normal(size=(200, 8)), rng.normal(size=(200, 5))
+    h[:, 3] = h[:, 2] + 0.01 * rng.normal(size=200)
+    w = rng.normal(size=(5, 8))
+    inv = cbs._inverses(h, delta ** 2, 1e-3)
+    counts = np.full(5, 5)
+    greedy = np.nonzero(cbs._greedy(w, inv, counts))[1].reshape(5, 5)
+    swapped = cbs._swap(w, inv, greedy.copy(), rounds=20)
+    final = np.nonzero(swapped == 0.0)[1].reshape(5, 5)
+    before, after = cbs._joint(w, inv, greedy)[0], cbs._joint(w, inv, final)[0]
+    assert np.all(after <= before * (1 + 1e-12)) and after.sum() < before.sum()
+    assert np.allclose(cbs._joint(w, inv, final)[3], swapped)
