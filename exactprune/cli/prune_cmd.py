@@ -14,7 +14,7 @@ from rich.text import Text
 
 from ..atomic import Outputs, check_distinct, check_target
 from ..domain import bounding_box, load_labelled
-from ..errors import VerificationError
+from ..errors import UndecidedError, VerificationError
 from ..onnx_io import convert, load_model
 from ..pipeline import CompressOptions, compress
 from ..pruning import ALLOCATIONS, METHODS, PruneOptions, PruneResult, prune_model, render_recall
@@ -114,8 +114,9 @@ def prune_command(src, out, data_path, held_back, scale, sparsity, method, alloc
     are checked before the work and written together at the end; IN is never overwritten.
 
     Exit 0 ok; 1 a check failed (OUT differs from the pruned network, --then-compress did not
-    verify, or a class lost more than --max-recall-drop; OUT is then not written unless only
-    the recall gate failed); 2 bad input; 3 internal error; 130 interrupted.
+    verify or --prove found a counterexample, or a class lost more than --max-recall-drop; OUT
+    is then not written unless only the recall gate failed); 2 bad input; 3 internal error; 4
+    --prove undecided (OUT written); 130 interrupted.
     """
     check_distinct(src, out, json_out, plot_path)
     target = check_target(out, replace=force, protect=src, what="OUT")
@@ -170,3 +171,7 @@ def prune_command(src, out, data_path, held_back, scale, sparsity, method, alloc
     if failed:
         raise VerificationError(f"{failed}; {out} not written")
     recall_gate(result.recall, max_recall_drop)
+    if compressed is not None and compressed.proof is not None \
+            and compressed.proof.equivalent is None:
+        raise UndecidedError(f"{out} was written (verified on samples) but the formal check is "
+                             f"undecided: {compressed.proof.summary()}")

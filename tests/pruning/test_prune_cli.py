@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import onnx
+import pytest
 from builders import dense_model, run_ort, save_model
 from click.testing import CliRunner
 
@@ -96,3 +97,12 @@ def test_report_compares_two_files(tmp_path):
     document = json.loads(result.stdout)
     assert document["n_rows"] == 60 and document["accuracy_before"] == 1.0
     assert result.exit_code == (1 if document["max_recall_drop"] > 0.01 else 0)
+
+
+def test_plot_is_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    model, data = planted(tmp_path)
+    result = run("prune", model, tmp_path / "out.onnx", "--data", data, "--sparsity", 0.5,
+                 "--plot", tmp_path / "r.png")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -37,3 +37,19 @@ def test_the_bound_grows_with_the_count():
     wide = Network((Dense(np.random.default_rng(0).normal(size=(12, 2)), np.zeros(12)),
                     Dense(np.ones((1, 12)), np.zeros(1), "identity")), InputMap.identity(2))
     assert mip_bound(wide, Box(-np.ones(2), np.ones(2), "box"), trials=4).regions > 8
+
+
+def test_regions_cli_method_mipbound(tiny_model):
+    import json
+
+    from click.testing import CliRunner
+
+    from exactprune.cli import main
+
+    result = CliRunner().invoke(main, ["regions", str(tiny_model), "--method", "mipbound",
+                                       "--trials", "4", "--confidence", "0.99", "--json", "-"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["method"] == "mipbound" and not document["exact"]
+    assert 1 <= document["regions"] <= 114  # the count of tiny_2d by enumeration (README)
+    assert "with probability >= 0.99" in document["note"]
