@@ -8,6 +8,7 @@ Public API (imported on first use, so that `import exactprune` and the command l
     compress(model, domain=None, CompressOptions(...)) -> CompressResult   exact compression, verified
     prove(a, b, domain=None, FormalOptions(...)) -> FormalReport   formal equivalence within T
     count_regions(network, box, ...) -> RegionCount  linear regions
+    prune_model(loaded, load_labelled(path, n), PruneOptions(...)) -> PruneResult   not exact
 The options dataclasses (StabilityOptions, CompressOptions, CheckOptions, FormalOptions,
 RegionOptions) hold
 every default.
@@ -22,7 +23,8 @@ _PUBLIC = {"load": ".onnx_io", "load_model": ".onnx_io", "save": ".onnx_io",
            "compress": ".pipeline", "CompressOptions": ".pipeline",
            "prove": ".pipeline", "CheckOptions": ".equivalence",
            "FormalOptions": ".equivalence", "count_regions": ".regions",
-           "RegionOptions": ".regions"}
+           "RegionOptions": ".regions", "prune_model": ".pruning", "PruneOptions": ".pruning",
+           "load_labelled": ".domain"}
 
 __all__ = ["__version__", *_PUBLIC]
 

@@ -13,6 +13,7 @@ import onnx
 from ..domain import Labelled, held_back_split
 from ..equivalence import TOLERANCES
 from ..equivalence.sampled import float_outputs
+from ..errors import DomainError
 from ..ir import Network
 from ..onnx_io import LoadedModel, to_onnx
 from ..regions import region_bounds
@@ -98,6 +99,9 @@ def prune_model(source: LoadedModel, data: Labelled, options: PruneOptions = Pru
     measure it on the held-back rows."""
     start = time.monotonic()
     use, held = held_back_split(data.y, held_back)
+    if not use.size:
+        raise DomainError(f"{data.source}: {data.y.size} rows leave none to prune with after "
+                          f"holding back {held_back:g} of each class; give more rows")
     network = source.network
     float32 = source.interface.numpy_type == np.float32
     pruned = prune_network(network, data.rows(use), options, float32=float32, progress=progress)

@@ -106,3 +106,11 @@ def test_plot_is_a_png(tmp_path):
                  "--plot", tmp_path / "r.png")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_too_few_rows_is_bad_input(tmp_path):
+    model, _ = planted(tmp_path)
+    data = tmp_path / "one.csv"
+    data.write_text("0.1,0.2,0.3,0.4,0\n0.5,0.6,0.7,0.8,1\n")
+    result = run("prune", model, tmp_path / "o.onnx", "--data", data, "--sparsity", 0.5)
+    assert result.exit_code == 2 and "leave none to prune with" in result.stderr
