@@ -114,3 +114,19 @@ def test_too_few_rows_is_bad_input(tmp_path):
     data.write_text("0.1,0.2,0.3,0.4,0\n0.5,0.6,0.7,0.8,1\n")
     result = run("prune", model, tmp_path / "o.onnx", "--data", data, "--sparsity", 0.5)
     assert result.exit_code == 2 and "leave none to prune with" in result.stderr
+
+
+def test_a_model_with_a_tail_is_pruned_and_said_unchecked(tmp_path):
+    rng = np.random.default_rng(1)
+    weights = [rng.normal(size=(6, 4)), rng.normal(size=(3, 6))]
+    model = save_model(dense_model(weights, [np.zeros(6), np.zeros(3)], tail=["Softmax"]),
+                       tmp_path / "soft.onnx")
+    x = rng.normal(size=(100, 4)).astype(np.float32)
+    data = tmp_path / "d.npz"
+    np.savez(data, x=x, y=run_ort(onnx.load(str(model)), x).argmax(axis=1))
+    out = tmp_path / "out.onnx"
+    result = run("prune", model, out, "--data", data, "--sparsity", 0.5, "--json", "-")
+    assert result.exit_code == 0, result.output
+    assert "not compared with the pruned layers" in result.stderr
+    assert json.loads(result.stdout)["check"]["skipped"]
+    assert np.allclose(run_ort(onnx.load(str(out)), x).sum(axis=1), 1.0, atol=1e-5)  # the tail
