@@ -3,7 +3,8 @@ with --allocate regions at sparsities 0.5 .. 0.98, plus the recall distortion of
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/prune.py [--out build/prune]
 
-Trains (once, cached in build/prune/) plain 784-100-100-10 and 784-300-100-10 networks with the
+cbs runs one shot (1 stage) and gradually (8 stages, the default). Trains (once, cached in
+build/prune/) plain 784-100-100-10 and 784-300-100-10 networks with the
 sample_models recipe (no L1, 200 epochs, the first 400 digits of each class), prunes each with
 the rows `exactprune prune --data mnist_5k.csv.gz` uses (held_back_split 0.2: the training rows)
 and measures on the held-back 100 digits per class. Prints two markdown tables: accuracy, and
@@ -34,7 +35,8 @@ from exactprune.pruning import PruneOptions, RecallReport, predictions, prune_ne
 
 ARCHS = ((784, 100, 100, 10), (784, 300, 100, 10))
 SPARSITIES = (0.5, 0.7, 0.9, 0.95, 0.98)
-VARIANTS = (("magnitude", "uniform"), ("cbs", "uniform"), ("cbs", "regions"))
+VARIANTS = (("magnitude", "uniform", 1), ("cbs", "uniform", 1), ("cbs", "uniform", 8),
+            ("cbs", "regions", 8))  # (method, allocation, cbs stages)
 
 
 def model_path(out: Path, sizes) -> Path:
@@ -64,22 +66,24 @@ def main() -> None:
         arch = "-".join(map(str, sizes))
         for s in SPARSITIES:
             accs, recalls = [], []
-            for method, allocate in VARIANTS:
+            for method, allocate, stages in VARIANTS:
                 start = time.monotonic()
                 pruned = prune_network(network, data.rows(use),
-                                       PruneOptions(sparsity=s, method=method, allocate=allocate))
+                                       PruneOptions(sparsity=s, method=method, allocate=allocate,
+                                                    stages=stages))
                 report = RecallReport.of(data.y[held], base,
                                          predictions(pruned.network, data.x[held]), 10)
                 accs.append(f"{report.accuracy_after:.3f}")
                 ratio = report.intensification_ratio
                 recalls.append(f"{np.nanmax(report.drops):.2f} / "
                                f"{'-' if ratio is None else f'{ratio:.2f}'}")
-                print(f"{arch} {s} {method} {allocate}: {report.accuracy_after:.3f} "
+                print(f"{arch} {s} {method} {allocate} {stages}: {report.accuracy_after:.3f} "
                       f"({time.monotonic() - start:.1f} s)", file=sys.stderr, flush=True)
             acc_rows.append(f"| {arch} | {float(np.mean(base == data.y[held])):.3f} | {s} | "
                             + " | ".join(accs) + " |")
             recall_rows.append(f"| {arch} | {s} | " + " | ".join(recalls) + " |")
-    names = [f"{m} {a}" for m, a in VARIANTS]
+    names = [f"{m} {a}" + (f" ({k} stage{'s' if k > 1 else ''})" if m == "cbs" else "")
+             for m, a, k in VARIANTS]
     print("| network | dense acc | sparsity | " + " | ".join(names) + " |")
     print("|---|---|---|" + "---|" * len(names))
     print("\n".join(acc_rows))

@@ -88,6 +88,9 @@ def _render(result: PruneResult, console: Console) -> None:
 @click.option("--swaps", type=click.IntRange(min=0), default=DEFAULTS.swaps, show_default=True,
               metavar="N", help="cbs: rounds of swaps (a removed weight for a kept one where "
                                 "that lowers the block's joint cost) after the greedy choice.")
+@click.option("--stages", type=click.IntRange(min=1), default=DEFAULTS.stages, show_default=True,
+              metavar="K", help="cbs: reach S in K passes (gradual schedule), each with the "
+                                "Fisher of the network pruned so far (1: one shot).")
 @click.option("--fisher-samples", type=click.IntRange(min=1), default=DEFAULTS.fisher_samples,
               show_default=True, metavar="N", help="cbs: rows for the empirical Fisher.")
 @click.option("--per-class", is_flag=True,
@@ -102,8 +105,8 @@ def _render(result: PruneResult, console: Console) -> None:
 @json_option("Also write the report as JSON ('-': to stdout, the tables then go to stderr).")
 @click.option("--force", is_flag=True, help="Overwrite an existing OUT (never the input).")
 def prune_command(src, out, data_path, held_back, scale, sparsity, method, allocate, block,
-                  swaps, fisher_samples, per_class, max_recall_drop, plot_path, then_compress, prove,
-                  time_limit, workers, json_out, force):
+                  swaps, stages, fisher_samples, per_class, max_recall_drop, plot_path,
+                  then_compress, prove, time_limit, workers, json_out, force):
     """Prune IN's dense-layer weights to sparsity S and write OUT (not exact: it changes what
     the model computes; measure it here, then `compress` it exactly).
 
@@ -128,10 +131,11 @@ def prune_command(src, out, data_path, held_back, scale, sparsity, method, alloc
     source = load_model(Path(src))
     data = load_labelled(data_path, source.network.n_inputs, scale)
     options = PruneOptions(sparsity=sparsity, method=method, allocate=allocate, block=block,
-                           swaps=swaps, fisher_samples=fisher_samples)
+                           swaps=swaps, stages=stages, fisher_samples=fisher_samples)
     with err_console.status("pruning", spinner="dots") as status:
-        def told(k: int) -> None:
-            status.update(f"pruning layer {k + 1}/{len(source.network.layers)} ({method})")
+        def told(stage: int, k: int) -> None:
+            status.update(f"pruning ({method}): stage {stage}, layer {k + 1}/"
+                          f"{len(source.network.layers)}")
 
         result = prune_model(source, data, options, held_back, progress=told)
         compressed = None

@@ -8,7 +8,8 @@ estimated by min(expected non-empty rows, expected non-empty columns): with dens
 STEP of one layer's weights are removed, each time from the layer whose step keeps the bound
 highest; among layers that keep it equally high, the one whose sparsity stays lowest (so the
 allocation is uniform wherever the bound does not prefer a layer). The output layer is not in
-the bound and so is pruned by the tie rule alone. A layer keeps at least one weight per row.
+the bound (it would be pruned for free): it keeps the sparsity S, and the hidden layers share
+the rest. A layer keeps at least one weight per row.
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ def expected_rank(n_out: int, n_in: int, nonzeros: int) -> int:
 
 def allocate(network: Network, sparsity: float, how: str = "uniform") -> list[float]:
     """The sparsity of each layer (all layers, the output layer last) so that the weights removed
-    add up to `sparsity` of all weights (see the module docstring for "regions")."""
+    add up to `sparsity` of all weights, up to rounding (see the module docstring for
+    "regions")."""
     if how == "uniform":
         return [sparsity] * len(network.layers)
-    sizes = np.array([layer.n_out * layer.n_in for layer in network.layers])
-    floor = np.array([layer.n_out for layer in network.layers])  # one weight per row stays
+    sizes = np.array([layer.n_out * layer.n_in for layer in network.hidden])
+    floor = np.array([layer.n_out for layer in network.hidden])  # one weight per row stays
     target = int(round(sparsity * sizes.sum()))
-    if target > (sizes - floor).sum():
+    if not sizes.size or target > (sizes - floor).sum():
         return [sparsity] * len(network.layers)
     removed = np.zeros(len(sizes), dtype=np.int64)
     cache: dict[tuple, int] = {}
@@ -64,4 +66,4 @@ def allocate(network: Network, sparsity: float, how: str = "uniform") -> list[fl
             if best is None or key > best[0]:
                 best = (key, trial)
         removed = best[1]
-    return [float(c / s) for c, s in zip(removed, sizes)]
+    return [float(c / s) for c, s in zip(removed, sizes)] + [sparsity]
