@@ -21,6 +21,7 @@ from .prune import Pruned, PruneOptions, prune_network
 from .recall import RecallReport
 
 BOUNDS = ("theorem1_rank", "sparsity_expected")  # the region bounds a prune report shows
+CBS_OPTIONS = ("block", "swaps", "stages", "fisher_samples", "damp", "seed")
 
 
 @dataclass(frozen=True)
@@ -58,14 +59,17 @@ class PruneResult:
     time_s: float = 0.0
 
     def to_json(self, output: str | None) -> dict:
-        """model, output, options, data, layers (weights, zeros before/after, target and reached
-        sparsity), accuracy before/after, recall (RecallReport.to_json), check, bounds
-        (before/after: theorem1_rank, sparsity_expected), notes, time_s."""
+        """model, output, method, allocate, cbs (its options), sparsity, data, layers (weights,
+        zeros before/after, target and reached sparsity), accuracy before/after, recall
+        (RecallReport.to_json), check, bounds (before/after: theorem1_rank, sparsity_expected),
+        notes, time_s."""
         layers = [{"layer": k, "weights": n, "zeros_before": z0, "zeros_after": z1,
                    "target": round(share, 6), "sparsity": z1 / n}
                   for k, (n, z0, z1, share) in enumerate(self.pruned.layers)]
         return {"model": self.source.name, "output": output,
                 "method": self.options.method, "allocate": self.options.allocate,
+                "cbs": ({k: getattr(self.options, k) for k in CBS_OPTIONS}
+                        if self.options.method == "cbs" else None),
                 "sparsity_target": self.options.sparsity, "sparsity": self.pruned.sparsity,
                 "data": self.held.source, "held_back_rows": int(self.held.y.size),
                 "layers": layers, "accuracy_before": self.recall.accuracy_before,

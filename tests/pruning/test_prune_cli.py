@@ -44,6 +44,7 @@ def test_prune_writes_a_checked_model_and_its_report(tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["check"]["passed"] and report["accuracy_before"] == 1.0
     assert report["output"] == str(out) and report["held_back_rows"] == 60
+    assert report["cbs"]["stages"] == 8 and report["method"] == "cbs"
     written = onnx.load(str(out))
     zeros = sum(int((onnx.numpy_helper.to_array(t) == 0).sum()) for t in written.graph.initializer
                 if len(t.dims) == 2)
