@@ -30,8 +30,7 @@ class SignEvidence:
         self.pos = {i: np.zeros(network.layers[i].n_out, bool) for i in layers}
         self.neg = {i: np.zeros(network.layers[i].n_out, bool) for i in layers}
         self.witnesses: list[np.ndarray] = []
-        self._row_l1 = [np.abs(layer.as_dense().weight).sum(axis=1)
-                        for layer in network.layers[:max(layers, default=-1) + 1]]
+        self._row_l1 = [layer.row_l1() for layer in network.layers[:max(layers, default=-1) + 1]]
 
     def certain(self, x: np.ndarray, g=None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per network layer up to the last tracked one: (g, err), the float64 pre-activations

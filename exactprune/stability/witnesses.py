@@ -21,7 +21,7 @@ def input_gradients(network: Network, x: np.ndarray, layer: int, neuron: np.ndar
     x: (T, d) flat inputs; neuron: (T,) indices. Returns (T, d).
     """
     g = network.preactivations(x)
-    grad = network.layers[layer].as_dense().weight[neuron]  # (T, n_in of layer)
+    grad = network.layers[layer].weight_rows(neuron)  # (T, n_in of layer)
     for i in range(layer - 1, -1, -1):
         prev = network.layers[i]
         grad = prev.backward(grad * prev.activation.slope_at(g[i]))
@@ -38,7 +38,7 @@ def relaxation_corners(network: Network, box: Box, bounds, evidence: SignEvidenc
         for upper, seen in ((True, evidence.pos[i]), (False, evidence.neg[i])):
             rows = np.flatnonzero(~seen & todo[i])
             if rows.size:
-                coef = linear_bound_coefficients(network, box, bounds, i, upper)[rows]
+                coef = linear_bound_coefficients(network, box, bounds, i, upper, rows)
                 out.append(np.where((coef > 0.0) == upper, box.hi, box.lo))
     return np.vstack(out) if out else np.zeros((0, box.size))
 
