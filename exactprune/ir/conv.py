@@ -199,9 +199,18 @@ class Conv2d:
     # edits ------------------------------------------------------------------------------------
     def keep_channels(self, keep: np.ndarray) -> "Conv2d":
         """The layer with only the output channels `keep` (bool mask; groups must be 1)."""
-        origin = np.asarray(self.origin).reshape(self.out_shape[0], -1)[keep].reshape(-1)
         return replace(self, kernel=self.kernel[keep], channel_bias=self.channel_bias[keep],
-                       origin=tuple(int(o) for o in origin))
+                       origin=self._origin_of(keep))
+
+    def _origin_of(self, keep: np.ndarray) -> tuple[int, ...]:
+        origin = np.asarray(self.origin).reshape(self.out_shape[0], -1)[keep].reshape(-1)
+        return tuple(int(o) for o in origin)
+
+    def keep_depthwise(self, keep: np.ndarray) -> "Conv2d":
+        """A depthwise layer (a pool: groups = channels) with only the channels `keep`."""
+        n = int(np.count_nonzero(keep))
+        return replace(self, kernel=self.kernel[keep], channel_bias=self.channel_bias[keep],
+                       origin=self._origin_of(keep), in_shape=(n,) + self.in_shape[1:], groups=n)
 
     def keep_inputs(self, keep: np.ndarray) -> "Conv2d":
         """The layer reading only the input channels `keep` (bool mask; groups must be 1)."""

@@ -55,10 +55,11 @@ def _build(ctx: NodeContext, make) -> None:
     """Hand `make(in_shape, pads_of_a_zero_pad)` to the traced chain."""
     try:
         ctx.traced.convolve(ctx.name, make)
-    except ValueError as exc:
-        raise ctx.invalid(str(exc)) from None
-    except UnsupportedModelError as exc:
-        raise ctx.unsupported(str(exc)) from None
+    except ValueError as exc:  # the converter's own errors, the chain's, the layer's checks
+        if str(exc).startswith(ctx.where()):
+            raise
+        wrap = ctx.unsupported if isinstance(exc, UnsupportedModelError) else ctx.invalid
+        raise wrap(str(exc)) from None
     ctx.output(ctx.traced)
 
 

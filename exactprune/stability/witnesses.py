@@ -11,7 +11,7 @@ from ..bounds import linear_bound_coefficients
 from ..domain import Box, sample_points
 from ..ir import Network
 from .result import Evidence
-from .signs import SignEvidence
+from .signs import SignEvidence, chunk_rows
 from .state import Analysis, Stage
 
 
@@ -77,11 +77,21 @@ def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.
             cand = x[None, :, :] + steps[:, None, None] * (corner - x)[None, :, :]
             flat = np.clip(cand.reshape(-1, lo.size), lo, hi)
             new += evidence.observe(flat)
-            gc = network.preactivations(flat)[i].reshape(steps.size, idx.size, -1)
-            score = want[None, :] * gc[:, np.arange(idx.size), idx]
+            score = want[None, :] * _own_values(network, flat, i, np.tile(idx, steps.size)
+                                                 ).reshape(steps.size, idx.size)
             best = np.argmax(score, axis=0)
             x = np.clip(cand[best, np.arange(idx.size)], lo, hi)
     return new
+
+
+def _own_values(network: Network, x: np.ndarray, layer: int, neuron: np.ndarray) -> np.ndarray:
+    """g[layer][neuron[t]] at x[t], chunk by chunk (a conv layer's values for all inputs at
+    once would be large)."""
+    step = chunk_rows(network)
+    return np.concatenate([
+        network.preactivations(x[r:r + step])[layer][np.arange(len(x[r:r + step])),
+                                                     neuron[r:r + step]]
+        for r in range(0, x.shape[0], step)])
 
 
 def find_witnesses(network: Network, box: Box, evidence: SignEvidence, seed: int = 0,
