@@ -20,7 +20,11 @@ def input_gradients(network: Network, x: np.ndarray, layer: int, neuron: np.ndar
 
     x: (T, d) flat inputs; neuron: (T,) indices. Returns (T, d).
     """
-    g = network.preactivations(x)
+    step = chunk_rows(network)
+    if x.shape[0] > step:  # chunk by chunk: a conv layer's values for all of x are large
+        return np.vstack([input_gradients(network, x[r:r + step], layer, neuron[r:r + step])
+                          for r in range(0, x.shape[0], step)])
+    g = network.preactivations(x) if layer else []
     grad = network.layers[layer].weight_rows(neuron)  # (T, n_in of layer)
     for i in range(layer - 1, -1, -1):
         prev = network.layers[i]
@@ -53,7 +57,6 @@ def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.
     in the wanted direction, trying several step lengths, keep the best point and repeat.
     """
     lo, hi = box.lo, box.hi
-    g_starts = network.preactivations(starts)
     new = 0
     targets = []
     for i in evidence.layers:
@@ -70,7 +73,7 @@ def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.
     for i, items in by_layer.items():
         idx = np.array([j for j, _ in items])
         want = np.array([w for _, w in items])
-        x = starts[np.argmax(want[None, :] * g_starts[i][:, idx], axis=0)]
+        x = starts[np.argmax(want[None, :] * _columns(network, starts, i, idx), axis=0)]
         for _ in range(iterations):
             grad = input_gradients(network, x, i, idx) * want[:, None]
             corner = np.where(grad > 0.0, hi, np.where(grad < 0.0, lo, x))
@@ -82,6 +85,13 @@ def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.
             best = np.argmax(score, axis=0)
             x = np.clip(cand[best, np.arange(idx.size)], lo, hi)
     return new
+
+
+def _columns(network: Network, x: np.ndarray, layer: int, cols: np.ndarray) -> np.ndarray:
+    """g[layer][:, cols] at the inputs x, chunk by chunk."""
+    step = chunk_rows(network)
+    return np.vstack([network.preactivations(x[r:r + step])[layer][:, cols]
+                      for r in range(0, x.shape[0], step)])
 
 
 def _own_values(network: Network, x: np.ndarray, layer: int, neuron: np.ndarray) -> np.ndarray:
