@@ -46,10 +46,12 @@ def summary(source: LoadedModel) -> dict:
 
 
 def _structure(layer) -> dict:
-    """kind ("dense", "conv" or "avgpool") and, for conv layers, their kernel and shapes."""
+    """kind ("dense", "conv", "avgpool" or "maxpool": a stage of its ReLU tournament) and, for
+    conv layers, their kernel and shapes."""
     if not isinstance(layer, Conv2d):
         return {"kind": "dense"}
-    return {"kind": "avgpool" if layer.pool else "conv", "kernel": list(layer.kernel.shape[2:]),
+    kind = {"": "conv", "average": "avgpool", "max": "maxpool"}[layer.pool]
+    return {"kind": kind, "kernel": list(layer.kernel.shape[2:]),
             "strides": list(layer.strides), "pads": list(layer.pads),
             "dilations": list(layer.dilations), "groups": layer.groups,
             "channels": [layer.in_shape[0], layer.out_shape[0]],

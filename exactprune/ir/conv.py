@@ -26,7 +26,9 @@ class Conv2d:
     """kernel (C_out, C_in / groups, KH, KW), channel_bias (C_out,), in_shape (C_in, H, W);
     strides (sh, sw), pads (top, left, bottom, right), dilations (dh, dw) as in ONNX Conv.
     activation, nodes, act_node, origin: as Dense's (origin has one entry per output position).
-    pool: the layer is an AveragePool (written back as one)."""
+    pool: "" for a Conv; "average" for an AveragePool (written back as one); "max" for a stage
+    of a MaxPool's ReLU tournament (onnx_io/ops_conv.py; written as Conv). Pools have no
+    parameters and groups = input channels (one group per channel)."""
 
     kernel: np.ndarray
     channel_bias: np.ndarray
@@ -39,7 +41,7 @@ class Conv2d:
     nodes: tuple[str, ...] = ()
     act_node: str = ""
     origin: tuple[int, ...] = ()
-    pool: bool = False
+    pool: str = ""
 
     def __post_init__(self) -> None:
         k = np.asarray(self.kernel, dtype=np.float64)
@@ -206,11 +208,14 @@ class Conv2d:
         origin = np.asarray(self.origin).reshape(self.out_shape[0], -1)[keep].reshape(-1)
         return tuple(int(o) for o in origin)
 
-    def keep_depthwise(self, keep: np.ndarray) -> "Conv2d":
-        """A depthwise layer (a pool: groups = channels) with only the channels `keep`."""
-        n = int(np.count_nonzero(keep))
-        return replace(self, kernel=self.kernel[keep], channel_bias=self.channel_bias[keep],
-                       origin=self._origin_of(keep), in_shape=(n,) + self.in_shape[1:], groups=n)
+    def keep_groups(self, keep: np.ndarray) -> "Conv2d":
+        """A pool (a group per channel it pools) without the input channels not in `keep` (whole
+        groups) and their groups' outputs; returns it and the output channels kept."""
+        groups = keep.reshape(self.groups, -1)[:, 0]
+        out = np.repeat(groups, self.out_shape[0] // self.groups)
+        return replace(self, kernel=self.kernel[out], channel_bias=self.channel_bias[out],
+                       origin=self._origin_of(out), groups=int(np.count_nonzero(groups)),
+                       in_shape=(int(np.count_nonzero(keep)),) + self.in_shape[1:]), out
 
     def keep_inputs(self, keep: np.ndarray) -> "Conv2d":
         """The layer reading only the input channels `keep` (bool mask; groups must be 1)."""

@@ -155,7 +155,7 @@ def _conv(g: _Graph, layer: Conv2d, h: str, name: str, k: int, dtype, flat: bool
         h = g.node("Reshape", [h, g.const(f"layer{k}.shape", np.array((-1,) + layer.in_shape))],
                    f"{name}_reshape")
     window = list(layer.kernel.shape[2:])
-    if layer.pool:
+    if layer.pool == "average":
         return g.node("AveragePool", [h], name, kernel_shape=window, strides=list(layer.strides),
                       pads=list(layer.pads), count_include_pad=1)
     return g.node("Conv", [h, g.const(f"layer{k}.kernel", layer.kernel.astype(dtype)),

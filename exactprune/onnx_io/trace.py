@@ -168,6 +168,14 @@ class Traced:
         self.per_sample = self.conv.out_shape
         self.note(name)
 
+    def nonnegative(self) -> bool:
+        """Whether every value is >= 0: a Relu layer's output, at most scaled by >= 0 factors,
+        moved or zero-padded."""
+        last = self.layers[-1] if self.layers else None
+        return (last is not None and last.activation == RELU and not self.has_affine
+                and not self.combining and bool(np.all(self.scale >= 0.0))
+                and bool(np.all(self.shift == 0.0)))
+
     def _close_combination(self) -> None:
         """A Clip layer's pending combination of units as an identity layer of its own."""
         self.combining = False

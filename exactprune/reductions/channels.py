@@ -1,9 +1,9 @@
 """Reductions that keep the convolutional structure (METHODS section 4.1 per channel).
 
 A ReLU channel of a Conv2d layer whose every output position is proven stably inactive outputs
-0 on the domain: its filter and bias go, and so does everything that reads it: the same channel
-of the average pools after it (depthwise, passed through) and then the next Conv's input channel
-or the next Dense layer's columns of that channel's positions.
+0 on the domain: its filter and bias go, and so does everything that reads it: the channel's
+groups of the pools after it (average, or the stages of a max pool: passed through) and then the
+next Conv's input channel or the next Dense layer's columns of that channel's positions.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .base import Action, dropped, layer_name, params_of
 
 def _readers_fit(layers: list, k: int) -> bool:
     """Whether every layer from k+1 on that reads the channels of layer k can drop one: pools
-    (depthwise) pass them on to a Dense layer or a Conv with groups 1."""
+    (a group per channel) pass them on to a Dense layer or a Conv with groups 1."""
     for nxt in layers[k + 1:]:
         if isinstance(nxt, Conv2d) and nxt.pool:
             continue
@@ -31,8 +31,8 @@ def _drop_inputs(layers: list, j: int, keep: np.ndarray) -> None:
         cols = np.repeat(keep, layer.n_in // keep.size)
         layers[j] = layer.with_params(layer.weight[:, cols], layer.bias)
     elif layer.pool:
-        layers[j] = layer.keep_depthwise(keep)
-        _drop_inputs(layers, j + 1, keep)
+        layers[j], out = layer.keep_groups(keep)
+        _drop_inputs(layers, j + 1, out)
     else:
         layers[j] = layer.keep_inputs(keep)
 

@@ -14,7 +14,7 @@ from exactprune.stability import analyse_stability
 
 CHAINS = [
     [("Conv", {"out": 4, "k": 3, "strides": [2, 2], "pads": [1, 1, 1, 1]}), ("Relu", {}),
-     ("Conv", {"out": 3, "k": 2}), ("Relu", {})],
+     ("MaxPool", {"kernel_shape": [2, 2]}), ("Conv", {"out": 3, "k": 2}), ("Relu", {})],
     [("Conv", {"out": 4, "k": 2, "group": 2}), ("Relu", {}),
      ("AveragePool", {"kernel_shape": [2, 2]}), ("Conv", {"out": 3, "k": 2, "dilations": [2, 1]}),
      ("Relu", {})],
@@ -23,9 +23,9 @@ CHAINS = [
 
 
 
-@pytest.mark.parametrize("seed", range(2))
 @pytest.mark.parametrize("chain", range(len(CHAINS)))
-@pytest.mark.parametrize("method", ["bounds", "auto", "milp", "per-neuron"])
+@pytest.mark.parametrize("method, seed", [("bounds", 0), ("bounds", 1), ("milp", 0),
+                                          ("per-neuron", 1), ("auto", 2)])
 def test_bounds_and_proven_phases_hold_on_samples(seed, chain, method):
     network = convert(conv_chain(CHAINS[chain], seed=seed)).network
     rng = np.random.default_rng(seed)
@@ -38,7 +38,7 @@ def test_bounds_and_proven_phases_hold_on_samples(seed, chain, method):
     for bounds in (interval_bounds(network, box), symbolic_bounds(network, box)):
         for (lo, up), gk in zip(bounds, g):
             assert (gk >= lo).all() and (gk <= up).all()
-    result = analyse_stability(network, box, method=method, time_limit=8)
+    result = analyse_stability(network, box, method=method, time_limit=5)
     for k, status in result.status_by_layer().items():
         assert (g[k][:, status == ACTIVE] >= 0).all()
         assert (g[k][:, status == INACTIVE] <= 0).all()

@@ -1,5 +1,5 @@
-"""Conv, BatchNormalization, Pad, AveragePool, GlobalAveragePool, Flatten / Reshape / Transpose
-and NHWC inputs: the imported network (float64) and the written model agree with onnxruntime."""
+"""Conv, BatchNormalization, Pad, AveragePool, GlobalAveragePool, MaxPool, Flatten / Reshape /
+Transpose and NHWC inputs: the imported network (float64) and the written model agree with onnxruntime."""
 
 import numpy as np
 import pytest
@@ -36,6 +36,14 @@ CHAINS = {
     "pool_then_conv": [("Conv", {"out": 3, "k": 2}), ("Relu", {}),
                        ("AveragePool", {"kernel_shape": [2, 2]}), ("Conv", {"out": 2, "k": 2}),
                        ("Relu", {})],
+    "maxpool": [("Conv", {"out": 3, "k": 2}), ("Relu", {}),
+                ("MaxPool", {"kernel_shape": [2, 2], "strides": [2, 2]})],
+    "maxpool_3x3_pads": [("Conv", {"out": 2, "k": 2}), ("Relu", {}),
+                         ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2],
+                                      "pads": [1, 1, 1, 1]}), ("Conv", {"out": 2, "k": 2}),
+                         ("Relu", {})],
+    "maxpool_dilated": [("Conv", {"out": 2, "k": 2}), ("Relu", {}),
+                        ("MaxPool", {"kernel_shape": [2, 3], "dilations": [2, 1]})],
     "transpose_flatten": [("Conv", {"out": 3, "k": 3}), ("Relu", {}),
                           ("Transpose", {"perm": [0, 2, 3, 1]})],
 }
@@ -72,6 +80,8 @@ def test_pad_opset_2_attribute_form():
      "only constant padding with 0"),
     ([("Conv", {"out": 2, "k": 2}), ("Relu", {}),
       ("AveragePool", {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]})], "count_include_pad=0"),
+    ([("Conv", {"out": 2, "k": 2}), ("MaxPool", {"kernel_shape": [2, 2]})],
+     "MaxPool is read only on the output of a Relu"),
 ])
 def test_refused_forms_name_the_node(ops, message):
     with pytest.raises(UnsupportedModelError, match=message):
