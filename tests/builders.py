@@ -368,7 +368,8 @@ def conv_chain(ops, in_shape=(2, 7, 7), n_out: int = 3, seed: int = 0, nhwc: boo
                opset: int = OPSET) -> onnx.ModelProto:
     """A model input (N, *in_shape) -> ops -> Flatten -> Gemm(n_out). ops: (op_type, attrs) pairs;
     Conv gets a random kernel (attrs["out"] channels, attrs["k"] its window), BatchNormalization
-    random statistics, Pad attrs["pads"] (an input from opset 11 on). nhwc: the input is
+    random statistics, Pad attrs["pads"] (an input from opset 11 on), attrs["const"] a constant
+    second operand. nhwc: the input is
     (N, H, W, C) with a Transpose in front."""
     rng = np.random.default_rng(seed)
     nodes, inits, h = [], [], "input"
@@ -393,6 +394,9 @@ def conv_chain(ops, in_shape=(2, 7, 7), n_out: int = 3, seed: int = 0, nhwc: boo
                                 ("m", rng.normal(size=c)), ("v", rng.uniform(0.5, 2, c))):
                 inits.append(init(f"{part}{k}", value))
                 inputs.append(f"{part}{k}")
+        elif "const" in attrs:  # a second operand (Add, Mul...)
+            inits.append(init(f"C{k}", attrs.pop("const")))
+            inputs.append(f"C{k}")
         elif op == "Pad" and opset >= 11:
             inits.append(init(f"P{k}", np.array(attrs.pop("pads"), dtype=np.int64)))
             inputs.append(f"P{k}")

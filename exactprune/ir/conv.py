@@ -193,7 +193,8 @@ class Conv2d:
             raise UnsupportedModelError(
                 f"conv layer {self.act_node or ','.join(self.nodes)} would need a dense "
                 f"{self.n_out:,} x {self.n_in:,} matrix (more than {MAX_DENSE_ENTRIES:,} "
-                "entries); use --method bounds for this model")
+                "entries), which exactprune does not build (stability --method bounds needs "
+                "none)")
         weight = self._transpose(np.eye(self.n_out), self.kernel)
         return Dense(weight, self.bias, self.activation, self.nodes, self.act_node,
                      self.origin)

@@ -17,6 +17,8 @@ import numpy as np
 
 from .layers import Dense, InputMap, Layer
 
+FORWARD_ENTRIES = 2 ** 22
+
 
 @dataclass(frozen=True, eq=False)
 class Network:
@@ -100,6 +102,10 @@ class Network:
         return out
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """The network's output (N, n_outputs) in float64."""
-        return self.layers[-1].activation.apply(self.preactivations(x)[-1])
+        """The network's output (N, n_outputs) in float64, chunk by chunk of inputs so that no
+        layer's values hold more than FORWARD_ENTRIES (a wide conv layer)."""
+        x = self.flatten_input(x)
+        step = max(1, FORWARD_ENTRIES // max(layer.n_out for layer in self.layers))
+        return np.vstack([self.layers[-1].activation.apply(self.preactivations(x[r:r + step])[-1])
+                          for r in range(0, max(len(x), 1), step)])
 

@@ -140,14 +140,15 @@ class Traced:
             self.scale = np.where(inner, self.scale[idx], 0.0)
             self.shift = np.where(inner, self.shift[idx], 0.0)
         self.per_sample = tuple(int(d) for d in per_sample)
-        self.padded = (tuple(int(p) for p in pads), keep, self.per_sample)
+        self.padded = (tuple(int(p) for p in pads), keep, self._map_form())
         self.note(name)
 
     def convolve(self, name: str, make) -> None:
         """value_new = make(in_shape, pads)(value): a Conv2d on the per-sample (C, H, W) value
         (pads: a zero Pad just before it, (top, left, bottom, right), for the layer to add)."""
         pads = (0, 0, 0, 0)
-        if self.padded is not None and self.padded[2] == self.per_sample and not self.has_affine:
+        if (self.padded is not None and not self.has_affine
+                and _same(self.padded[2], self._map_form())):  # nothing since the Pad
             (p, keep, _), rank = self.padded, len(self.per_sample)
             if rank == 3 and p[0] == p[rank] == 0:
                 self.perm, self.scale, self.shift, _, _, self.per_sample = keep
@@ -167,6 +168,9 @@ class Traced:
         self.conv = make(self.per_sample, pads)
         self.per_sample = self.conv.out_shape
         self.note(name)
+
+    def _map_form(self) -> tuple:
+        return (self.perm, self.scale, self.shift, self.per_sample)
 
     def nonnegative(self) -> bool:
         """Whether every value is >= 0: a Relu layer's output, at most scaled by >= 0 factors,
@@ -261,3 +265,8 @@ class Traced:
         if last is not None and self.is_identity and last.activation.kind in ("relu", "identity"):
             return
         self._close(IDENTITY, "")
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    """Whether two map forms (perm, scale, shift, per_sample) are equal."""
+    return all(np.array_equal(x, y) for x, y in zip(a, b))

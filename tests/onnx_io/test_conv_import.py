@@ -86,3 +86,11 @@ def test_pad_opset_2_attribute_form():
 def test_refused_forms_name_the_node(ops, message):
     with pytest.raises(UnsupportedModelError, match=message):
         convert(conv_chain(ops))
+
+
+def test_a_scale_between_pad_and_conv_is_not_lost():
+    ops = [("Conv", {"out": 2, "k": 2}), ("Relu", {}),
+           ("Pad", {"pads": [0, 0, 1, 1, 0, 0, 1, 1]}), ("Mul", {"const": 2.0}),
+           ("Conv", {"out": 2, "k": 2})]
+    with pytest.raises(UnsupportedModelError, match="moves or scales"):
+        convert(conv_chain(ops))
