@@ -131,7 +131,7 @@ class Traced:
         inner = inner.reshape(-1)
         idx = np.zeros(inner.size, dtype=np.int64)
         idx[inner] = np.arange(self.size)
-        keep = (self.perm, self.scale, self.shift, self.A, self.c, self.per_sample)
+        before = self._map_form()
         if self.has_affine:
             self.A = np.where(inner[:, None], self.A[idx], 0.0)
             self.c = np.where(inner, self.c[idx], 0.0)
@@ -140,7 +140,7 @@ class Traced:
             self.scale = np.where(inner, self.scale[idx], 0.0)
             self.shift = np.where(inner, self.shift[idx], 0.0)
         self.per_sample = tuple(int(d) for d in per_sample)
-        self.padded = (tuple(int(p) for p in pads), keep, self._map_form())
+        self.padded = (tuple(int(p) for p in pads), before, self._map_form())
         self.note(name)
 
     def convolve(self, name: str, make) -> None:
@@ -149,9 +149,9 @@ class Traced:
         pads = (0, 0, 0, 0)
         if (self.padded is not None and not self.has_affine
                 and _same(self.padded[2], self._map_form())):  # nothing since the Pad
-            (p, keep, _), rank = self.padded, len(self.per_sample)
+            (p, before, _), rank = self.padded, len(self.per_sample)
             if rank == 3 and p[0] == p[rank] == 0:
-                self.perm, self.scale, self.shift, _, _, self.per_sample = keep
+                self.perm, self.scale, self.shift, self.per_sample = before
                 pads = (p[1], p[2], p[rank + 1], p[rank + 2])
         if self.compute_type is None:
             self.compute_type = self.elem_type
