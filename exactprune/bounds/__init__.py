@@ -28,10 +28,10 @@ import numpy as np
 from ..domain import FLOAT32_MAX, Box, check_range
 from ..errors import DomainError
 from ..ir import Layer, Network
+from ..ir.network import CHUNK_ENTRIES
 
 REL_MARGIN = 1e-9
 ABS_MARGIN = 1e-12
-CHUNK_ENTRIES = 2 ** 22  # coefficients of one back-substitution chunk (a conv layer's neurons)
 
 Bounds = list[tuple[np.ndarray, np.ndarray]]
 
@@ -120,11 +120,12 @@ def _rowdot(a: np.ndarray, v: np.ndarray) -> np.ndarray:
 def _backsub(network: Network, k: int, bounds, h0lo, h0up, upper: bool, rows=None):
     """One side of the symbolic bound of layer k's g (batched over boxes), given layers < k;
     for the neurons `rows` only (None: all), a chunk of them at a time so that no coefficient
-    stack holds more than CHUNK_ENTRIES entries."""
+    stack holds more than CHUNK_ENTRIES entries per box (layers of up to 1024 neurons on up to
+    4096 inputs: one chunk, as before conv layers)."""
     layer = network.layers[k]
     rows = np.arange(layer.n_out) if rows is None else np.asarray(rows)
     widest = max([layer.n_in] + [prev.n_in for prev in network.layers[:k]])
-    step = max(1, CHUNK_ENTRIES // (widest * h0lo.shape[0]))
+    step = max(1, CHUNK_ENTRIES // widest)
     parts = [_backsub_rows(network, k, bounds, h0lo, h0up, upper, rows[i:i + step])
              for i in range(0, rows.size, step)]
     if len(parts) == 1:

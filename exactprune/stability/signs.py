@@ -15,8 +15,6 @@ import numpy as np
 
 from ..ir import Network
 
-CHUNK_ENTRIES = 2 ** 22  # values of one layer for a chunk of inputs
-
 
 class SignEvidence:
     """Which strict signs have been observed, per neuron of each tracked two-phase layer.
@@ -64,7 +62,7 @@ class SignEvidence:
         The rounding-error bounds are computed only for the inputs whose plain float64 signs
         would show something new (after the first batches, most inputs show nothing)."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
-        step = chunk_rows(self.network)
+        step = self.network.chunk_rows()
         if x.shape[0] > step:  # in order, chunk by chunk: the same witnesses, less memory
             return sum(self.observe(x[i:i + step]) for i in range(0, x.shape[0], step))
         if x.shape[0] == 0:
@@ -100,11 +98,6 @@ class SignEvidence:
         if not self.witnesses:
             return np.zeros((0, self.network.n_inputs))
         return np.unique(np.asarray(self.witnesses), axis=0)
-
-
-def chunk_rows(network: Network) -> int:
-    """Inputs evaluated at once, so that no layer's values hold more than CHUNK_ENTRIES."""
-    return max(1, CHUNK_ENTRIES // max(layer.n_out for layer in network.layers))
 
 
 def _gamma(n: int) -> float:

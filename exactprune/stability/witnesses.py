@@ -11,7 +11,7 @@ from ..bounds import linear_bound_coefficients
 from ..domain import Box, sample_points
 from ..ir import Network
 from .result import Evidence
-from .signs import SignEvidence, chunk_rows
+from .signs import SignEvidence
 from .state import Analysis, Stage
 
 
@@ -20,7 +20,7 @@ def input_gradients(network: Network, x: np.ndarray, layer: int, neuron: np.ndar
 
     x: (T, d) flat inputs; neuron: (T,) indices. Returns (T, d).
     """
-    step = chunk_rows(network)
+    step = network.chunk_rows()
     if x.shape[0] > step:  # chunk by chunk: a conv layer's values for all of x are large
         return np.vstack([input_gradients(network, x[r:r + step], layer, neuron[r:r + step])
                           for r in range(0, x.shape[0], step)])
@@ -89,7 +89,7 @@ def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.
 
 def _columns(network: Network, x: np.ndarray, layer: int, cols: np.ndarray) -> np.ndarray:
     """g[layer][:, cols] at the inputs x, chunk by chunk."""
-    step = chunk_rows(network)
+    step = network.chunk_rows()
     return np.vstack([network.preactivations(x[r:r + step])[layer][:, cols]
                       for r in range(0, x.shape[0], step)])
 
@@ -97,7 +97,7 @@ def _columns(network: Network, x: np.ndarray, layer: int, cols: np.ndarray) -> n
 def _own_values(network: Network, x: np.ndarray, layer: int, neuron: np.ndarray) -> np.ndarray:
     """g[layer][neuron[t]] at x[t], chunk by chunk (a conv layer's values for all inputs at
     once would be large)."""
-    step = chunk_rows(network)
+    step = network.chunk_rows()
     return np.concatenate([
         network.preactivations(x[r:r + step])[layer][np.arange(len(x[r:r + step])),
                                                      neuron[r:r + step]]
