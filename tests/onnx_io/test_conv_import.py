@@ -44,6 +44,9 @@ CHAINS = {
                          ("Relu", {})],
     "maxpool_dilated": [("Conv", {"out": 2, "k": 2}), ("Relu", {}),
                         ("MaxPool", {"kernel_shape": [2, 3], "dilations": [2, 1]})],
+    "channels_last_reshape": [("Conv", {"out": 3, "k": 3}), ("Relu", {}),
+                              ("Transpose", {"perm": [0, 2, 3, 1]}),
+                              ("Reshape", {"const": np.array([0, -1])})],
     "transpose_flatten": [("Conv", {"out": 3, "k": 3}), ("Relu", {}),
                           ("Transpose", {"perm": [0, 2, 3, 1]})],
 }
