@@ -7,12 +7,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .ir import ACTIVE, INACTIVE, Network
+from .ir import ACTIVE, INACTIVE, Conv2d, Network
 from .reductions import RULES, Action, layer_name
 from .stability import StabilityResult
 
-REMOVED, FOLDED, MERGED = ("inactive", "constant", "dead"), ("rank-merge", "layer-fold"), ("lump",)
-NEURON_RULES = ("inactive", "rank-merge", "layer-fold", "constant", "dead", "lump")  # these
+REMOVED = ("inactive", "constant", "dead", "channel")
+FOLDED, MERGED = ("rank-merge", "layer-fold"), ("lump",)
+NEURON_RULES = ("inactive", "rank-merge", "layer-fold", "constant", "dead", "lump", "channel")  # these
 # take neurons out of a layer; "output-zero" only zeroes rows of the output layer
 
 
@@ -24,7 +25,8 @@ class LayerReport:
     removed: stably inactive, constant and dead neurons; folded: merged by the rank rule or in a
     folded layer; merged: lumped into an equal / proportional neuron. rules: the neurons each
     rule of NEURON_RULES took out (only rules that took some); they add up to
-    neurons_before - neurons_after.
+    neurons_before - neurons_after. channels_before / channels_after: output channels of a
+    conv layer (None for a dense one); macs_before / macs_after: its multiply-adds.
     """
 
     name: str
@@ -39,6 +41,10 @@ class LayerReport:
     params_before: int
     params_after: int
     rules: dict = field(default_factory=dict)
+    channels_before: int | None = None
+    channels_after: int | None = None
+    macs_before: int = 0
+    macs_after: int = 0
 
 
 @dataclass
@@ -116,8 +122,15 @@ def layer_reports(before: Network, after: Network, analysed: Network | None,
             stably_active=active, stably_inactive=inactive,
             removed=count(REMOVED), folded=count(FOLDED), merged=count(MERGED),
             params_before=layer.n_params, params_after=now.n_params if now is not None else 0,
-            rules={rule: count((rule,)) for rule in NEURON_RULES if count((rule,))}))
+            rules={rule: count((rule,)) for rule in NEURON_RULES if count((rule,))},
+            channels_before=_channels(layer), channels_after=_channels(now),
+            macs_before=layer.n_macs, macs_after=now.n_macs if now is not None else 0))
     return reports
+
+
+def _channels(layer) -> int | None:
+    """Output channels of a conv layer (None for a dense or missing one)."""
+    return layer.out_shape[0] if isinstance(layer, Conv2d) else None
 
 
 def by_rule(actions: list[Action]) -> dict:

@@ -362,3 +362,54 @@ def nudged(model: onnx.ModelProto, delta: float = 1e-3, name: str = "W1",
             value.flat[index] += delta
             out.graph.initializer[k].CopyFrom(numpy_helper.from_array(value, name))
     return out
+
+
+def conv_chain(ops, in_shape=(2, 7, 7), n_out: int = 3, seed: int = 0, nhwc: bool = False,
+               opset: int = OPSET) -> onnx.ModelProto:
+    """A model input (N, *in_shape) -> ops -> Flatten -> Gemm(n_out). ops: (op_type, attrs) pairs;
+    Conv gets a random kernel (attrs["out"] channels, attrs["k"] its window), BatchNormalization
+    random statistics, Pad attrs["pads"] (an input from opset 11 on), attrs["const"] a constant
+    second operand. nhwc: the input is
+    (N, H, W, C) with a Transpose in front."""
+    rng = np.random.default_rng(seed)
+    nodes, inits, h = [], [], "input"
+    shape = list(in_shape)
+    if nhwc:
+        nodes.append(helper.make_node("Transpose", [h], ["nchw"], name="ToNCHW", perm=[0, 3, 1, 2]))
+        h = "nchw"
+    for k, (op, attrs) in enumerate(ops):
+        attrs, name, out, inputs = dict(attrs), f"{op}_{k}", f"t{k}", [h]
+        if op == "Conv":
+            co, kh = attrs.pop("out"), attrs.pop("k")
+            group = attrs.get("group", 1)
+            inits += [init(f"K{k}", rng.normal(size=(co, shape[0] // group, kh, kh)) / kh)]
+            inputs.append(f"K{k}")
+            shape[0] = co
+            if attrs.pop("bias", True):
+                inits.append(init(f"B{k}", rng.normal(size=co) * 0.3))
+                inputs.append(f"B{k}")
+        elif op == "BatchNormalization":
+            c = shape[0]
+            for part, value in (("s", rng.uniform(0.5, 2, c)), ("b", rng.normal(size=c)),
+                                ("m", rng.normal(size=c)), ("v", rng.uniform(0.5, 2, c))):
+                inits.append(init(f"{part}{k}", value))
+                inputs.append(f"{part}{k}")
+        elif "const" in attrs:  # a second operand (Add, Mul...)
+            inits.append(init(f"C{k}", attrs.pop("const")))
+            inputs.append(f"C{k}")
+        elif op == "Pad" and opset >= 11:
+            inits.append(init(f"P{k}", np.array(attrs.pop("pads"), dtype=np.int64)))
+            inputs.append(f"P{k}")
+        nodes.append(helper.make_node(op, inputs, [out], name=name, **attrs))
+        h = out
+    probe = make_model(nodes + [helper.make_node("Flatten", [h], ["flat"], name="Flatten_end")],
+                       [("input", ["N", *(in_shape[1:] + in_shape[:1] if nhwc else in_shape)])],
+                       [("flat", ["N", None])], inits, opset, check=False)
+    n_flat = run_ort(probe, np.zeros((1, *(in_shape[1:] + in_shape[:1] if nhwc else in_shape)))
+                     ).shape[1]
+    inits += [init("W", rng.normal(size=(n_out, n_flat)) / np.sqrt(n_flat)),
+              init("b", rng.normal(size=n_out))]
+    nodes += [helper.make_node("Flatten", [h], ["flat"], name="Flatten_end"),
+              helper.make_node("Gemm", ["flat", "W", "b"], ["output"], name="Gemm_end", transB=1)]
+    first = list(in_shape[1:] + in_shape[:1] if nhwc else in_shape)
+    return make_model(nodes, [("input", ["N", *first])], [("output", ["N", n_out])], inits, opset)

@@ -28,6 +28,7 @@ import numpy as np
 from ..domain import FLOAT32_MAX, Box, check_range
 from ..errors import DomainError
 from ..ir import Layer, Network
+from ..ir.network import CHUNK_ENTRIES
 
 REL_MARGIN = 1e-9
 ABS_MARGIN = 1e-12
@@ -116,12 +117,28 @@ def _rowdot(a: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.matmul(a, v[:, :, None])[:, :, 0]
 
 
-def _backsub(network: Network, k: int, bounds, h0lo, h0up, upper: bool):
-    """One side of the symbolic bound of layer k's g (batched over boxes), given layers < k."""
-    layer = network.layers[k].as_dense()
+def _backsub(network: Network, k: int, bounds, h0lo, h0up, upper: bool, rows=None):
+    """One side of the symbolic bound of layer k's g (batched over boxes), given layers < k;
+    for the neurons `rows` only (None: all), a chunk of them at a time so that no coefficient
+    stack holds more than CHUNK_ENTRIES entries per box (layers of up to 1024 neurons on up to
+    4096 inputs: one chunk, as before conv layers)."""
+    layer = network.layers[k]
+    rows = np.arange(layer.n_out) if rows is None else np.asarray(rows)
+    widest = max([layer.n_in] + [prev.n_in for prev in network.layers[:k]])
+    step = max(1, CHUNK_ENTRIES // widest)
+    parts = [_backsub_rows(network, k, bounds, h0lo, h0up, upper, rows[i:i + step])
+             for i in range(0, rows.size, step)]
+    if len(parts) == 1:
+        return parts[0]
+    return tuple(np.concatenate(part, axis=1) for part in zip(*parts))
+
+
+def _backsub_rows(network: Network, k: int, bounds, h0lo, h0up, upper: bool, rows):
+    layer = network.layers[k]
     batch = h0lo.shape[0]
-    a = np.broadcast_to(layer.weight, (batch,) + layer.weight.shape)
-    c = np.broadcast_to(layer.bias, (batch, layer.n_out)).copy()
+    weight = layer.weight_rows(rows)
+    a = np.broadcast_to(weight, (batch,) + weight.shape)
+    c = np.broadcast_to(layer.bias[rows], (batch, rows.size)).copy()
     cmag = np.abs(c)
     # aabs: the same back-substitution on absolute values; it bounds every product that went
     # into `a`, so the rounding margin also covers cancellation inside `a = d @ W`
@@ -161,8 +178,10 @@ def batch_symbolic_bounds(network: Network, lo: np.ndarray, hi: np.ndarray,
     out: Bounds = []
     for k, layer in enumerate(network.layers[: None if last is None else last + 1]):
         glo, gup = _affine_interval(layer, hlo, hup)
-        weight = layer.as_dense().weight
-        a = np.broadcast_to(weight, (lo.shape[0],) + weight.shape)
+        a = None
+        if k == 0 and coeffs is not None:
+            weight = layer.weight_rows(np.arange(layer.n_out))
+            a = np.broadcast_to(weight, (lo.shape[0],) + weight.shape)
         if k > 0:
             slo, lmag, _ = _backsub(network, k, out, h0lo, h0up, upper=False)
             sup, umag, a = _backsub(network, k, out, h0lo, h0up, upper=True)
@@ -189,10 +208,11 @@ def symbolic_bounds(network: Network, box: Box, known: Bounds | None = None) -> 
 
 
 def linear_bound_coefficients(network: Network, box: Box, bounds: Bounds, layer: int,
-                              upper: bool) -> np.ndarray:
-    """Coefficients (n_out, d) on the flat input of the symbolic upper (or lower) linear bound of
-    layer `layer`'s g, built from the relaxations that `bounds` give the earlier layers."""
+                              upper: bool, rows=None) -> np.ndarray:
+    """Coefficients (len(rows), d) on the flat input of the symbolic upper (or lower) linear
+    bound of layer `layer`'s g for its neurons `rows` (None: all), built from the relaxations
+    that `bounds` give the earlier layers."""
     h0lo, h0up = _h0_boxes(network, box.lo[None, :], box.hi[None, :])
     earlier = [(lo[None, :], up[None, :]) for lo, up in bounds[:layer]]
-    _, _, coef = _backsub(network, layer, earlier, h0lo, h0up, upper)
+    _, _, coef = _backsub(network, layer, earlier, h0lo, h0up, upper, rows)
     return network.input_map.pull_back(coef[0], network.n_inputs)

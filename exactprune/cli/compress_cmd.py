@@ -33,7 +33,7 @@ DEFAULTS = CompressOptions()
 
 _ACT = {"identity": "id", "leaky_relu": "leaky"}
 RULE_COLUMNS = {"inactive": "inact", "rank-merge": "merge", "layer-fold": "fold",
-                "constant": "const"}  # short headers: the usual table fits 80 columns
+                "constant": "const", "channel": "chan"}  # short headers: the usual table fits 80 columns
 
 
 def _count(value: int | None) -> str:
@@ -49,6 +49,12 @@ def _pct(before: int, after: int) -> str:
     return f"{100.0 * (before - after) / before:.1f}%"
 
 
+def _channel_text(layer) -> str:
+    if layer.channels_before is None:
+        return "-"
+    return f"{layer.channels_before}->{layer.channels_after}"
+
+
 def render(report: CompressReport, out: str, console: Console) -> None:
     """The before/after table per layer, then totals (in the spirit of onnxsim's table).
 
@@ -58,15 +64,19 @@ def render(report: CompressReport, out: str, console: Console) -> None:
     rules = [r for r in NEURON_RULES if any(layer.rules.get(r) for layer in report.layers)]
     table = Table(title=Text(f"{report.model} -> {out}"), title_justify="left",
                   box=rich_box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for col in ("layer", "act", "neurons", "after", "on", "off", *rules, "params", "after"):
+    conv = any(layer.channels_before is not None for layer in report.layers)
+    extra = ("channels", "MACs", "after") if conv else ()  # conv models: channels, MACs too
+    for col in ("layer", "act", "neurons", "after", "on", "off", *rules, "params", "after",
+                *extra):
         table.add_column(RULE_COLUMNS.get(col, col), overflow="fold",
                          justify="left" if col in ("layer", "act") else "right")
     for layer in report.layers:
+        more = (_channel_text(layer), str(layer.macs_before), str(layer.macs_after)) if conv else ()
         table.add_row(Text(layer.name), _ACT.get(layer.activation, layer.activation),
                       str(layer.neurons_before), str(layer.neurons_after),
                       _count(layer.stably_active), _count(layer.stably_inactive),
                       *(str(layer.rules.get(r, 0)) for r in rules),
-                      str(layer.params_before), str(layer.params_after))
+                      str(layer.params_before), str(layer.params_after), *more)
     console.print(table)
     totals = Table(title="totals", title_justify="left", box=rich_box.SIMPLE_HEAD, pad_edge=False)
     for col in ("", "before", "after", "removed"):

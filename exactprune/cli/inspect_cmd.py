@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from ..ir import Conv2d
 from ..onnx_io import LoadedModel, load_model
 from ..onnx_io.registry import supported_ops
 from .app import console, main
@@ -33,6 +34,8 @@ def summary(source: LoadedModel) -> dict:
                 "activation": layer.activation.kind,
                 "alpha": layer.activation.alpha if layer.activation.kind == "leaky_relu" else None,
                 "params": layer.n_params,
+                "macs": layer.n_macs,
+                **_structure(layer),
             }
             for k, layer in enumerate(network.layers)
         ],
@@ -40,6 +43,28 @@ def summary(source: LoadedModel) -> dict:
                    "macs": network.n_macs},
         "domain": domain.to_json() if domain is not None else None,
     }
+
+
+def _structure(layer) -> dict:
+    """kind ("dense", "conv", "avgpool" or "maxpool": a stage of its ReLU tournament) and, for
+    conv layers, their kernel and shapes."""
+    if not isinstance(layer, Conv2d):
+        return {"kind": "dense"}
+    kind = {"": "conv", "average": "avgpool", "max": "maxpool"}[layer.pool]
+    return {"kind": kind, "kernel": list(layer.kernel.shape[2:]),
+            "strides": list(layer.strides), "pads": list(layer.pads),
+            "dilations": list(layer.dilations), "groups": layer.groups,
+            "channels": [layer.in_shape[0], layer.out_shape[0]],
+            "in_shape": list(layer.in_shape), "out_shape": list(layer.out_shape)}
+
+
+def _shape_text(layer: dict) -> str:
+    if layer["kind"] == "dense":
+        return f"{layer['n_in']} -> {layer['n_out']}"
+    groups = f" g{layer['groups']}" if layer["groups"] > 1 and layer["kind"] == "conv" else ""
+    return (f"{layer['kind']} {'x'.join(map(str, layer['kernel']))}/"
+            f"{'x'.join(map(str, layer['strides']))}{groups} "
+            f"{'x'.join(map(str, layer['in_shape']))} -> {'x'.join(map(str, layer['out_shape']))}")
 
 
 def _domain_text(domain: dict | None) -> str:
@@ -57,14 +82,16 @@ def _value(value: dict) -> str:
 def _render(info: dict) -> None:
     table = Table(title=Text(info["model"]), title_justify="left")
     for column, justify in [("#", "right"), ("ONNX nodes", "left"), ("in -> out", "right"),
-                            ("activation", "left"), ("parameters", "right")]:
+                            ("activation", "left"), ("parameters", "right"),
+                            ("multiply-adds", "right")]:
         table.add_column(column, justify=justify)
     for layer in info["layers"]:
         act = layer["activation"]
         if layer["act_node"]:
             act += f" ({layer['act_node']})"
         table.add_row(str(layer["index"]), Text(", ".join(layer["nodes"]) or "-"),
-                      f"{layer['n_in']} -> {layer['n_out']}", Text(act), f"{layer['params']:,}")
+                      _shape_text(layer), Text(act), f"{layer['params']:,}",
+                      f"{layer['macs']:,}")
     console.print(table)
     totals = info["totals"]
     lines = [

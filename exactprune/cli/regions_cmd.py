@@ -14,7 +14,8 @@ from rich.text import Text
 from ..atomic import Outputs, check_distinct, check_target
 from ..bounds import check_domain
 from ..domain import Box
-from ..errors import DomainError, Interrupted, MissingFileError
+from ..errors import DomainError, Interrupted, MissingFileError, UnsupportedModelError
+from ..ir import Conv2d
 from ..onnx_io import load_model
 from ..regions import (
     METHODS,
@@ -40,6 +41,9 @@ from .options import (
 )
 
 DEFAULTS = RegionOptions()
+
+
+CONV_REFUSED = ("exact", "milp", "mipbound")  # need dense layers; bounds and sample take conv
 
 
 def parse_point(text: str, n: int) -> np.ndarray:
@@ -100,7 +104,8 @@ def _render(result: dict, console: Console) -> None:
                    "of uniform samples (lower bound); mipbound: SCIP with s random XOR "
                    "constraints on the activation binaries, s raised while all --trials trials "
                    "are feasible: regions >= 2^(s - a) with probability >= --confidence, "
-                   "a = -log2(1 - confidence) / trials (for networks too large to enumerate).")
+                   "a = -log2(1 - confidence) / trials (for networks too large to enumerate). "
+                   "Convolutional models: bounds and sample.")
 @click.option("--plane", nargs=3, default=None, metavar="A B C",
               help="Count on the 2-D slice through three inputs (comma-separated values or .npy); "
                    "a 2-input model uses its own plane by default.")
@@ -146,6 +151,12 @@ def regions(model, domain_flags, method, plane, plot_path, time_limit, samples, 
     if plot_path is not None and not use_slice:
         raise DomainError("--plot draws a 2-D slice: give --plane A B C for a model with "
                           f"{network.n_inputs} inputs")
+    if (method in CONV_REFUSED or use_slice) and any(isinstance(layer, Conv2d)
+                                                     for layer in network.layers):
+        raise UnsupportedModelError(
+            f"{model}: regions {'--plane/--plot' if use_slice else '--method ' + method} "
+            "enumerates cells of fully connected networks; for a convolutional model use "
+            "--method bounds or --method sample")
     sliced = None
     with err_console.status("counting regions...") as status:
         def progress(count: int, elapsed: float) -> None:

@@ -8,6 +8,7 @@ Every consumer (bounds, MILP encoders, witnesses, reductions, regions) goes thro
 protocol, so that a layer kind with a structured W (a convolution) can be added without
 touching them: they ask for the forward map, its interval image, one back-substitution step,
 the sparse rows of W, or (where a reduction edits single neurons) the dense equivalent.
+Conv2d (ir/conv.py) is the structured kind.
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ class Layer(Protocol):
 
     def rows(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """(neuron, columns, coefficients) of every neuron's row, zero coefficients left out."""
+
+    def row_l1(self) -> np.ndarray:
+        """sum_i |W_ji| per neuron j (n_out,)."""
+
+    def weight_rows(self, rows: np.ndarray) -> np.ndarray:
+        """W[rows] as a dense (len(rows), n_in) array."""
 
     def as_dense(self) -> "Dense":
         """The same layer with an explicit weight matrix."""
@@ -129,6 +136,12 @@ class Dense:
         for j, row in enumerate(self.weight):
             cols = np.flatnonzero(row)
             yield j, cols, row[cols]
+
+    def row_l1(self) -> np.ndarray:
+        return np.abs(self.weight).sum(axis=1)
+
+    def weight_rows(self, rows: np.ndarray) -> np.ndarray:
+        return self.weight[rows]
 
     def as_dense(self) -> "Dense":
         return self

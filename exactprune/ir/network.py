@@ -17,6 +17,9 @@ import numpy as np
 
 from .layers import Dense, InputMap, Layer
 
+CHUNK_ENTRIES = 2 ** 22  # values of one array formed at once for a wide (conv) layer: a layer's
+# values for a chunk of inputs, back-substitution coefficients for a chunk of neurons
+
 
 @dataclass(frozen=True, eq=False)
 class Network:
@@ -99,7 +102,15 @@ class Network:
             h = layer.activation.apply(g)
         return out
 
+    def chunk_rows(self) -> int:
+        """Inputs evaluated at once so that no layer's values hold more than CHUNK_ENTRIES
+        (4096 or more for layers of up to 1024 neurons)."""
+        return max(1, CHUNK_ENTRIES // max(layer.n_out for layer in self.layers))
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """The network's output (N, n_outputs) in float64."""
-        return self.layers[-1].activation.apply(self.preactivations(x)[-1])
+        """The network's output (N, n_outputs) in float64, chunk by chunk of inputs."""
+        x = self.flatten_input(x)
+        step = self.chunk_rows()
+        return np.vstack([self.layers[-1].activation.apply(self.preactivations(x[r:r + step])[-1])
+                          for r in range(0, max(len(x), 1), step)])
 

@@ -16,7 +16,7 @@ from onnx import helper, numpy_helper
 from .._version import __version__
 from ..atomic import write_atomic
 from ..domain import Box
-from ..ir import Dense, Network
+from ..ir import Conv2d, Dense, Network
 from .interface import Interface, default_interface
 from .metadata import KEY_ACTIONS, KEY_DOMAIN, KEY_VERSION
 
@@ -61,7 +61,7 @@ def _input_map(g: _Graph, network: Network, h: str, dtype) -> str:
     return h
 
 
-def fuse_clip_pairs(layers: list[Dense]) -> list[tuple[Dense, np.ndarray | None]]:
+def fuse_clip_pairs(layers: list) -> list[tuple[Dense | Conv2d, np.ndarray | None]]:
     """Each layer with the caps of its units (None: no cap): a pair of ReLU units of one layer
     with the same weights, biases c and c - d (d > 0) and opposite columns in the next layer
     computes relu(g) - relu(g - d) = min(relu(g), d): one unit capped at d (a Clip read as two
@@ -69,7 +69,8 @@ def fuse_clip_pairs(layers: list[Dense]) -> list[tuple[Dense, np.ndarray | None]
     out = [(layer, None) for layer in layers]
     for k in range(len(layers) - 1):
         layer, after = out[k][0], out[k + 1][0]
-        if layer.activation.kind != "relu" or layer.n_out < 2:
+        if (layer.activation.kind != "relu" or layer.n_out < 2 or not isinstance(layer, Dense)
+                or not isinstance(after, Dense)):
             continue
         rows: dict[bytes, list[int]] = {}
         for j in range(layer.n_out):
@@ -94,11 +95,11 @@ def fuse_clip_pairs(layers: list[Dense]) -> list[tuple[Dense, np.ndarray | None]
     return out
 
 
-def written_layers(network: Network, opset: int) -> list[tuple[Dense, np.ndarray | None]]:
+def written_layers(network: Network, opset: int) -> list[tuple[Dense | Conv2d, np.ndarray | None]]:
     """The layers as to_onnx writes them at `opset`, with their units' caps: Clip unit pairs
-    fused where Min broadcasts (opset 8 on)."""
-    dense = [layer.as_dense() for layer in network.layers]
-    return fuse_clip_pairs(dense) if opset >= MIN_BROADCAST_OPSET else [(d, None) for d in dense]
+    of Dense layers fused where Min broadcasts (opset 8 on); Conv2d layers as they are."""
+    layers = list(network.layers)
+    return fuse_clip_pairs(layers) if opset >= MIN_BROADCAST_OPSET else [(d, None) for d in layers]
 
 
 def written_network(network: Network, opset: int) -> Network:
@@ -107,28 +108,60 @@ def written_network(network: Network, opset: int) -> Network:
 
 
 def _layers(g: _Graph, network: Network, x_flat: str, h: str, dtype, opset: int) -> str:
-    for k, (layer, cap) in enumerate(written_layers(network, opset)):
+    layers = written_layers(network, opset)
+    for k, (layer, cap) in enumerate(layers):
         name = layer.nodes[0] if layer.nodes else f"Gemm_{k}"
         if layer.n_out == 0 and k < len(network.layers) - 1:
             continue  # nothing to compute; the next layer has no inputs
-        bias = g.const(f"layer{k}.bias", layer.bias.astype(dtype))
-        if layer.n_in == 0:  # constant rows: 0 * x (one column per sample) + bias
+        if isinstance(layer, Conv2d):
+            h = _conv(g, layer, h, name, k, dtype, k == 0 or isinstance(layers[k - 1][0], Dense))
+            if k == len(layers) - 1 or isinstance(layers[k + 1][0], Dense):
+                h = _activation(g, layer, k, h)
+                h = g.node("Flatten", [h], f"{name}_flatten", axis=1)
+                continue
+        elif layer.n_in == 0:  # constant rows: 0 * x (one column per sample) + bias
             zero = g.node("MatMul", [x_flat, g.const(f"layer{k}.zero",
                                                      np.zeros((network.n_inputs, 1), dtype))],
                           f"{name}_batch")
-            h = g.node("Add", [zero, bias], f"{name}_constant")
+            h = g.node("Add", [zero, g.const(f"layer{k}.bias", layer.bias.astype(dtype))],
+                       f"{name}_constant")
         else:
-            h = g.node("Gemm", [h, g.const(f"layer{k}.weight", layer.weight.astype(dtype)), bias],
+            h = g.node("Gemm", [h, g.const(f"layer{k}.weight", layer.weight.astype(dtype)),
+                                g.const(f"layer{k}.bias", layer.bias.astype(dtype))],
                        name, transB=1)
-        kind = layer.activation.kind
-        act = layer.act_node or f"{kind}_{k}"
-        if kind == "relu":
-            h = g.node("Relu", [h], act)
-        elif kind == "leaky_relu":
-            h = g.node("LeakyRelu", [h], act, alpha=layer.activation.alpha)
+        h = _activation(g, layer, k, h)
         if cap is not None:
-            h = g.node("Min", [h, g.const(f"layer{k}.cap", cap.astype(dtype))], f"{act}_cap")
+            h = g.node("Min", [h, g.const(f"layer{k}.cap", cap.astype(dtype))],
+                       f"{_act_name(layer, k)}_cap")
     return h
+
+
+def _act_name(layer, k: int) -> str:
+    return layer.act_node or f"{layer.activation.kind}_{k}"
+
+
+def _activation(g: _Graph, layer, k: int, h: str) -> str:
+    kind, act = layer.activation.kind, _act_name(layer, k)
+    if kind == "relu":
+        return g.node("Relu", [h], act)
+    if kind == "leaky_relu":
+        return g.node("LeakyRelu", [h], act, alpha=layer.activation.alpha)
+    return h
+
+
+def _conv(g: _Graph, layer: Conv2d, h: str, name: str, k: int, dtype, flat: bool) -> str:
+    """A Conv (or AveragePool) node for the layer; `flat`: h is (N, n_in), reshaped first."""
+    if flat:
+        h = g.node("Reshape", [h, g.const(f"layer{k}.shape", np.array((-1,) + layer.in_shape))],
+                   f"{name}_reshape")
+    window = list(layer.kernel.shape[2:])
+    if layer.pool == "average":
+        return g.node("AveragePool", [h], name, kernel_shape=window, strides=list(layer.strides),
+                      pads=list(layer.pads), count_include_pad=1)
+    return g.node("Conv", [h, g.const(f"layer{k}.kernel", layer.kernel.astype(dtype)),
+                           g.const(f"layer{k}.bias", layer.channel_bias.astype(dtype))],
+                  name, kernel_shape=window, strides=list(layer.strides), pads=list(layer.pads),
+                  dilations=list(layer.dilations), group=layer.groups)
 
 
 def _body(g: _Graph, network: Network, face: Interface) -> None:

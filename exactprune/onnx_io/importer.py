@@ -23,7 +23,13 @@ from ..errors import (
     first_line,
 )
 from ..ir import Network
-from . import ops_activation, ops_affine, ops_elementwise, ops_shape  # noqa: F401 (registration)
+from . import (  # noqa: F401 (registration)
+    ops_activation,
+    ops_affine,
+    ops_conv,
+    ops_elementwise,
+    ops_shape,
+)
 from .context import NodeContext, node_label
 from .fold import BatchDependent, fold, shape_of
 from .interface import FLOAT_TYPES, MIN_OPSET, Interface, dims
@@ -182,7 +188,7 @@ def convert(model: onnx.ModelProto, path: str | Path | None = None,
             shapes.update((out, traced.per_sample) for out in node.output if out)
     traced.finish()
     for k, layer in enumerate(traced.layers):
-        if not (np.isfinite(layer.weight).all() and np.isfinite(layer.bias).all()):
+        if not (np.isfinite(layer.interval(np.ones((1, layer.n_in)), np.ones((1, layer.n_in)))[2]).all()):
             raise InvalidModelError(f"layer {k} ({', '.join(layer.nodes)}) has NaN/inf "
                                     "parameters after folding constants")
     network = Network(tuple(traced.layers), traced.input_map)

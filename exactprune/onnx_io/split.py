@@ -89,17 +89,17 @@ def split_graph(graph: onnx.GraphProto, input_name: str, opsets: dict[str, int])
 
 
 def _check_conv(tail, opsets) -> None:
-    """Refuse convolutions, naming them and every other op the body could not take before
-    the last layer."""
-    conv = [node for node in tail if node.op_type in CONV_OPS]
+    """Refuse convolutions without a converter (ConvTranspose, quantised ones), naming them and
+    every other op the body could not take before the last layer."""
+    conv = [node for node in tail if node.op_type in CONV_OPS and not in_body(node, opsets)]
     if not conv:
         return
     last = max(k for k, node in enumerate(tail) if node.op_type in LAYER_OPS)
     others = [node for node in tail[:last]
               if node.op_type not in CONV_OPS and not in_body(node, opsets)]
     raise UnsupportedModelError(
-        f"convolutional layers are not supported ({_describe(conv, opsets)}): exactprune "
-        "handles fully connected networks"
+        f"these convolutional layers are not supported ({_describe(conv, opsets)}): exactprune "
+        "reads Conv (2-D), AveragePool and GlobalAveragePool"
         + (f"; also unsupported: {_describe(others, opsets)}" if others else ""))
 
 

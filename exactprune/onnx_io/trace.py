@@ -4,6 +4,9 @@ Between two activations it is an affine function of the previous activation outp
 flattened model input x before the first affine layer), kept in one of two forms:
   map form   value = scale * h[perm] + shift   (only reshapes, transposes, elementwise constants)
   dense form value = A @ h + c                 (after a Gemm / MatMul since h)
+  conv form  value = conv(h)                   (after a Conv or AveragePool since h: a Conv2d)
+A zero Pad in map form is remembered (`padded`) so that the Conv or pool reading it takes it as
+its own pads; anything else between an activation and a Conv is refused.
 A Clip closes a layer of ReLU units (clip(g) = a + relu(g - a) - relu(g - b)) and leaves their
 combination as a pending dense form that the next Gemm / MatMul absorbs (`combining`).
 `per_sample` is the tensor's shape without the batch dimension (the whole shape when the input
@@ -15,10 +18,14 @@ affine op: the type the body's layers compute in.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import onnx
 
+from ..errors import UnsupportedModelError
 from ..ir import IDENTITY, RELU, Activation, Dense, InputMap
+from ..ir.conv import Conv2d
 
 
 class Traced:
@@ -30,7 +37,7 @@ class Traced:
         self.batch = batch  # the input's first dimension (an int when fixed, None when absent)
         self.elem_type = elem_type
         self.compute_type: int | None = None
-        self.layers: list[Dense] = []
+        self.layers: list[Dense | Conv2d] = []
         self.input_map: InputMap | None = None
         self._reset(self.size)
 
@@ -43,6 +50,8 @@ class Traced:
         self.perm, self.scale, self.shift = np.arange(n), np.ones(n), np.zeros(n)
         self.A: np.ndarray | None = None
         self.c: np.ndarray | None = None
+        self.conv: Conv2d | None = None
+        self.padded: tuple | None = None  # (pads, map form before, map form after) of a Pad
         self.combining = False  # A, c combine the units of a Clip layer: no layer of their own
         self.nodes: list[str] = []
 
@@ -53,7 +62,7 @@ class Traced:
 
     @property
     def has_affine(self) -> bool:
-        return self.A is not None
+        return self.A is not None or self.conv is not None
 
     @property
     def is_identity(self) -> bool:
@@ -70,6 +79,7 @@ class Traced:
 
     def permute(self, idx: np.ndarray, per_sample: tuple[int, ...]) -> None:
         """value_new = value[idx] (a transpose of each sample)."""
+        self._densify()
         if self.has_affine:
             self.A, self.c = self.A[idx], self.c[idx]
         else:
@@ -77,7 +87,14 @@ class Traced:
         self.per_sample = tuple(int(d) for d in per_sample)
 
     def elementwise(self, name: str, mul: np.ndarray, add: np.ndarray) -> None:
-        """value_new = mul * value + add, per flat feature."""
+        """value_new = mul * value + add, per flat feature (per channel into a pending Conv)."""
+        if self.conv is not None:
+            m, a = mul.reshape(self.conv.out_shape[0], -1), add.reshape(self.conv.out_shape[0], -1)
+            if (m == m[:, :1]).all() and (a == a[:, :1]).all():
+                self.conv = self.conv.scaled(m[:, 0], a[:, 0])
+                self.note(name)
+                return
+        self._densify()
         if self.has_affine:
             self.A = self.A * mul[:, None]
             self.c = self.c * mul + add
@@ -104,6 +121,75 @@ class Traced:
                 self.A, self.c = self._dense(L), L @ self.shift + offset
         self.per_sample = tuple(int(d) for d in per_sample)
         self.note(name)
+
+    def zero_pad(self, name: str, pads: tuple[int, ...], per_sample: tuple[int, ...]) -> None:
+        """Zero padding of each sample by `pads` (begin..., end... over the per-sample axes)."""
+        self._densify()
+        rank = len(self.per_sample)
+        inner = np.zeros(per_sample, dtype=bool)
+        inner[tuple(slice(pads[a], pads[a] + self.per_sample[a]) for a in range(rank))] = True
+        inner = inner.reshape(-1)
+        idx = np.zeros(inner.size, dtype=np.int64)
+        idx[inner] = np.arange(self.size)
+        before = self._map_form()
+        if self.has_affine:
+            self.A = np.where(inner[:, None], self.A[idx], 0.0)
+            self.c = np.where(inner, self.c[idx], 0.0)
+        else:
+            self.perm = self.perm[idx]
+            self.scale = np.where(inner, self.scale[idx], 0.0)
+            self.shift = np.where(inner, self.shift[idx], 0.0)
+        self.per_sample = tuple(int(d) for d in per_sample)
+        self.padded = (tuple(int(p) for p in pads), before, self._map_form())
+        self.note(name)
+
+    def convolve(self, name: str, make) -> None:
+        """value_new = make(in_shape, pads)(value): a Conv2d on the per-sample (C, H, W) value
+        (pads: a zero Pad just before it, (top, left, bottom, right), for the layer to add)."""
+        pads = (0, 0, 0, 0)
+        if (self.padded is not None and not self.has_affine
+                and _same(self.padded[2], self._map_form())):  # nothing since the Pad
+            (p, before, _), rank = self.padded, len(self.per_sample)
+            if rank == 3 and p[0] == p[rank] == 0:
+                self.perm, self.scale, self.shift, self.per_sample = before
+                pads = (p[1], p[2], p[rank + 1], p[rank + 2])
+        if self.compute_type is None:
+            self.compute_type = self.elem_type
+        if self.combining:
+            self._close_combination()
+        if self.has_affine:
+            self._close(IDENTITY, "")
+        if not self.layers and self.input_map is None:
+            self.input_map = InputMap(self.perm, self.scale, self.shift)
+            self.nodes = []
+        elif not self.is_identity:
+            raise UnsupportedModelError("an op between an activation and a convolution moves or "
+                                        "scales the values (only a zero Pad may sit there)")
+        self.conv = make(self.per_sample, pads)
+        self.per_sample = self.conv.out_shape
+        self.note(name)
+
+    def _map_form(self) -> tuple:
+        return (self.perm, self.scale, self.shift, self.per_sample)
+
+    def nonnegative(self) -> bool:
+        """Whether every value is >= 0: a Relu layer's output, at most scaled by >= 0 factors,
+        moved or zero-padded."""
+        last = self.layers[-1] if self.layers else None
+        return (last is not None and last.activation == RELU and not self.has_affine
+                and not self.combining and bool(np.all(self.scale >= 0.0))
+                and bool(np.all(self.shift == 0.0)))
+
+    def _close_combination(self) -> None:
+        """A Clip layer's pending combination of units as an identity layer of its own."""
+        self.combining = False
+        self._close(IDENTITY, "")
+
+    def _densify(self) -> None:
+        """A pending Conv as the dense form (before an op that needs one)."""
+        if self.conv is not None:
+            dense = self.conv.as_dense()
+            self.A, self.c, self.conv = dense.weight, dense.bias, None
 
     def _dense(self, L: np.ndarray) -> np.ndarray:
         """L @ (map form) as a matrix on h."""
@@ -146,7 +232,8 @@ class Traced:
         """min(h, cap) right after a ReLU layer (how exactprune writes a capped unit): the layer
         becomes Clip(g, 0, cap). False (nothing done) when the value is not that layer's output."""
         last = self.layers[-1] if self.layers else None
-        if last is None or last.activation != RELU or not self.is_identity or self.combining:
+        if (not isinstance(last, Dense) or last.activation != RELU or not self.is_identity
+                or self.combining):
             return False
         self.layers.pop()
         self.A, self.c, self.nodes = last.weight, last.bias, list(last.nodes)
@@ -155,6 +242,7 @@ class Traced:
 
     def _pending(self) -> tuple[np.ndarray, np.ndarray]:
         """(weight, bias) of the affine part since the last layer, as a dense map on h."""
+        self._densify()
         if self.has_affine:
             return self.A, self.c
         return self._dense(np.eye(self.perm.size)), self.shift.copy()
@@ -162,6 +250,11 @@ class Traced:
     def _close(self, act: Activation, act_node: str) -> None:
         if self.input_map is None:
             self.input_map = InputMap.identity(self.perm.size)
+        if self.conv is not None:
+            layer = replace(self.conv, activation=act, nodes=tuple(self.nodes), act_node=act_node)
+            self.layers.append(layer)
+            self._reset(layer.n_out)
+            return
         weight, bias = self._pending()
         self.layers.append(Dense(weight, bias, act, tuple(self.nodes), act_node))
         self._reset(weight.shape[0])
@@ -172,3 +265,8 @@ class Traced:
         if last is not None and self.is_identity and last.activation.kind in ("relu", "identity"):
             return
         self._close(IDENTITY, "")
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    """Whether two map forms (perm, scale, shift, per_sample) are equal."""
+    return all(np.array_equal(x, y) for x, y in zip(a, b))

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..ir import Dense, Network
 
-RULES = ("inactive", "rank-merge", "layer-fold", "output-zero", "constant", "dead", "lump")
+RULES = ("inactive", "rank-merge", "layer-fold", "output-zero", "constant", "dead", "lump", "channel")
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,12 @@ def keep_neurons(layers: list[Dense], k: int, keep: np.ndarray, next_weight: np.
     origin = [o for o, flag in zip(layer.origin, keep) if flag]
     layers[k] = replace(layer, weight=layer.weight[keep], bias=layer.bias[keep], origin=tuple(origin))
     layers[k + 1] = nxt.with_params(next_weight[:, keep], next_bias)
+
+
+def dense_pair(layers: list, k: int) -> bool:
+    """Whether layers k and k+1 are both Dense (the neuron-wise rules edit dense rows and
+    columns; conv layers have the channel rules of channels.py)."""
+    return isinstance(layers[k], Dense) and isinstance(layers[k + 1], Dense)
 
 
 def dropped(layer: Dense, keep: np.ndarray) -> tuple[int, ...]:

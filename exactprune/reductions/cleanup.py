@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Network
-from .base import Action, dropped, keep_neurons, layer_name, params_of, set_layers
+from .base import Action, dense_pair, dropped, keep_neurons, layer_name, params_of, set_layers
 
 
 def remove_constant(network: Network) -> tuple[Network, list[Action]]:
@@ -16,6 +16,8 @@ def remove_constant(network: Network) -> tuple[Network, list[Action]]:
     layers = list(network.layers)
     actions: list[Action] = []
     for k in range(len(layers) - 1):
+        if not dense_pair(layers, k):
+            continue
         layer, nxt = layers[k], layers[k + 1]
         const = ~np.any(layer.weight != 0.0, axis=1)
         if not const.any():
@@ -34,6 +36,8 @@ def remove_dead(network: Network) -> tuple[Network, list[Action]]:
     layers = list(network.layers)
     actions: list[Action] = []
     for k in range(len(layers) - 2, -1, -1):
+        if not dense_pair(layers, k):
+            continue
         layer, nxt = layers[k], layers[k + 1]
         keep = np.any(nxt.weight != 0.0, axis=0)
         if keep.all():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Network
-from .base import Action, dropped, keep_neurons, layer_name, params_of, set_layers
+from .base import Action, dense_pair, dropped, keep_neurons, layer_name, params_of, set_layers
 from .precision import PrecisionGuard
 
 
@@ -54,6 +54,8 @@ def lump(network: Network, tol: float = 0.0,
     layers = list(network.layers)
     actions: list[Action] = []
     for k in range(len(layers) - 1):
+        if not dense_pair(layers, k):
+            continue
         layer, nxt = layers[k], layers[k + 1]
         rows = np.concatenate([layer.weight, layer.bias[:, None]], axis=1)
         pairs = proportional_groups(rows, tol)

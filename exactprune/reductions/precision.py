@@ -39,8 +39,11 @@ def forward32(network: Network, x: np.ndarray) -> np.ndarray:
         h = h * imap.scale.astype(np.float32)
     if not np.all(imap.shift == 0.0):
         h = h + imap.shift.astype(np.float32)
-    for layer in (layer.as_dense() for layer in network.layers):
-        g = h @ layer.weight.astype(np.float32).T + layer.bias.astype(np.float32)
+    for layer in network.layers:
+        if isinstance(layer, Dense):
+            g = h @ layer.weight.astype(np.float32).T + layer.bias.astype(np.float32)
+        else:  # a Conv2d: float64 rounded to float32 (its kernels are not merged or folded)
+            g = layer.affine(h.astype(np.float64)).astype(np.float32)
         h = layer.activation.apply(g).astype(np.float32)
     return h.astype(np.float64)
 

@@ -23,8 +23,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..ir import ACTIVE, INACTIVE, Dense, Network
-from .base import Action, dropped, keep_neurons, layer_name, params_of, set_layers
+from ..ir import ACTIVE, INACTIVE, Conv2d, Dense, Network
+from .base import Action, dense_pair, dropped, keep_neurons, layer_name, params_of, set_layers
+from .channels import remove_dead_channels
 from .precision import PrecisionGuard
 
 RANK_TOL = 1e-9
@@ -139,7 +140,7 @@ def _fold_layer(layers: list[Dense], k: int, c: np.ndarray, actions: list[Action
 
 def _zero_output(layers: list[Dense], status: np.ndarray | None, actions: list[Action]) -> None:
     out = layers[-1]
-    if out.activation.kind != "relu" or status is None:
+    if out.activation.kind != "relu" or status is None or not isinstance(out, Dense):
         return
     idx = np.flatnonzero(status == INACTIVE)
     idx = idx[np.any(out.weight[idx] != 0.0, axis=1) | (out.bias[idx] != 0.0)]
@@ -165,6 +166,11 @@ def reduce_stable(network: Network, status: dict[int, np.ndarray] | None = None,
     actions: list[Action] = []
     k = 0
     while k < len(layers) - 1:
+        if not dense_pair(layers, k):
+            if isinstance(layers[k], Conv2d):
+                stat[k] = remove_dead_channels(layers, k, stat[k], actions)
+            k += 1
+            continue
         c = phase_factors(layers[k], stat[k])
         c = _remove_inactive(layers, k, c, actions)
         c = _rank_merge(layers, k, c, rank_tol, actions, guard)

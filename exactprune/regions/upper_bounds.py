@@ -17,25 +17,31 @@
   Pruning: From Sparsity to Geometry and Linear Regions" (sparsity lowers the expected rank and so
   the expected bound); it is an estimate over random masks (fixed seed), not the paper's formula.
 Identity hidden layers do not split; they only cap the dimension by their width and rank.
+Conv layers take min(n_in, n_out) as their rank (their dense matrix is never built).
 """
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from math import comb
 
 import numpy as np
 
-from ..ir import Network
+from ..ir import Dense, Network
 
 SPARSITY_SAMPLES = 32
 
 
 def _layers(network: Network) -> list[tuple[int, int, bool]]:
-    """(width, rank, splits) per hidden layer."""
-    return [(layer.n_out, int(np.linalg.matrix_rank(layer.as_dense().weight)),
-             layer.activation.two_phase)
-            for layer in network.hidden]
+    """(width, rank, splits) per hidden layer (a conv layer's rank: min(n_in, n_out))."""
+    return [(layer.n_out, _rank(layer), layer.activation.two_phase) for layer in network.hidden]
+
+
+def _rank(layer) -> int:
+    if isinstance(layer, Dense):
+        return int(np.linalg.matrix_rank(layer.weight))
+    return min(layer.n_in, layer.n_out)
 
 
 def theorem1(n0: int, layers: list[tuple[int, int, bool]]) -> int:
@@ -83,7 +89,8 @@ def sparsity_expected(network: Network, samples: int = SPARSITY_SAMPLES, seed: i
     """The expected rank-refined Theorem 1 bound over random masks of the network's density."""
     rng = np.random.default_rng(seed)
     hidden = network.hidden
-    dense = all(np.count_nonzero(layer.weight) == layer.weight.size for layer in hidden)
+    dense = all(np.count_nonzero(layer.weight) == layer.weight.size for layer in hidden
+                if isinstance(layer, Dense))
     plain = [(layer.n_out, min(layer.n_in, layer.n_out), layer.activation.two_phase)
              for layer in hidden]
     if dense:
@@ -92,6 +99,9 @@ def sparsity_expected(network: Network, samples: int = SPARSITY_SAMPLES, seed: i
     for _ in range(samples):
         spec = []
         for layer in hidden:
+            if not isinstance(layer, Dense):  # a conv layer: its rank cap, no random mask
+                spec.append((layer.n_out, _rank(layer), layer.activation.two_phase))
+                continue
             mask = np.zeros(layer.weight.size, dtype=bool)
             mask[rng.choice(layer.weight.size, np.count_nonzero(layer.weight), replace=False)] = True
             spec.append((layer.n_out, structural_rank(mask.reshape(layer.weight.shape)),
@@ -101,9 +111,14 @@ def sparsity_expected(network: Network, samples: int = SPARSITY_SAMPLES, seed: i
 
 
 def region_bounds(network: Network) -> dict[str, int]:
-    """Every bound above, by name."""
+    """Every bound above, by name; for a network with conv layers (thousands of neurons: the
+    numbers have thousands of digits and Theorem 1's recursion is too slow) the base-2
+    logarithms of "product" and "2^N" only."""
     layers = _layers(network)
     splitting = [width for width, _, splits in layers if splits]
+    if not all(isinstance(layer, Dense) for layer in network.layers):
+        return {"log2 product": round(math.log2(product_bound(network.n_inputs, splitting)), 1),
+                "log2 2^N": float(sum(splitting))}
     return {
         "theorem1": theorem1(network.n_inputs, [(w, w, s) for w, _, s in layers]),
         "theorem1_rank": theorem1(network.n_inputs, layers),

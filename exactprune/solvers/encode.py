@@ -21,7 +21,7 @@ import numpy as np
 from pyscipopt import Model, quicksum
 
 from ..domain import Box
-from ..ir import ACTIVE, INACTIVE, Network
+from ..ir import ACTIVE, INACTIVE, Dense, Network
 from .scip import SCIP_INFINITY, SolverTrouble, new_model, scip_calls
 
 
@@ -96,7 +96,13 @@ def encode_network(model: Model, x: list, network: Network, bounds, phases, last
     with scip_calls():
         h: list = list(x)
         for k in range(last + 1):
-            layer = network.folded_first_layer() if k == 0 else network.layers[k]
+            layer = network.layers[k]
+            if k == 0 and isinstance(layer, Dense):
+                layer = network.folded_first_layer()
+            elif k == 0:  # a conv layer's rows on h0, h0 as expressions of x (no dense W)
+                imap = network.input_map
+                h = [float(s) * x[int(p)] + float(t)
+                     for p, s, t in zip(imap.perm, imap.scale, imap.shift)]
             lo, up = bounds[k]
             phase = phases[k]
             neurons = range(layer.n_out)

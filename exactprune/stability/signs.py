@@ -30,8 +30,7 @@ class SignEvidence:
         self.pos = {i: np.zeros(network.layers[i].n_out, bool) for i in layers}
         self.neg = {i: np.zeros(network.layers[i].n_out, bool) for i in layers}
         self.witnesses: list[np.ndarray] = []
-        self._row_l1 = [np.abs(layer.as_dense().weight).sum(axis=1)
-                        for layer in network.layers[:max(layers, default=-1) + 1]]
+        self._row_l1 = [layer.row_l1() for layer in network.layers[:max(layers, default=-1) + 1]]
 
     def certain(self, x: np.ndarray, g=None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per network layer up to the last tracked one: (g, err), the float64 pre-activations
@@ -63,6 +62,9 @@ class SignEvidence:
         The rounding-error bounds are computed only for the inputs whose plain float64 signs
         would show something new (after the first batches, most inputs show nothing)."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        step = self.network.chunk_rows()
+        if x.shape[0] > step:  # in order, chunk by chunk: the same witnesses, less memory
+            return sum(self.observe(x[i:i + step]) for i in range(0, x.shape[0], step))
         if x.shape[0] == 0:
             return 0
         g = self.network.preactivations(x)

@@ -20,8 +20,12 @@ def input_gradients(network: Network, x: np.ndarray, layer: int, neuron: np.ndar
 
     x: (T, d) flat inputs; neuron: (T,) indices. Returns (T, d).
     """
-    g = network.preactivations(x)
-    grad = network.layers[layer].as_dense().weight[neuron]  # (T, n_in of layer)
+    step = network.chunk_rows()
+    if x.shape[0] > step:  # chunk by chunk: a conv layer's values for all of x are large
+        return np.vstack([input_gradients(network, x[r:r + step], layer, neuron[r:r + step])
+                          for r in range(0, x.shape[0], step)])
+    g = network.preactivations(x) if layer else []
+    grad = network.layers[layer].weight_rows(neuron)  # (T, n_in of layer)
     for i in range(layer - 1, -1, -1):
         prev = network.layers[i]
         grad = prev.backward(grad * prev.activation.slope_at(g[i]))
@@ -38,7 +42,7 @@ def relaxation_corners(network: Network, box: Box, bounds, evidence: SignEvidenc
         for upper, seen in ((True, evidence.pos[i]), (False, evidence.neg[i])):
             rows = np.flatnonzero(~seen & todo[i])
             if rows.size:
-                coef = linear_bound_coefficients(network, box, bounds, i, upper)[rows]
+                coef = linear_bound_coefficients(network, box, bounds, i, upper, rows)
                 out.append(np.where((coef > 0.0) == upper, box.hi, box.lo))
     return np.vstack(out) if out else np.zeros((0, box.size))
 
@@ -53,7 +57,6 @@ def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.
     in the wanted direction, trying several step lengths, keep the best point and repeat.
     """
     lo, hi = box.lo, box.hi
-    g_starts = network.preactivations(starts)
     new = 0
     targets = []
     for i in evidence.layers:
@@ -70,18 +73,35 @@ def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.
     for i, items in by_layer.items():
         idx = np.array([j for j, _ in items])
         want = np.array([w for _, w in items])
-        x = starts[np.argmax(want[None, :] * g_starts[i][:, idx], axis=0)]
+        x = starts[np.argmax(want[None, :] * _columns(network, starts, i, idx), axis=0)]
         for _ in range(iterations):
             grad = input_gradients(network, x, i, idx) * want[:, None]
             corner = np.where(grad > 0.0, hi, np.where(grad < 0.0, lo, x))
             cand = x[None, :, :] + steps[:, None, None] * (corner - x)[None, :, :]
             flat = np.clip(cand.reshape(-1, lo.size), lo, hi)
             new += evidence.observe(flat)
-            gc = network.preactivations(flat)[i].reshape(steps.size, idx.size, -1)
-            score = want[None, :] * gc[:, np.arange(idx.size), idx]
+            score = want[None, :] * _own_values(network, flat, i, np.tile(idx, steps.size)
+                                                 ).reshape(steps.size, idx.size)
             best = np.argmax(score, axis=0)
             x = np.clip(cand[best, np.arange(idx.size)], lo, hi)
     return new
+
+
+def _columns(network: Network, x: np.ndarray, layer: int, cols: np.ndarray) -> np.ndarray:
+    """g[layer][:, cols] at the inputs x, chunk by chunk."""
+    step = network.chunk_rows()
+    return np.vstack([network.preactivations(x[r:r + step])[layer][:, cols]
+                      for r in range(0, x.shape[0], step)])
+
+
+def _own_values(network: Network, x: np.ndarray, layer: int, neuron: np.ndarray) -> np.ndarray:
+    """g[layer][neuron[t]] at x[t], chunk by chunk (a conv layer's values for all inputs at
+    once would be large)."""
+    step = network.chunk_rows()
+    return np.concatenate([
+        network.preactivations(x[r:r + step])[layer][np.arange(len(x[r:r + step])),
+                                                     neuron[r:r + step]]
+        for r in range(0, x.shape[0], step)])
 
 
 def find_witnesses(network: Network, box: Box, evidence: SignEvidence, seed: int = 0,

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from builders import random_mlp, save_model, shared_model
+from builders import conv_chain, random_mlp, save_model, shared_model
 from click.testing import CliRunner
 
 from exactprune import load, save
@@ -56,3 +56,18 @@ def test_shared_mnist_unnamed_nodes():
     assert info["layers"][0]["act_node"] == "9" and info["input"]["shape"] == [1, 784, 1]
     assert info["totals"]["hidden_neurons"] == 512 and np.isclose(info["totals"]["params"],
                                                                   269322)
+
+
+def test_conv_layers_show_kernel_stride_channels_and_macs(tmp_path):
+    ops = [("Conv", {"out": 4, "k": 3, "strides": [2, 2], "pads": [1, 1, 1, 1]}), ("Relu", {}),
+           ("AveragePool", {"kernel_shape": [2, 2], "strides": [2, 2]})]
+    path = save_model(conv_chain(ops), tmp_path / "c.onnx")
+    result = CliRunner().invoke(main, ["inspect", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "conv 3x3/2x2 2x7x7 -> 4x4x4" in result.output
+    assert "avgpool 2x2/2x2 4x4x4 -> 4x2x2" in result.output
+    info = json.loads(CliRunner().invoke(main, ["inspect", str(path), "--json"]).stdout)
+    conv = info["layers"][0]
+    assert (conv["kind"], conv["channels"], conv["params"], conv["macs"]) == (
+        "conv", [2, 4], 4 * 2 * 9 + 4, 16 * 4 * 2 * 9)
+    assert info["totals"]["macs"] == sum(layer["macs"] for layer in info["layers"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from builders import init, make_model, random_mlp, save_model, shared_model
+from builders import init, make_model, random_mlp, save_model
 from click.testing import CliRunner
 from onnx import helper
 
@@ -138,15 +140,28 @@ def test_cli_missing_file(tmp_path):
         load(tmp_path / "nope.onnx")
 
 
-def test_cli_convolutional_model():
-    path = shared_model("oval21_cifar_base_kw.onnx")
-    line = cli_error(path)
-    assert ("convolutional layers are not supported (node Conv_0 (Conv, opset 9), node Conv_2 "
-            "(Conv, opset 9)): exactprune handles fully connected networks") in line
+def _conv_chain(tmp_path, first: str, second: str) -> Path:
+    """input (N, 1, 6, 6) -> first (a 3x3 kernel) -> Relu -> second -> Flatten -> Gemm."""
+    k = np.ones((1, 1, 3, 3), np.float32)
+    extra = {"kernel_shape": [2, 2]} if second == "MaxPool" else {}
+    size = {"ConvTranspose": 8, "Conv": 4}[first] - (1 if second == "MaxPool" else 0)
+    nodes = [helper.make_node(first, ["input", "K"], ["c"], name=f"{first}_0"),
+             helper.make_node("Relu", ["c"], ["r"], name="Relu_1"),
+             helper.make_node(second, ["r"], ["s"], name=f"{second}_2", **extra),
+             helper.make_node("Flatten", ["s"], ["f"], name="Flatten_3"),
+             helper.make_node("Gemm", ["f", "W", "b"], ["output"], name="Gemm_4", transB=1)]
+    model = make_model(nodes, [("input", ["N", 1, 6, 6])], [("output", ["N", 2])],
+                       [init("K", k), init("W", np.ones((2, size * size))), init("b", np.zeros(2))],
+                       opset=13)
+    return save_model(model, tmp_path / f"{first}.onnx")
 
 
-def test_convolutional_model_names_the_other_unsupported_ops_too():
-    line = cli_error(shared_model("verivital_avgpool.onnx"))
-    assert ("(node Conv_0 (Conv, opset 9)): exactprune handles fully connected networks; also "
-            "unsupported: node Pad_2 (Pad, opset 9), node AveragePool_3 (AveragePool, opset 9)"
-            ) in line
+def test_cli_unsupported_convolution(tmp_path):
+    line = cli_error(_conv_chain(tmp_path, "ConvTranspose", "Identity"))
+    assert ("these convolutional layers are not supported (node ConvTranspose_0 (ConvTranspose, "
+            "opset 13)): exactprune reads Conv (2-D), AveragePool and GlobalAveragePool") in line
+
+
+def test_cli_unsupported_op_after_a_convolution(tmp_path):
+    line = cli_error(_conv_chain(tmp_path, "Conv", "LpNormalization"))
+    assert "unsupported ops between layers: node LpNormalization_2 (LpNormalization, opset 13)" in line
