@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import UnsupportedModelError
 from .activation import RELU, Activation, activation
 from .layers import Dense
+from .maxpool import MaxPoolStage
 
 MAX_DENSE_ENTRIES = 10 ** 7  # the largest dense equivalent of a conv layer ever built
 
@@ -27,8 +28,9 @@ class Conv2d:
     strides (sh, sw), pads (top, left, bottom, right), dilations (dh, dw) as in ONNX Conv.
     activation, nodes, act_node, origin: as Dense's (origin has one entry per output position).
     pool: "" for a Conv; "average" for an AveragePool (written back as one); "max" for a stage
-    of a MaxPool's ReLU tournament (onnx_io/ops_conv.py; written as Conv). Pools have no
-    parameters and groups = input channels (one group per channel)."""
+    of a MaxPool's ReLU tournament (ir/maxpool.py), `maxpool` its record (written back as the
+    one MaxPool while the tournament is whole). Pools have no parameters and groups = input
+    channels (one group per channel)."""
 
     kernel: np.ndarray
     channel_bias: np.ndarray
@@ -42,6 +44,7 @@ class Conv2d:
     act_node: str = ""
     origin: tuple[int, ...] = ()
     pool: str = ""
+    maxpool: MaxPoolStage | None = None
 
     def __post_init__(self) -> None:
         k = np.asarray(self.kernel, dtype=np.float64)
@@ -55,6 +58,8 @@ class Conv2d:
                 or k.shape[0] % groups or k.shape[1] * groups != c_in):
             raise ValueError(f"kernel {k.shape}, bias {b.shape}, groups {groups} do not fit "
                              f"input {self.in_shape}")
+        if (self.pool == "max") != (self.maxpool is not None):
+            raise ValueError('a max-pool stage (pool "max") and only one has a MaxPool record')
         if min(self.out_shape) < 1:
             raise ValueError(f"the kernel {k.shape[2:]} does not fit input {self.in_shape}")
         object.__setattr__(self, "kernel", k)
@@ -94,6 +99,11 @@ class Conv2d:
 
     @property
     def n_macs(self) -> int:
+        """Multiply-adds; a MaxPool counts one per window value (as an AveragePool), on its
+        first stage."""
+        if self.maxpool is not None:
+            return (self.positions * self.groups * int(np.prod(self.maxpool.kernel_shape))
+                    if self.maxpool.stage == 0 else 0)
         return self.positions * self.kernel.size
 
     # maps -------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from .._version import __version__
 from ..atomic import write_atomic
 from ..domain import Box
 from ..ir import Conv2d, Dense, Network
+from ..ir.maxpool import MaxPoolStage, as_written
 from .interface import Interface, default_interface
 from .metadata import KEY_ACTIONS, KEY_DOMAIN, KEY_VERSION
 
@@ -97,8 +98,9 @@ def fuse_clip_pairs(layers: list) -> list[tuple[Dense | Conv2d, np.ndarray | Non
 
 def written_layers(network: Network, opset: int) -> list[tuple[Dense | Conv2d, np.ndarray | None]]:
     """The layers as to_onnx writes them at `opset`, with their units' caps: Clip unit pairs
-    of Dense layers fused where Min broadcasts (opset 8 on); Conv2d layers as they are."""
-    layers = list(network.layers)
+    of Dense layers fused where Min broadcasts (opset 8 on); Conv2d layers as they are, but the
+    stages of a max pool's tournament that is no longer whole as plain convolutions."""
+    layers = as_written(network.layers)
     return fuse_clip_pairs(layers) if opset >= MIN_BROADCAST_OPSET else [(d, None) for d in layers]
 
 
@@ -114,7 +116,12 @@ def _layers(g: _Graph, network: Network, x_flat: str, h: str, dtype, opset: int)
         if layer.n_out == 0 and k < len(network.layers) - 1:
             continue  # nothing to compute; the next layer has no inputs
         if isinstance(layer, Conv2d):
-            h = _conv(g, layer, h, name, k, dtype, k == 0 or isinstance(layers[k - 1][0], Dense))
+            pool = layer.maxpool  # a whole tournament: one MaxPool node, then the last activation
+            if pool is None or pool.stage == 0:
+                h = _conv(g, layer, h, name, k, dtype,
+                          k == 0 or isinstance(layers[k - 1][0], Dense))
+            if pool is not None and pool.stage < pool.stages - 1:
+                continue
             if k == len(layers) - 1 or isinstance(layers[k + 1][0], Dense):
                 h = _activation(g, layer, k, h)
                 h = g.node("Flatten", [h], f"{name}_flatten", axis=1)
@@ -150,7 +157,8 @@ def _activation(g: _Graph, layer, k: int, h: str) -> str:
 
 
 def _conv(g: _Graph, layer: Conv2d, h: str, name: str, k: int, dtype, flat: bool) -> str:
-    """A Conv (or AveragePool) node for the layer; `flat`: h is (N, n_in), reshaped first."""
+    """A Conv (AveragePool, MaxPool: the first stage of its tournament) node for the layer;
+    `flat`: h is (N, n_in), reshaped first."""
     if flat:
         h = g.node("Reshape", [h, g.const(f"layer{k}.shape", np.array((-1,) + layer.in_shape))],
                    f"{name}_reshape")
@@ -158,10 +166,22 @@ def _conv(g: _Graph, layer: Conv2d, h: str, name: str, k: int, dtype, flat: bool
     if layer.pool == "average":
         return g.node("AveragePool", [h], name, kernel_shape=window, strides=list(layer.strides),
                       pads=list(layer.pads), count_include_pad=1)
+    if layer.maxpool is not None:
+        return _max_pool(g, layer.maxpool, h, name)
     return g.node("Conv", [h, g.const(f"layer{k}.kernel", layer.kernel.astype(dtype)),
                            g.const(f"layer{k}.bias", layer.channel_bias.astype(dtype))],
                   name, kernel_shape=window, strides=list(layer.strides), pads=list(layer.pads),
                   dilations=list(layer.dilations), group=layer.groups)
+
+
+def _max_pool(g: _Graph, pool: MaxPoolStage, h: str, name: str) -> str:
+    """The MaxPool node of a whole tournament; dilations and ceil_mode only when not the
+    defaults (they exist from opset 10 on, as in the original)."""
+    extra = {"dilations": list(pool.dilations)} if pool.dilations != (1, 1) else {}
+    if pool.ceil_mode:
+        extra["ceil_mode"] = pool.ceil_mode
+    return g.node("MaxPool", [h], name, kernel_shape=list(pool.kernel_shape),
+                  strides=list(pool.strides), pads=list(pool.pads), **extra)
 
 
 def _body(g: _Graph, network: Network, face: Interface) -> None:

@@ -4,11 +4,14 @@ Pad with zeros (taken by the Conv or pool that reads it)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..errors import UnsupportedModelError
 from ..ir import IDENTITY, RELU
 from ..ir.conv import Conv2d
+from ..ir.maxpool import MaxPoolStage, stage_kernels, tournament
 from .context import NodeContext
 from .registry import converter
 
@@ -127,30 +130,11 @@ def _ceil_grows(shape, layer: Conv2d, window) -> bool:
     return False
 
 
-def tournament(m: int) -> list[np.ndarray]:
-    """The stages of max(v_1..v_m) for v >= 0 as ReLU layers: each pairs the values (a, b) into
-    relu(a) = a and relu(b - a), whose sum is max(a, b) (an odd one is passed on as relu(v));
-    rows are neurons, columns the previous stage's neurons (the window's m values first). The
-    last entry is the linear map to the maximum (one row)."""
-    values, stages = list(np.eye(m)), []
-    while len(values) > 1:
-        rows, sums = [], []
-        for a, b in zip(values[0::2], values[1::2]):
-            rows += [a, b - a]
-            sums.append((len(rows) - 2, len(rows) - 1))
-        if len(values) % 2:
-            rows.append(values[-1])
-            sums.append((len(rows) - 1,))
-        stages.append(np.array(rows))
-        values = [np.isin(np.arange(len(rows)), pick).astype(float) for pick in sums]
-    return stages + [values[0][None, :]]
-
-
 @converter("MaxPool", since=1)
 def max_pool(ctx: NodeContext) -> None:
-    """max over each window as tournament stages (Conv2d, one group per channel, pool "max"):
-    exact for the non-negative output of a Relu, where a zero pad (not -inf) changes no maximum
-    as every window holds a real value."""
+    """max over each window as tournament stages (ir/maxpool.py: Conv2d layers with one group
+    per channel, pool "max", each with the pool's record): exact for the non-negative output of
+    a Relu, where a zero pad (not -inf) changes no maximum as every window holds a real value."""
     ctx.check_extra_outputs()
     _spatial(ctx)
     window = tuple(int(k) for k in ctx.attrs["kernel_shape"])
@@ -160,28 +144,29 @@ def max_pool(ctx: NodeContext) -> None:
         raise ctx.unsupported("MaxPool is read only on the output of a Relu (its values >= 0)")
     strides, dilations = _pair(ctx, "strides"), _pair(ctx, "dilations")
     span = tuple((k - 1) * d + 1 for k, d in zip(window, dilations))
-    stages = tournament(window[0] * window[1])
+    stages = len(tournament(window[0] * window[1]))
 
     def first(shape, pad):
         own = _pads(ctx, shape[1:], window, strides, dilations)
         pads = tuple(a + b for a, b in zip(own, pad))
         if max(pads[0], pads[2]) >= span[0] or max(pads[1], pads[3]) >= span[1]:
             raise ctx.unsupported(f"pads {list(pads)} make windows without a value")
-        kernel = np.tile(stages[0].reshape((-1, 1) + window), (shape[0], 1, 1, 1))
+        record = MaxPoolStage(window, strides, pads, dilations,
+                              int(ctx.attrs.get("ceil_mode", 0)), 0, stages)
+        kernel = stage_kernels(window, shape[0])[0]
         layer = Conv2d(kernel, np.zeros(kernel.shape[0]), shape, strides, pads, dilations,
-                       shape[0], IDENTITY, pool="max")
-        if int(ctx.attrs.get("ceil_mode", 0)) and _ceil_grows(shape, layer, span):
+                       shape[0], IDENTITY, pool="max", maxpool=record)
+        if record.ceil_mode and _ceil_grows(shape, layer, span):
             raise ctx.unsupported("ceil_mode=1 adds partial windows here")
         return layer
 
     _build(ctx, first)
-    for level, stage in enumerate(stages[1:]):
-        ctx.traced.activation(f"{ctx.name}/stage{level}", RELU)
-        kernel = stage.reshape(stage.shape + (1, 1))
-        _build(ctx, lambda shape, pad, kernel=kernel: Conv2d(
-            np.tile(kernel, (shape[0] // kernel.shape[1], 1, 1, 1)),
-            np.zeros(shape[0] // kernel.shape[1] * kernel.shape[0]), shape,
-            groups=shape[0] // kernel.shape[1], activation=IDENTITY, pool="max"))
+    record, channels = ctx.traced.conv.maxpool, ctx.traced.conv.in_shape[0]
+    for stage, kernel in enumerate(stage_kernels(window, channels)[1:], start=1):
+        ctx.traced.activation(f"{ctx.name}/stage{stage - 1}", RELU)
+        _build(ctx, lambda shape, pad, kernel=kernel, stage=stage: Conv2d(
+            kernel, np.zeros(kernel.shape[0]), shape, groups=channels, activation=IDENTITY,
+            pool="max", maxpool=replace(record, stage=stage)))
 
 
 @converter("GlobalAveragePool", since=1)
