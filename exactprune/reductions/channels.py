@@ -1,12 +1,20 @@
-"""Reductions that keep the convolutional structure (METHODS section 4.1 per channel).
+"""Reductions that keep the convolutional structure (METHODS sections 4.1 and 4.3 per channel).
 
 A ReLU channel of a Conv2d layer whose every output position is proven stably inactive outputs
 0 on the domain: its filter and bias go, and so does everything that reads it: the channel's
 groups of the pools after it (average, or the stages of a max pool: passed through) and then the
 next Conv's input channel or the next Dense layer's columns of that channel's positions.
+
+A channel with an all-zero kernel outputs act(bias) at every position, everywhere: its values,
+carried through the pools after it, are folded into the reader's bias (a Dense layer's per
+neuron; a Conv's per channel, only where they add exactly the same (float64) at each of its
+output positions, which a zero padding of the reader can prevent: then the channel stays), and
+it goes as above.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -37,14 +45,21 @@ def _drop_inputs(layers: list, j: int, keep: np.ndarray) -> None:
         layers[j] = layer.keep_inputs(keep)
 
 
+def _fits(layers: list, k: int) -> bool:
+    """Whether channels of layer k can go: a Conv (not a pool, groups 1) whose readers fit."""
+    layer = layers[k]
+    return (isinstance(layer, Conv2d) and not layer.pool and layer.groups == 1
+            and _readers_fit(layers, k))
+
+
 def remove_dead_channels(layers: list, k: int, status: np.ndarray | None,
                          actions: list[Action]) -> np.ndarray | None:
     """Delete the channels of Conv2d layer k whose every position is stably inactive (ReLU);
     returns the status of the positions kept."""
     layer = layers[k]
     act = layer.activation
-    if (status is None or layer.pool or layer.groups != 1 or not act.two_phase
-            or act.inactive_slope != 0.0 or not _readers_fit(layers, k)):
+    if (status is None or not _fits(layers, k) or not act.two_phase
+            or act.inactive_slope != 0.0):
         return status
     dead = (status.reshape(layer.out_shape[0], -1) == INACTIVE).all(axis=1)
     if not dead.any() or dead.all():
@@ -57,3 +72,54 @@ def remove_dead_channels(layers: list, k: int, status: np.ndarray | None,
     _drop_inputs(layers, k + 1, keep)
     actions.append(Action("channel", layer_name(layers[k]), gone, before - params_of(layers)))
     return status[positions]
+
+
+def _linear(layer, h: np.ndarray) -> np.ndarray:
+    """What h (n_in,) adds to the layer's pre-activations (its map without the bias)."""
+    if isinstance(layer, Dense):
+        return layer.weight @ h
+    return replace(layer, channel_bias=np.zeros(layer.out_shape[0])).affine(h[None])[0]
+
+
+def _carried(layers: list, k: int, h: np.ndarray) -> tuple[int, np.ndarray]:
+    """(j, what h, an output of layer k, adds to the pre-activations of layer j): the first
+    layer after k that is not a pool, through the pools (a group per channel) in between."""
+    j = k + 1
+    while isinstance(layers[j], Conv2d) and layers[j].pool:
+        h = layers[j].activation.apply(layers[j].affine(h[None])[0])
+        j += 1
+    return j, _linear(layers[j], h)
+
+
+def fold_constant_channels(layers: list, k: int, actions: list[Action]) -> None:
+    """Fold the channels of Conv2d layer k with an all-zero kernel into the bias of the layer
+    that reads them (the module docstring); one channel at least stays."""
+    if not _fits(layers, k):
+        return
+    layer = layers[k]
+    channels, positions = layer.out_shape[0], layer.positions
+    zero = ~layer.kernel.reshape(channels, -1).any(axis=1)
+    value = layer.activation.apply(layer.channel_bias)
+    fold, added, j = np.zeros(channels, dtype=bool), 0.0, k + 1
+    for c in np.flatnonzero(zero)[:channels - 1]:
+        h = np.zeros((channels, positions))
+        h[c] = value[c]
+        j, add = _carried(layers, k, h.reshape(-1))
+        if isinstance(layers[j], Conv2d):
+            add = add.reshape(layers[j].out_shape[0], -1)
+            if np.ptp(add, axis=1).any():
+                continue  # the reader's zero padding makes it position-dependent
+            add = add[:, 0]
+        fold[c], added = True, added + add
+    if not fold.any():
+        return
+    before, reader = params_of(layers), layers[j]
+    if isinstance(reader, Dense):
+        layers[j] = reader.with_params(reader.weight, reader.bias + added)
+    else:
+        layers[j] = replace(reader, channel_bias=reader.channel_bias + added)
+    positions_kept = np.repeat(~fold, positions)
+    gone = dropped(layer, positions_kept)
+    layers[k] = layer.keep_channels(~fold)
+    _drop_inputs(layers, k + 1, ~fold)
+    actions.append(Action("constant", layer_name(layers[k]), gone, before - params_of(layers)))

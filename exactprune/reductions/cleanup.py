@@ -9,14 +9,17 @@ import numpy as np
 
 from ..ir import Network
 from .base import Action, dense_pair, dropped, keep_neurons, layer_name, params_of, set_layers
+from .channels import fold_constant_channels
 
 
 def remove_constant(network: Network) -> tuple[Network, list[Action]]:
-    """Fold hidden neurons with an all-zero incoming row (h = act(b)) into the next bias."""
+    """Fold hidden neurons with an all-zero incoming row (h = act(b)) into the next bias, and
+    conv channels with an all-zero kernel (channels.py)."""
     layers = list(network.layers)
     actions: list[Action] = []
     for k in range(len(layers) - 1):
         if not dense_pair(layers, k):
+            fold_constant_channels(layers, k, actions)
             continue
         layer, nxt = layers[k], layers[k + 1]
         const = ~np.any(layer.weight != 0.0, axis=1)
