@@ -113,3 +113,13 @@ def test_compress_keeps_one_maxpool_of_the_live_channels(pool):
     assert sum(layer.n_macs for layer in stages) == compared  # a window value per output
     assert result.report.macs_after == (first.n_macs + compared
                                         + result.network.layers[-1].n_macs)
+
+
+@pytest.mark.parametrize("opset", [7, 9, 11])
+def test_older_opsets_get_the_maxpool_they_had(opset):
+    model = conv_chain(_ops("3x3_pads", "conv"), seed=3, opset=opset)
+    loaded = convert(model)
+    written = to_onnx(loaded.network, interface=loaded.interface)
+    assert len(_maxpools(written)) == 1
+    x = _sample(model)
+    assert rel_dev(run_ort(model, x), run_ort(written, x)) < 1e-5
