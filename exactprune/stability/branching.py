@@ -12,13 +12,15 @@ import numpy as np
 
 from ..bounds.branching import Verdict, prove_sign
 from ..ir import ACTIVE, INACTIVE, UNKNOWN
-from .per_neuron import nearest_first
+from .per_neuron import ask, nearest_first
 from .result import Evidence, Reason
 from .signs import SignEvidence
 from .state import Analysis, Stage
 from .tighten import optimise
 
 ROUNDS = ((2_000, 2.0), (50_000, 30.0))  # (parts, seconds) per neuron and side
+NEAR = 1e-3  # a neuron within NEAR * (up - lo) of 0 after a round is a MILP's (near_milp)
+NEAR_CAP = 2.0  # seconds per side of those MILPs
 
 
 def _search(task) -> list[tuple[int, int, Verdict, np.ndarray, float]]:
@@ -49,12 +51,17 @@ def _search(task) -> list[tuple[int, int, Verdict, np.ndarray, float]]:
     return out
 
 
-def branch(state: Analysis) -> None:
+def branch(state: Analysis, near_milp: bool = False) -> None:
     """Branch and bound for every open neuron, one side at a time (the side nearer to a proof
     first; a side with a witness is not tried). A neuron is stable only by a PROVEN search; an
-    open search's bound tightens the neuron's bounds (for the later layers and rounds)."""
+    open search's bound tightens the neuron's bounds (for the later layers and rounds).
+    near_milp: after each round but the last, the neurons left within NEAR of 0 (an extreme at
+    about 0, which no bound with rounding margins proves, so larger rounds split them to the end
+    in vain) get per-neuron MILPs capped at NEAR_CAP first."""
     seen = (state.signs.pos, state.signs.neg)
-    for nodes, cap in ROUNDS:
+    for index, (nodes, cap) in enumerate(ROUNDS):
+        if near_milp and index:
+            _near_milps(state)
         for i in state.layers:
             state.stage = Stage.BRANCH
             if state.remaining <= 0:
@@ -70,6 +77,18 @@ def branch(state: Analysis) -> None:
             state.tighten_bounds()
             state.apply_bounds()
             optimise(state, after=i)
+
+
+def _near_milps(state: Analysis) -> None:
+    """Per-neuron MILPs for the open neurons within NEAR of 0 (relative to their range)."""
+    near = []
+    for i, j in state.undecided():
+        lo, up = state.bounds[i]
+        if min(up[j], -lo[j]) <= NEAR * (up[j] - lo[j]):
+            near.append((i, j))
+    if near and state.remaining > 0:
+        state.stage = Stage.PER_NEURON
+        ask(state, near, share=True, cap=NEAR_CAP)
 
 
 def _run(state: Analysis, i: int, jobs: list, nodes: int, cap: float) -> None:

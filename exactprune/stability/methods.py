@@ -38,7 +38,8 @@ _BOUNDS = (_WITNESSES, StageStep(optimise))
 _ANALYSIS = (*_BOUNDS, StageStep(split_inputs))
 
 METHODS: dict[str, Method] = {
-    "auto": Method((*_ANALYSIS, StageStep(branch), StageStep(per_neuron.rounds)),
+    "auto": Method((*_ANALYSIS, StageStep(partial(branch, near_milp=True)),
+                    StageStep(per_neuron.rounds)),
                    summary="bounds (optimised), witnesses, branch and bound over earlier "
                    "phases, per-neuron MILPs in rounds of growing time caps"),
     "bounds": Method(_BOUNDS, summary="bounds (optimised) and witnesses only"),

@@ -298,3 +298,21 @@ def test_an_open_search_keeps_the_neurons_bounds_sound(monkeypatch):
     monkeypatch.setattr(branching, "ROUNDS", ((100, 1.0),))
     assert analyse_stability(net, Box(-np.ones(20), np.ones(20)), time_limit=10).layers[1] \
         .status[0] == ACTIVE
+
+
+def test_a_neuron_whose_minimum_is_zero_goes_to_a_milp_after_the_first_round(monkeypatch):
+    """g = relu(x0) + relu(-x0) = |x0| >= 0 touches 0: no bound with rounding margins proves it
+    active, so branch and bound stays open; method auto then asks a MILP for it before larger
+    rounds (no later MILP round here), method branch (no solver) leaves it unknown."""
+    from exactprune.stability import per_neuron
+
+    monkeypatch.setattr(per_neuron, "ROUND_CAPS", ())
+    first = np.zeros((2, 20))
+    first[:, 0] = [1.0, -1.0]
+    net = Network((Dense(first, np.zeros(2)), Dense(np.ones((1, 2)), np.zeros(1)),
+                   Dense(np.ones((1, 1)), np.zeros(1), "identity")), InputMap.identity(20))
+    box = Box(-np.ones(20), np.ones(20))
+    auto = analyse_stability(net, box, time_limit=30).layers[1]
+    assert auto.status[0] == ACTIVE and auto.evidence[0] == "per-neuron"
+    assert analyse_stability(net, box, time_limit=30, method="branch").layers[1].status[0] \
+        == UNKNOWN
