@@ -17,6 +17,7 @@ from .result import Evidence, Reason
 from .signs import SignEvidence
 from .state import Analysis, Stage
 from .tighten import optimise
+from .witnesses import attack_open
 
 ROUNDS = ((2_000, 2.0), (50_000, 30.0))  # (parts, seconds) per neuron and side
 NEAR = 1e-3  # a neuron within NEAR * (up - lo) of 0 after a round is a MILP's (near_milp)
@@ -60,6 +61,7 @@ def branch(state: Analysis, near_milp: bool = False) -> None:
     in vain) get per-neuron MILPs capped at NEAR_CAP first."""
     seen = (state.signs.pos, state.signs.neg)
     for index, (nodes, cap) in enumerate(ROUNDS):
+        attack_open(state)
         if near_milp and index:
             _near_milps(state)
         for i in state.layers:

@@ -5,6 +5,8 @@ beyond the float64 forward pass's rounding-error bound."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ..bounds import linear_bound_coefficients
@@ -117,6 +119,51 @@ def find_witnesses(network: Network, box: Box, evidence: SignEvidence, seed: int
     new = evidence.observe(points)
     new += local_search(network, box, evidence, points, todo)
     return new
+
+
+ATTACK = (3, 40)  # (starts, steps) of the gradient attack per open neuron and sign
+ATTACK_SHARE = 0.1  # of the time left, at most, for one attack
+
+
+def attack(network: Network, box: Box, evidence: SignEvidence, todo, deadline: float,
+           seed: int = 0) -> int:
+    """Projected sign-gradient steps on each `todo` neuron's g toward its missing sign (PGD),
+    from the box's centre, then random starts while the last one showed a new sign, the step
+    shrinking as it goes; every point visited
+    counts only through `evidence` (float64-checked). Stops at `deadline` (time.monotonic());
+    returns the new signs proved."""
+    rng = np.random.default_rng(seed)
+    lo, hi = box.lo, box.hi
+    starts, steps = ATTACK
+    new = 0
+    for i in evidence.layers:
+        for want, seen in ((1.0, evidence.pos), (-1.0, evidence.neg)):
+            for start in range(starts):
+                idx = np.flatnonzero(~seen[i] & todo[i])
+                if idx.size == 0 or time.monotonic() > deadline:
+                    break
+                x = rng.uniform(lo, hi, (idx.size, lo.size)) if start else \
+                    np.tile((lo + hi) / 2, (idx.size, 1))
+                step, found = 0.25 * (hi - lo), 0
+                for k in range(steps):
+                    grad = input_gradients(network, x, i, idx) * want
+                    x = np.clip(x + step * np.sign(grad), lo, hi)
+                    found += evidence.observe(x)
+                    step = step * 0.6 if k % 10 == 9 else step
+                    if time.monotonic() > deadline:
+                        break
+                new += found
+                if not found:  # a start that shows nothing new: the next ones would not either
+                    break
+    return new
+
+
+def attack_open(state: Analysis) -> None:
+    """The attack on the undecided neurons, for at most ATTACK_SHARE of the time left."""
+    state.stage = Stage.WITNESSES
+    attack(state.network, state.box, state.signs, state.open_masks(),
+           time.monotonic() + ATTACK_SHARE * state.remaining, seed=state.seed)
+    state.apply_signs(Evidence.WITNESS)
 
 
 def witness_stage(state: Analysis) -> None:

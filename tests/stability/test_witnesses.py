@@ -36,3 +36,25 @@ def test_error_bound_covers_the_float64_deviation_on_random_networks():
         exact = net.preactivations(x.astype(np.longdouble))
         for (g, err), ref in zip(evidence.certain(x), exact):
             assert np.all(np.abs(g - ref) <= err)
+
+
+def test_the_gradient_attack_reaches_a_corner_that_sampling_misses():
+    """relu(x0) - relu(x1) feeds g = sum - 0.97 on [0, 1]^2 x [0, 1]^18 padding inputs: g > 0
+    only near x0 = 1, x1 = 0 (a small corner of the box); the attack reaches it from the centre,
+    and a neuron that never passes 0 gets no positive sign."""
+    import time
+
+    from exactprune.domain import Box
+    from exactprune.stability.witnesses import attack
+
+    first = np.zeros((2, 20))
+    first[0, 0], first[1, 1] = 1.0, 1.0
+    net = Network((Dense(first, np.zeros(2)),
+                   Dense(np.array([[1.0, -1.0], [-1.0, -1.0]]), np.array([-0.97, 0.0])),
+                   Dense(np.ones((1, 2)), np.zeros(1), "identity")), InputMap.identity(20))
+    box = Box(np.zeros(20), np.ones(20))
+    evidence = SignEvidence(net, [1])
+    evidence.observe(np.full((1, 20), 0.5))
+    assert not evidence.pos[1].any()
+    attack(net, box, evidence, {1: np.ones(2, bool)}, time.monotonic() + 30)
+    assert evidence.pos[1][0] and not evidence.pos[1][1]
