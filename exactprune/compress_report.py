@@ -72,6 +72,7 @@ class CompressReport:
     own_error: float | None = None  # the original's own rounding error on the same points
     verified: bool | None = None
     by_rule: dict = field(default_factory=dict)  # rule -> {"neurons": n, "params": saved}
+    # ("position": n is the Dense columns dropped, one per stably inactive position)
     notes: list[str] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
     proof: dict | None = None  # compress --prove: equivalent, max_abs_bound, tolerance, time_s

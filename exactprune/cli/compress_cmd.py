@@ -89,8 +89,8 @@ def render(report: CompressReport, out: str, console: Console) -> None:
     ):
         totals.add_row(label, str(before), str(after), _pct(before, after))
     console.print(totals)
-    done = ", ".join(f"{rule} {v['neurons']} neurons / {v['params']} params"
-                     for rule, v in report.by_rule.items())
+    done = ", ".join(f"{rule} {v['neurons']} {'columns' if rule == 'position' else 'neurons'}"
+                     f" / {v['params']} params" for rule, v in report.by_rule.items())
     console.print(f"domain: {report.domain or 'none'}", highlight=False, soft_wrap=True,
                   markup=False)
     console.print(f"reductions: {done or 'nothing removed'}", highlight=False, soft_wrap=True,

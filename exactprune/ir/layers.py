@@ -77,6 +77,11 @@ class Dense:
         unnamed ONNX nodes the importer uses the node's output tensor name.
     origin: for each neuron, its flat index in the activation input of the ORIGINAL model
         (kept through reductions so reports can name original neurons).
+    columns: None (the written model reads every input), or the sorted input columns it reads:
+        a Gather of these in front of the Gemm, whose matrix is weight[:, columns]. The other
+        columns of weight are zero (checked here), so the map is the same either way; weight
+        keeps its full width (n_in) for every consumer of the protocol, and n_params / n_macs
+        count the written form. Set by reductions/positions.py on a Dense reading a conv layer.
     """
 
     weight: np.ndarray
@@ -85,6 +90,7 @@ class Dense:
     nodes: tuple[str, ...] = ()
     act_node: str = ""
     origin: tuple[int, ...] = ()
+    columns: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         w = np.asarray(self.weight, dtype=np.float64)
@@ -98,6 +104,14 @@ class Dense:
             object.__setattr__(self, "origin", tuple(range(w.shape[0])))
         elif len(self.origin) != w.shape[0]:
             raise ValueError("origin must name one original index per neuron")
+        if self.columns is not None:
+            cols = tuple(int(c) for c in self.columns)
+            read = np.zeros(w.shape[1], dtype=bool)
+            fits = list(cols) == sorted(set(cols)) and all(0 <= c < w.shape[1] for c in cols)
+            read[list(cols) if fits else []] = True
+            if not fits or w[:, ~read].any():
+                raise ValueError("columns must be sorted distinct inputs, the others' weights zero")
+            object.__setattr__(self, "columns", cols)
 
     @property
     def n_in(self) -> int:
@@ -108,12 +122,17 @@ class Dense:
         return self.weight.shape[0]
 
     @property
+    def n_read(self) -> int:
+        """Inputs the written model reads (len(columns), or n_in)."""
+        return self.n_in if self.columns is None else len(self.columns)
+
+    @property
     def n_params(self) -> int:
-        return self.weight.size + self.bias.size
+        return self.n_out * self.n_read + self.bias.size
 
     @property
     def n_macs(self) -> int:
-        return self.weight.size
+        return self.n_out * self.n_read
 
     def affine(self, h: np.ndarray) -> np.ndarray:
         return h @ self.weight.T + self.bias
@@ -147,10 +166,24 @@ class Dense:
         return self
 
     def with_params(self, weight: np.ndarray, bias: np.ndarray, origin=None) -> "Dense":
-        """A copy with new parameters (and origin, which must then be given if n_out changes)."""
+        """A copy with new parameters (and origin, which must then be given if n_out changes);
+        columns are kept while the width and their zeros are (else None: every input read)."""
         if origin is None:
             origin = self.origin if np.shape(weight)[0] == self.n_out else ()
-        return replace(self, weight=weight, bias=bias, origin=tuple(origin))
+        columns = self.columns
+        if columns is not None and (np.shape(weight)[1] != self.n_in
+                                    or np.delete(weight, columns, axis=1).any()):
+            columns = None
+        return replace(self, weight=weight, bias=bias, origin=tuple(origin), columns=columns)
+
+    def keep_inputs(self, keep: np.ndarray) -> "Dense":
+        """The layer reading only the inputs in the mask `keep` (the others' columns go)."""
+        columns = None
+        if self.columns is not None:
+            read = np.zeros(self.n_in, dtype=bool)
+            read[list(self.columns)] = True
+            columns = tuple(int(c) for c in np.flatnonzero(read[keep]))
+        return replace(self, weight=self.weight[:, keep], columns=columns)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,6 +1,7 @@
 """Network -> ONNX behind the original's interface: Flatten, a Cast to the body's element type,
-the input map (if not the identity), Gemm + activation per layer (pairs of ReLU units that make
-a Clip fused back into one capped unit), a Reshape to the body output's
+the input map (if not the identity), Gemm + activation per layer (first a Gather of the inputs
+a Dense layer reads when it records `columns`; pairs of ReLU units that make a Clip fused back
+into one capped unit), a Reshape to the body output's
 shape, then the original's tail as it was; and an atomic `save`. The model keeps the original's
 opsets (at least 7: every op written here exists from there on) and IR version."""
 
@@ -133,7 +134,13 @@ def _layers(g: _Graph, network: Network, x_flat: str, h: str, dtype, opset: int)
             h = g.node("Add", [zero, g.const(f"layer{k}.bias", layer.bias.astype(dtype))],
                        f"{name}_constant")
         else:
-            h = g.node("Gemm", [h, g.const(f"layer{k}.weight", layer.weight.astype(dtype)),
+            weight = layer.weight
+            if layer.columns is not None:  # an input selection (reductions/positions.py)
+                h = g.node("Gather", [h, g.const(f"layer{k}.columns",
+                                                 np.array(layer.columns, dtype=np.int64))],
+                           f"{name}_select", axis=1)
+                weight = weight[:, list(layer.columns)]
+            h = g.node("Gemm", [h, g.const(f"layer{k}.weight", weight.astype(dtype)),
                                 g.const(f"layer{k}.bias", layer.bias.astype(dtype))],
                        name, transB=1)
         h = _activation(g, layer, k, h)

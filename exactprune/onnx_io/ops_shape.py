@@ -1,5 +1,6 @@
 """Converters of ops that only move the body's values around: Identity, Dropout, Flatten,
-Reshape, Squeeze, Unsqueeze, Transpose. (The same ops on constants are folded: fold.py.)"""
+Reshape, Squeeze, Unsqueeze, Transpose, Gather (constant indices). (The same ops on constants
+are folded: fold.py.)"""
 
 from __future__ import annotations
 
@@ -145,4 +146,28 @@ def transpose(ctx: NodeContext) -> None:
     axes = [p - lead for p in perm[lead:]]
     idx = np.arange(ctx.traced.size).reshape(shape).transpose(axes).reshape(-1)
     ctx.traced.permute(idx, tuple(shape[a] for a in axes))
+    ctx.output(ctx.traced)
+
+
+@converter("Gather", since=1, body_if=lambda attrs: int(attrs.get("axis", 0)) != 0)
+def gather(ctx: NodeContext) -> None:
+    """A selection of each sample's values along one axis (constant indices): the input
+    selection exactprune writes in front of a Gemm (reductions/positions.py). A Gather along
+    axis 0 (the batch) is not taken into the body."""
+    if not ctx.is_traced(0):
+        raise ctx.unsupported("only the body's value can be gathered from")
+    indices = np.asarray(ctx.const(1, "indices")).astype(np.int64)
+    shape, lead = ctx.traced.per_sample, ctx.traced.lead
+    axis = int(ctx.attrs.get("axis", 0))
+    axis = axis + _rank(ctx) if axis < 0 else axis
+    if axis < lead or axis >= _rank(ctx):
+        raise ctx.unsupported(f"gathering along axis {axis} of shape {ctx.shown()}")
+    size = shape[axis - lead]
+    if ((indices < -size) | (indices >= size)).any():
+        raise ctx.invalid(f"indices out of range for axis {axis} of shape {ctx.shown()}")
+    idx = np.arange(ctx.traced.size).reshape(shape).take(indices % size, axis=axis - lead)
+    if (not ctx.traced.layers and ctx.traced.input_map is None
+            and not np.array_equal(np.sort(idx.reshape(-1)), np.arange(ctx.traced.size))):
+        raise ctx.unsupported("a Gather that selects model inputs (only a permutation of them)")
+    ctx.traced.select(idx.reshape(-1), idx.shape)
     ctx.output(ctx.traced)

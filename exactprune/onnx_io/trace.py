@@ -47,6 +47,7 @@ class Traced:
         return int(np.prod(self.per_sample, dtype=np.int64))
 
     def _reset(self, n: int) -> None:
+        self.width = n  # the size of h (a Gather may select fewer values: the map form's perm)
         self.perm, self.scale, self.shift = np.arange(n), np.ones(n), np.zeros(n)
         self.A: np.ndarray | None = None
         self.c: np.ndarray | None = None
@@ -85,6 +86,13 @@ class Traced:
         else:
             self.perm, self.scale, self.shift = self.perm[idx], self.scale[idx], self.shift[idx]
         self.per_sample = tuple(int(d) for d in per_sample)
+
+    def select(self, idx: np.ndarray, per_sample: tuple[int, ...]) -> None:
+        """value_new = value[idx] (a Gather); a pending Conv is closed as an identity layer
+        first (its dense form may be too large), so the selection reads its outputs."""
+        if self.conv is not None:
+            self._close(IDENTITY, "")
+        self.permute(idx, per_sample)
 
     def elementwise(self, name: str, mul: np.ndarray, add: np.ndarray) -> None:
         """value_new = mul * value + add, per flat feature (per channel into a pending Conv)."""
@@ -193,8 +201,11 @@ class Traced:
 
     def _dense(self, L: np.ndarray) -> np.ndarray:
         """L @ (map form) as a matrix on h."""
-        A = np.zeros((L.shape[0], self.perm.size))
-        A[:, self.perm] = L * self.scale
+        A = np.zeros((L.shape[0], self.width))
+        if np.unique(self.perm).size == self.perm.size:
+            A[:, self.perm] = L * self.scale  # (keeps the signs of zeros)
+        else:
+            np.add.at(A.T, self.perm, (L * self.scale).T)  # a value gathered twice adds up
         return A
 
     def activation(self, name: str, act: Activation) -> None:

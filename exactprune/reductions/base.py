@@ -8,7 +8,8 @@ import numpy as np
 
 from ..ir import Dense, Network
 
-RULES = ("inactive", "rank-merge", "layer-fold", "output-zero", "constant", "dead", "lump", "channel")
+RULES = ("inactive", "rank-merge", "layer-fold", "output-zero", "constant", "dead", "lump", "channel",
+         "position")
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,8 @@ class Action:
     """One reduction applied to one layer.
 
     rule: one of RULES; layer: the layer's name (`layer_name`); neurons: original flat indices
-    (Dense.origin) of the neurons that went (for "layer-fold": the whole folded layer);
+    (Dense.origin) of the neurons that went (for "layer-fold": the whole folded layer; for
+    "position": the positions whose column of the next Dense layer went, which stay);
     params_saved: parameters the network lost by it.
     """
 

@@ -36,8 +36,7 @@ def _drop_inputs(layers: list, j: int, keep: np.ndarray) -> None:
     """Layer j (and the pools from it on) stop reading the input channels not in `keep`."""
     layer = layers[j]
     if isinstance(layer, Dense):
-        cols = np.repeat(keep, layer.n_in // keep.size)
-        layers[j] = layer.with_params(layer.weight[:, cols], layer.bias)
+        layers[j] = layer.keep_inputs(np.repeat(keep, layer.n_in // keep.size))
     elif layer.pool:
         layers[j], out = layer.keep_groups(keep)
         _drop_inputs(layers, j + 1, out)

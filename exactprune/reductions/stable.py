@@ -26,6 +26,7 @@ import numpy as np
 from ..ir import ACTIVE, INACTIVE, Conv2d, Dense, Network
 from .base import Action, dense_pair, dropped, keep_neurons, layer_name, params_of, set_layers
 from .channels import remove_dead_channels
+from .positions import drop_positions
 from .precision import PrecisionGuard
 
 RANK_TOL = 1e-9
@@ -169,6 +170,7 @@ def reduce_stable(network: Network, status: dict[int, np.ndarray] | None = None,
         if not dense_pair(layers, k):
             if isinstance(layers[k], Conv2d):
                 stat[k] = remove_dead_channels(layers, k, stat[k], actions)
+                drop_positions(layers, k + 1, stat, actions)
             k += 1
             continue
         c = phase_factors(layers[k], stat[k])

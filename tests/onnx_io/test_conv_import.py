@@ -1,5 +1,6 @@
 """Conv, BatchNormalization, Pad, AveragePool, GlobalAveragePool, MaxPool, Flatten / Reshape /
-Transpose and NHWC inputs: the imported network (float64) and the written model agree with onnxruntime."""
+Transpose / Gather and NHWC inputs: the imported network (float64) and the written model agree
+with onnxruntime."""
 
 import numpy as np
 import pytest
@@ -49,6 +50,11 @@ CHAINS = {
                               ("Reshape", {"const": np.array([0, -1])})],
     "transpose_flatten": [("Conv", {"out": 3, "k": 3}), ("Relu", {}),
                           ("Transpose", {"perm": [0, 2, 3, 1]})],
+    "gather_channels": [("Conv", {"out": 3, "k": 3}), ("Relu", {}),  # one read twice
+                        ("Gather", {"axis": 1, "const": np.array([2, 0, 2])})],
+    "pool_gather": [("Conv", {"out": 3, "k": 2}), ("Relu", {}),
+                    ("AveragePool", {"kernel_shape": [2, 2]}),
+                    ("Gather", {"axis": -1, "const": np.array([0, -1])})],
 }
 
 
