@@ -5,22 +5,15 @@ Needs matplotlib (the optional extra `plot`: pip install 'exactprune[plot]').
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
-from ..regions import require_matplotlib
+from ..regions.plot import png_bytes, pyplot
 from .recall import RecallReport
 
 
 def render_recall(report: RecallReport, title: str = "") -> bytes:
     """The PNG of the recall bars: before and after per class, intensified classes marked."""
-    require_matplotlib()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     classes = np.arange(report.before.size)
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * classes.size), 4), dpi=120)
     ax.bar(classes - 0.2, report.before, 0.4, label="recall before", color="tab:blue")
@@ -38,9 +31,4 @@ def render_recall(report: RecallReport, title: str = "") -> bytes:
     ax.set_xlabel("class")
     ax.set_ylim(0, 1.08)
     ax.legend(loc="lower left", fontsize=8)
-    png = io.BytesIO()
-    try:
-        fig.savefig(png, format="png", bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return png.getvalue()
+    return png_bytes(fig)

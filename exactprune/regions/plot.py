@@ -27,6 +27,28 @@ def require_matplotlib() -> None:
             from None
 
 
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (MissingDependencyError without it)."""
+    require_matplotlib()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def png_bytes(fig) -> bytes:
+    """The figure as PNG bytes; the figure is closed either way."""
+    plt = pyplot()
+    png = io.BytesIO()
+    try:
+        fig.savefig(png, format="png", bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return png.getvalue()
+
+
 def plot_slice(result: SliceResult, network: Network, path: str | Path, title: str = "",
                protect: str | Path | None = None) -> None:
     """Write a PNG of the slice's regions and decision boundary to `path` (atomically; never over
@@ -36,11 +58,7 @@ def plot_slice(result: SliceResult, network: Network, path: str | Path, title: s
 
 def render_slice(result: SliceResult, network: Network, title: str = "") -> bytes:
     """The PNG of the slice's regions and decision boundary."""
-    require_matplotlib()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.collections import PolyCollection
 
     problem = result.problem
@@ -74,9 +92,4 @@ def render_slice(result: SliceResult, network: Network, title: str = "") -> byte
     count = result.count
     ax.set_title(title or f"{count.regions} regions" + ("" if count.exact else " (lower bound)")
                  + ("; black: decision boundary" if network.n_outputs > 1 else ""))
-    png = io.BytesIO()
-    try:
-        fig.savefig(png, format="png", bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return png.getvalue()
+    return png_bytes(fig)

@@ -55,7 +55,8 @@ def _search(task) -> list[tuple[int, int, Verdict, np.ndarray, float]]:
 def branch(state: Analysis, near_milp: bool = False) -> None:
     """Branch and bound for every open neuron, one side at a time (the side nearer to a proof
     first; a side with a witness is not tried). A neuron is stable only by a PROVEN search; an
-    open search's bound tightens the neuron's bounds (for the later layers and rounds).
+    open search's bound tightens the neuron's bounds (for the later layers and rounds). Before
+    each round the open neurons get the gradient attack (witnesses.attack_open).
     near_milp: after each round but the last, the neurons left within NEAR of 0 (an extreme at
     about 0, which no bound with rounding margins proves, so larger rounds split them to the end
     in vain) get per-neuron MILPs capped at NEAR_CAP first."""
