@@ -7,6 +7,9 @@ bounds.optimised uses the fixed lines and adds beta * (the part's constraints) t
 (beta >= 0, optimised with the slopes), which keeps the bound sound on the part. A part whose
 bound proves the sign is closed; the parts cover the box, so when all are closed the sign is
 proven. The intermediate bounds stay those given (sound on the whole box, so on every part).
+A part is split on one of the CANDIDATES neurons that BaBSR ranks first: both children of each
+are bounded with the part's slopes and betas, and the one whose worse child is best is taken
+(filtered smart branching); a child whose bound already proves the sign is closed at once.
 The corners attaining the parts' bounds are handed to the caller's float64 check (refute): a
 corner where the sign flips ends the search. No solver here.
 """
@@ -21,11 +24,12 @@ import numpy as np
 
 from ..domain import Box
 from ..ir import Network
-from . import Bounds, input_bounds
-from .optimised import Lines, optimise_rows
+from . import Bounds, input_bounds, widen
+from .optimised import Lines, Split, lower_pass, optimise_rows
 
 ITERATIONS = 10  # ascent steps per batch of parts
 BATCH = 64  # parts bounded together
+CANDIDATES = 3  # splits whose children are bounded before one is chosen
 
 
 class Verdict(Enum):
@@ -65,21 +69,37 @@ def _bound(network: Network, k: int, lines: dict, nodes: list[_Node], coef, cons
                          _stack(nodes, "slopes"), _stack(nodes, "sign"), _stack(nodes, "beta"))
 
 
-def _branch_on(run, row: int, crossing: dict, width: dict, node: _Node) -> tuple[int, int] | None:
-    """The crossing, not yet fixed neuron whose relaxation costs the node's bound most (its
-    intercept times its coefficient, BaBSR; ties by coefficient times the relaxation's width),
-    or None when every crossing neuron is fixed."""
-    best, pick = -1.0, None
+def _candidates(run, row: int, crossing: dict, width: dict, node: _Node) -> list:
+    """The CANDIDATES crossing, not yet fixed neurons (layer, index) whose relaxation costs the
+    node's bound most (its intercept times its coefficient, BaBSR; ties by coefficient times the
+    relaxation's width), best first; empty when every crossing neuron is fixed."""
+    scored = []
     for i, a_i, _, icpt, _ in run.saved:
         free = crossing[i] & (node.sign[i] == 0)
         if not free.any():
             continue
         score = np.where(free, np.maximum(-a_i[row] * icpt[row], 0.0)
                          + 1e-6 * np.abs(a_i[row]) * width[i], -1.0)
-        j = int(np.argmax(score))
-        if score[j] > best:
-            best, pick = float(score[j]), (i, j)
-    return pick
+        top = np.argsort(-score, kind="stable")[:CANDIDATES]
+        scored += [(float(score[j]), i, int(j)) for j in top if free[j]]
+    scored.sort(key=lambda t: -t[0])
+    return [(i, j) for _, i, j in scored[:CANDIDATES]]
+
+
+def _children(network: Network, k: int, lines: dict, coef, const, h0, params: dict,
+              nodes: list[_Node], picks: list) -> np.ndarray:
+    """Sound lower bounds (widened) of both children of every candidate split: picks lists
+    (row, layer, neuron, side); each child keeps its node's slopes and betas (0 on the new
+    split), which bound it soundly (filtered smart branching, De Palma et al. 2021)."""
+    rows = np.array([p[0] for p in picks])
+    signs = {i: np.stack([nodes[r].sign[i] for r in rows]) for i in lines}
+    for t, (_, i, j, side) in enumerate(picks):
+        signs[i][t, j] = side
+    splits = {i: Split(signs[i], params[("b", i)][rows]) for i in lines}
+    slopes = {i: params[("s", i)][rows] for i in lines}
+    run = lower_pass(network, k, lines, slopes, np.broadcast_to(coef, (rows.size, coef.size)),
+                     np.full(rows.size, const), *h0, False, splits)
+    return widen(run.value, run.value, run.mag)[0]
 
 
 def prove_sign(network: Network, box: Box, bounds: Bounds, k: int, j: int, sign: int,
@@ -115,19 +135,31 @@ def prove_sign(network: Network, box: Box, bounds: Bounds, k: int, j: int, sign:
         if refute(corners[value < 0.0]):
             return Search(Verdict.REFUTED, used)
         closed = closed or bool((value >= 0.0).any())
+        opened, picks = [], []
         for row in np.flatnonzero(value < 0.0):
             node = _Node(nodes[row].sign, {i: params[("b", i)][row] for i in range(k)},
                          {i: params[("s", i)][row] for i in range(k)}, float(value[row]))
-            pick = _branch_on(run, row, crossing, width, node)
-            if pick is None:
+            cands = _candidates(run, row, crossing, width, node)
+            if not cands:
                 stuck.append(node)
                 continue
-            i, n = pick
-            for side in (1, -1):
-                child = {q: s.copy() for q, s in node.sign.items()}
-                child[i][n] = side
-                todo.append(_Node(child, {q: b.copy() for q, b in node.beta.items()},
-                                  node.slopes, node.parent))
+            opened.append((node, len(picks), len(cands)))
+            picks += [(row, i, n, side) for i, n in cands for side in (1, -1)]
+        if not picks:
+            continue
+        child = _children(network, k, lines, coef, const, h0, params, nodes, picks)
+        for node, at, count in opened:
+            pair = child[at:at + 2 * count].reshape(-1, 2)
+            best = int(np.argmax(pair.min(axis=1) + 1e-9 * pair.sum(axis=1)))
+            _, i, n, _ = picks[at + 2 * best]
+            for side, bound in zip((1, -1), pair[best]):
+                if bound >= 0.0:
+                    closed = True
+                    continue
+                signs = {q: s.copy() for q, s in node.sign.items()}
+                signs[i][n] = side
+                todo.append(_Node(signs, {q: b.copy() for q, b in node.beta.items()},
+                                  node.slopes, max(node.parent, float(bound))))
     if stuck:
         return Search(Verdict.OPEN, used, _upper(stuck, threshold, closed))
     return Search(Verdict.PROVEN, used, threshold)

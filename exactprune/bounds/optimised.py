@@ -90,10 +90,12 @@ class Pass:
 
 def lower_pass(network: Network, k: int, lines: dict, slopes: dict, coef: np.ndarray,
                const: np.ndarray, h0lo: np.ndarray, h0up: np.ndarray, grad: bool,
-               splits: dict | None = None) -> Pass:
+               splits: dict | None = None, margin: bool = True) -> Pass:
     """Lower bound of coef @ h_k + const (rows: targets) by back-substitution with `slopes`
     ({layer i: (T, n_free)}) and `splits` ({layer i: Split}, valid on each row's part of the box).
-    The gradient is a forward pass of the selected box corner through the relaxed lines."""
+    The gradient is a forward pass of the selected box corner through the relaxed lines.
+    margin=False skips the magnitudes (Pass.mag is then 0): for steps of an ascent, whose
+    values only rank parameters, never as a bound."""
     splits = splits or {}
     a, aabs = coef, np.abs(coef)
     value, mag = const.copy(), np.abs(const)
@@ -108,17 +110,24 @@ def lower_pass(network: Network, k: int, lines: dict, slopes: dict, coef: np.nda
             on_free = on_free & ~fixed[:, rel.free]
         saved.append((i, a, line, icpt, on_free))
         value = value + (a * icpt).sum(axis=1)
-        mag = mag + aabs @ np.abs(np.stack([rel.li, rel.ui])).max(axis=0)
-        scale = np.maximum(np.abs(line), np.maximum(np.abs(rel.ls), np.abs(rel.us)))
-        d, dabs = a * line, aabs * scale
+        d = a * line
         if split is not None:
-            d, dabs = d - split.beta * split.sign, dabs + split.beta
+            d = d - split.beta * split.sign
+        if not margin:
+            layer = network.layers[i]
+            a, value = layer.backward(d), value + d @ layer.bias
+            continue
+        mag = mag + aabs @ np.abs(np.stack([rel.li, rel.ui])).max(axis=0)
+        dabs = aabs * np.maximum(np.abs(line), np.maximum(np.abs(rel.ls), np.abs(rel.us)))
+        if split is not None:
+            dabs = dabs + split.beta
         a, aabs, d_bias, dabs_bias = network.layers[i].substitute(d, dabs)
         value, mag = value + d_bias, mag + dabs_bias
     corner = np.where(a > 0.0, h0lo, h0up)
     value = value + (a * corner).sum(axis=1)
-    mag = mag + aabs @ np.maximum(np.abs(h0lo), np.abs(h0up))
-    out = Pass(value, mag, a, saved)
+    if margin:
+        mag = mag + aabs @ np.maximum(np.abs(h0lo), np.abs(h0up))
+    out = Pass(value, mag if margin else np.zeros_like(value), a, saved)
     if grad:
         out.grads, out.beta_grads = {}, {}
         p = corner
@@ -168,7 +177,8 @@ def optimise_rows(network: Network, k: int, lines: dict, coef: np.ndarray, const
 
     def run(values: dict, grad: bool) -> Pass:
         return lower_pass(network, k, lines, {i: values[("s", i)] for i in lines}, coef, const,
-                          h0lo, h0up, grad, {i: Split(signs[i], values[("b", i)]) for i in signs})
+                          h0lo, h0up, grad, {i: Split(signs[i], values[("b", i)]) for i in signs},
+                          margin=not grad)
 
     best, best_params = np.full(coef.shape[0], -np.inf), {key: v.copy() for key, v in params.items()}
     for step in range(1, iterations + 1):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_optimised import ACTS, box_for, random_net
 
-from exactprune.bounds import input_bounds, symbolic_bounds
+from exactprune.bounds import branching, input_bounds, symbolic_bounds
 from exactprune.bounds.branching import Verdict, prove_sign
 from exactprune.bounds.optimised import Lines, Split, lower_pass, optimised_bounds
 from exactprune.domain import Box
@@ -105,3 +105,36 @@ def test_a_flip_at_a_corner_refutes_and_a_past_deadline_leaves_it_open():
     late = prove_sign(net, box, bounds, 1, j, 1, time.monotonic() - 1.0, NEVER)
     assert late.verdict is Verdict.OPEN and late.nodes == 0
     assert late.bound >= g[:, j].max()
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_candidate_children_bounds_hold_on_their_parts(seed):
+    """Filtered smart branching bounds both children of each candidate split with the node's
+    slopes and betas: each bound must hold on the samples of its part (the split neuron's side),
+    for any slopes and betas the ascent may hold."""
+    net = random_net([3, 6, 6, 6, 2], seed, [Activation("relu")] * 3)
+    rng = np.random.default_rng(seed)
+    box = box_for(rng, 3)
+    bounds = symbolic_bounds(net, box)
+    k, lines = 2, {i: Lines.of(net, i, *bounds[i]) for i in range(2)}
+    crossing = [(i, n) for i in range(2) for n in range(6) if bounds[i][0][n] < 0.0 < bounds[i][1][n]]
+    if not crossing:
+        return
+    x = np.vstack([rng.uniform(box.lo, box.hi, (4000, 3)),
+                   np.where(rng.random((1000, 3)) < 0.5, box.lo, box.hi)])
+    g = net.preactivations(x)
+    j = int(rng.integers(net.layers[k].n_out))
+    coef, const = -net.layers[k].weight[j], -net.layers[k].bias[j]
+    target = -g[k][:, j]  # coef @ h_k + const
+    node = branching._Node({i: np.zeros(6, np.int8) for i in range(2)},
+                           {i: np.zeros(6) for i in range(2)},
+                           {i: lines[i].initial() for i in range(2)})
+    params = {("s", i): rng.uniform(0.0, 1.0, (1, lines[i].free.size)) for i in range(2)}
+    params.update({("b", i): rng.uniform(0.0, 2.0, (1, 6)) for i in range(2)})
+    picks = [(0, i, n, side) for i, n in crossing for side in (1, -1)]
+    child = branching._children(net, k, lines, coef, const, input_bounds(net, box), params,
+                                [node], picks)
+    for (_, i, n, side), bound in zip(picks, child):
+        part = side * g[i][:, n] >= 0.0
+        assert (target[part] >= bound - 1e-9).all()
