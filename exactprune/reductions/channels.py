@@ -5,11 +5,15 @@ A ReLU channel of a Conv2d layer whose every output position is proven stably in
 groups of the pools after it (average, or the stages of a max pool: passed through) and then the
 next Conv's input channel or the next Dense layer's columns of that channel's positions.
 
-A channel with an all-zero kernel outputs act(bias) at every position, everywhere: its values,
-carried through the pools after it, are folded into the reader's bias (a Dense layer's per
-neuron; a Conv's per channel, only where they add exactly the same (float64) at each of its
-output positions, which a zero padding of the reader can prevent: then the channel stays), and
-it goes as above.
+A channel whose every position is constant (constancy.py) outputs the same values at every
+point: with an all-zero kernel act(bias) on all inputs (a data-free rule); on the domain also a
+channel whose non-zero kernel taps, at every position, read only inputs that are constant there
+(inputs the box fixes, stably inactive ReLUs, neurons that read only such inputs), its values
+being those of an exact float64 forward pass at the box's centre. Its values, carried through
+the pools after it, are folded into the reader's bias (a Dense layer's per neuron; a Conv's per
+channel, only where they add exactly the same (float64) at each of its output positions, which
+a zero padding of the reader or values that differ by position can prevent: then the channel
+stays), and it goes as above.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..ir import INACTIVE, Conv2d, Dense
+from ..domain import Box
+from ..ir import INACTIVE, Conv2d, Dense, InputMap
 from .base import Action, dropped, layer_name, params_of
+from .constancy import constant_outputs
 
 
 def _readers_fit(layers: list, k: int) -> bool:
@@ -90,17 +96,21 @@ def _carried(layers: list, k: int, h: np.ndarray) -> tuple[int, np.ndarray]:
     return j, _linear(layers[j], h)
 
 
-def fold_constant_channels(layers: list, k: int, actions: list[Action]) -> None:
-    """Fold the channels of Conv2d layer k with an all-zero kernel into the bias of the layer
-    that reads them (the module docstring); one channel at least stays."""
+def fold_constant_channels(layers: list, k: int, input_map: InputMap, actions: list[Action],
+                           box: Box | None = None, stat: list | None = None) -> np.ndarray | None:
+    """Fold the channels of Conv2d layer k (of input_map -> layers) that are constant on `box`
+    (on all inputs when None; constancy.py, with the statuses `stat` per layer index) into the
+    bias of the layer that reads them (the module docstring); one channel at least stays.
+    Returns stat[k] for the positions kept (None without it)."""
+    status = stat[k] if stat else None
     if not _fits(layers, k):
-        return
+        return status
     layer = layers[k]
     channels, positions = layer.out_shape[0], layer.positions
-    zero = ~layer.kernel.reshape(channels, -1).any(axis=1)
-    value = layer.activation.apply(layer.channel_bias)
+    value = constant_outputs(layers, k, input_map, box, stat).reshape(channels, positions)
+    constant = ~np.isnan(value).any(axis=1)
     fold, added, j = np.zeros(channels, dtype=bool), 0.0, k + 1
-    for c in np.flatnonzero(zero)[:channels - 1]:
+    for c in np.flatnonzero(constant)[:channels - 1]:
         h = np.zeros((channels, positions))
         h[c] = value[c]
         j, add = _carried(layers, k, h.reshape(-1))
@@ -111,7 +121,7 @@ def fold_constant_channels(layers: list, k: int, actions: list[Action]) -> None:
             add = add[:, 0]
         fold[c], added = True, added + add
     if not fold.any():
-        return
+        return status
     before, reader = params_of(layers), layers[j]
     if isinstance(reader, Dense):
         layers[j] = reader.with_params(reader.weight, reader.bias + added)
@@ -122,3 +132,4 @@ def fold_constant_channels(layers: list, k: int, actions: list[Action]) -> None:
     layers[k] = layer.keep_channels(~fold)
     _drop_inputs(layers, k + 1, ~fold)
     actions.append(Action("constant", layer_name(layers[k]), gone, before - params_of(layers)))
+    return None if status is None else status[positions_kept]

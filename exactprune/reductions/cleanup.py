@@ -14,12 +14,12 @@ from .channels import fold_constant_channels
 
 def remove_constant(network: Network) -> tuple[Network, list[Action]]:
     """Fold hidden neurons with an all-zero incoming row (h = act(b)) into the next bias, and
-    conv channels with an all-zero kernel (channels.py)."""
+    conv channels constant on all inputs, an all-zero kernel say (channels.py)."""
     layers = list(network.layers)
     actions: list[Action] = []
     for k in range(len(layers) - 1):
         if not dense_pair(layers, k):
-            fold_constant_channels(layers, k, actions)
+            fold_constant_channels(layers, k, network.input_map, actions)
             continue
         layer, nxt = layers[k], layers[k + 1]
         const = ~np.any(layer.weight != 0.0, axis=1)

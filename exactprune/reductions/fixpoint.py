@@ -94,7 +94,7 @@ def reduce_network(network: Network, box: Box | None = None, *,
             result.analysed = result.network
         result.analyses.append(stability)
         network, stable_actions = reduce_stable(result.network, stability.status_by_layer(),
-                                                rank_tol, guard)
+                                                rank_tol, guard, box)
         network, free_actions = reduce_data_free(network, lump_tol, rank_tol, guard)
         result.network = network
         result.actions += stable_actions + free_actions

@@ -20,8 +20,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..ir import INACTIVE, Conv2d, Dense
+from ..ir import Conv2d, Dense
 from .base import Action, layer_name, params_of
+from .constancy import proven_zero
 
 INDEX_BYTES, WEIGHT_BYTES = 8, 4  # an int64 Gather index, a float32 weight
 
@@ -31,12 +32,7 @@ def _zero_out(layer: Conv2d, zero_in: np.ndarray, status: np.ndarray | None) -> 
     inputs not known 0, plus |b|, is 0; act(0) = 0 for every kind), or a proven inactive ReLU."""
     up = (~zero_in).astype(np.float64)[None]
     _, _, magnitude = layer.interval(np.zeros_like(up), up)
-    zero = magnitude[0] == 0.0
-    act = layer.activation
-    if (status is not None and status.size == layer.n_out and act.two_phase
-            and act.inactive_slope == 0.0):
-        zero |= status == INACTIVE
-    return zero
+    return (magnitude[0] == 0.0) | proven_zero(layer, status)
 
 
 def zero_positions(layers: list, j: int, stat: list) -> np.ndarray:

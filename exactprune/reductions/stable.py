@@ -23,9 +23,10 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..domain import Box
 from ..ir import ACTIVE, INACTIVE, Conv2d, Dense, Network
 from .base import Action, dense_pair, dropped, keep_neurons, layer_name, params_of, set_layers
-from .channels import remove_dead_channels
+from .channels import fold_constant_channels, remove_dead_channels
 from .positions import drop_positions
 from .precision import PrecisionGuard
 
@@ -154,12 +155,13 @@ def _zero_output(layers: list[Dense], status: np.ndarray | None, actions: list[A
 
 
 def reduce_stable(network: Network, status: dict[int, np.ndarray] | None = None,
-                  rank_tol: float = RANK_TOL,
-                  guard: PrecisionGuard | None = None) -> tuple[Network, list[Action]]:
+                  rank_tol: float = RANK_TOL, guard: PrecisionGuard | None = None,
+                  box: Box | None = None) -> tuple[Network, list[Action]]:
     """Apply the stable-neuron rules; `status` maps layer index -> codes for THIS network.
 
     Without a status only identity hidden layers (affine everywhere) are reduced. guard: the
-    precision guard that rank merges and layer folds must pass (None: no guard).
+    precision guard that rank merges and layer folds must pass (None: no guard). box: the domain
+    `status` holds on; with it, conv channels constant on the box are folded (channels.py).
     """
     status = status or {}
     layers = list(network.layers)
@@ -170,6 +172,9 @@ def reduce_stable(network: Network, status: dict[int, np.ndarray] | None = None,
         if not dense_pair(layers, k):
             if isinstance(layers[k], Conv2d):
                 stat[k] = remove_dead_channels(layers, k, stat[k], actions)
+                if box is not None:
+                    stat[k] = fold_constant_channels(layers, k, network.input_map, actions, box,
+                                                     stat)
                 drop_positions(layers, k + 1, stat, actions)
             k += 1
             continue
