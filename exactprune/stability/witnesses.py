@@ -89,21 +89,22 @@ def local_search(network: Network, box: Box, evidence: SignEvidence, starts: np.
     return new
 
 
-def _columns(network: Network, x: np.ndarray, layer: int, cols: np.ndarray) -> np.ndarray:
-    """g[layer][:, cols] at the inputs x, chunk by chunk."""
+def _values(network: Network, x: np.ndarray, layer: int, select) -> np.ndarray:
+    """select(g, rows) of g[layer] at the inputs x, chunk by chunk (rows: the chunk's slice of
+    x; a conv layer's values for all inputs at once would be large)."""
     step = network.chunk_rows()
-    return np.vstack([network.preactivations(x[r:r + step])[layer][:, cols]
-                      for r in range(0, x.shape[0], step)])
+    return np.concatenate([select(network.preactivations(x[r:r + step])[layer],
+                                  slice(r, r + step)) for r in range(0, x.shape[0], step)])
+
+
+def _columns(network: Network, x: np.ndarray, layer: int, cols: np.ndarray) -> np.ndarray:
+    """g[layer][:, cols] at the inputs x."""
+    return _values(network, x, layer, lambda g, rows: g[:, cols])
 
 
 def _own_values(network: Network, x: np.ndarray, layer: int, neuron: np.ndarray) -> np.ndarray:
-    """g[layer][neuron[t]] at x[t], chunk by chunk (a conv layer's values for all inputs at
-    once would be large)."""
-    step = network.chunk_rows()
-    return np.concatenate([
-        network.preactivations(x[r:r + step])[layer][np.arange(len(x[r:r + step])),
-                                                     neuron[r:r + step]]
-        for r in range(0, x.shape[0], step)])
+    """g[layer][neuron[t]] at x[t]."""
+    return _values(network, x, layer, lambda g, rows: g[np.arange(g.shape[0]), neuron[rows]])
 
 
 def find_witnesses(network: Network, box: Box, evidence: SignEvidence, seed: int = 0,

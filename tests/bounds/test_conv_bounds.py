@@ -21,8 +21,6 @@ CHAINS = [
 ]
 
 
-
-
 @pytest.mark.parametrize("chain", range(len(CHAINS)))
 @pytest.mark.parametrize("method, seed", [("bounds", 0), ("bounds", 1), ("milp", 0),
                                           ("per-neuron", 1), ("auto", 2)])
