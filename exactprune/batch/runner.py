@@ -1,6 +1,8 @@
 """Running the rows of a batch: skip what an earlier run did, spread the rest over worker
 processes (one row per worker at a time, each row's own analysis in that one process), and
-append one JSON line per row to the log as it finishes.
+append one JSON line per row to the log as it finishes. Rows start in order of decreasing time
+limit (CSV order among equal ones): the rows given most time, likely the longest, go first, so
+that none of them is left to run alone at the end.
 
 Ctrl-C: the rows finished so far stay written and logged; every other row of this run is
 logged as "interrupted" and the result says interrupted. Rows that ran in workers are
@@ -100,6 +102,7 @@ def run_batch(instances: list[Instance], out_dir: str | Path,
                 todo.append(job)
             else:
                 finish(done)
+        todo.sort(key=lambda job: -job.time_limit)  # stable: CSV order within a time limit
         with Workers(min(workers, max(1, len(todo)))) as pool:
             lost = pool.run(run_row, todo, arrived)
         for index in lost:
@@ -108,6 +111,6 @@ def run_batch(instances: list[Instance], out_dir: str | Path,
         interrupted = True
         for job in jobs:
             if job.instance.row not in records:
-                finish(job.record("interrupted", error="not finished: interrupted"))
+                finish(job.record("interrupted", error="not finished (Ctrl-C)"))
     return BatchResult([records[job.instance.row] for job in jobs], interrupted,
                        time.monotonic() - start)

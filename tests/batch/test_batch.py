@@ -53,13 +53,14 @@ def suite(tmp_path):
     return csv
 
 
-def log(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "batch.jsonl").read_text().splitlines()]
+def log(out: Path, skip: int = 0) -> list[dict]:
+    """The log's lines after the first `skip` (one run's), in row order."""
+    lines = (out / "batch.jsonl").read_text().splitlines()[skip:]
+    return sorted((json.loads(line) for line in lines), key=lambda r: r["row"])
 
 
 def statuses(out: Path, skip: int = 0) -> list[str]:
-    """The statuses of the log's lines after the first `skip`, in row order."""
-    return [r["status"] for r in sorted(log(out)[skip:], key=lambda r: r["row"])]
+    return [r["status"] for r in log(out, skip)]
 
 
 def params(path: Path) -> dict[str, np.ndarray]:
@@ -168,23 +169,35 @@ def test_a_bad_csv_is_one_line_and_exit_2(tmp_path, text, where):
 def test_interrupted_then_rerun_finishes_only_the_rest(suite, tmp_path, monkeypatch, how):
     out = tmp_path / "out"
     real = runner.run_row
+    started = []
 
-    def ctrl_c_at_row_2(job):
-        if job.instance.row != 2:
+    def ctrl_c_in_the_second_row(job):
+        started.append(job.instance.row)
+        if len(started) == 1:
             return real(job)
         if how == "KeyboardInterrupt":
             raise KeyboardInterrupt
         return job.record("interrupted", error="interrupted during the analysis")
 
-    monkeypatch.setattr(runner, "run_row", ctrl_c_at_row_2)
+    monkeypatch.setattr(runner, "run_row", ctrl_c_in_the_second_row)
     first = run("batch", suite, "--out", out)
     assert first.exit_code == 130
-    assert statuses(out) == ["ok", "interrupted", "interrupted"]
+    done = started[0]
+    assert statuses(out) == ["ok" if row == done else "interrupted" for row in (1, 2, 3)]
     assert sorted(p.suffix for p in out.iterdir()) == [".json", ".jsonl", ".onnx"]
     monkeypatch.setattr(runner, "run_row", real)
     rerun = run("batch", suite, "--out", out)
     assert rerun.exit_code == 0, rerun.output
-    assert statuses(out, 3) == ["skipped", "ok", "ok"]
+    assert statuses(out, 3) == ["skipped" if row == done else "ok" for row in (1, 2, 3)]
+
+
+def test_rows_given_more_time_start_first(suite, tmp_path, monkeypatch):
+    started = []
+    real = runner.run_row
+    monkeypatch.setattr(runner, "run_row", lambda job: started.append(job.instance.row) or
+                        real(job))
+    assert run("batch", suite, "--out", tmp_path / "out").exit_code == 0
+    assert started == [2, 1, 3]  # time limits 600 (the default), 30, 20
 
 
 def test_two_workers_give_the_same_results_as_one(suite, tmp_path):
@@ -192,8 +205,7 @@ def test_two_workers_give_the_same_results_as_one(suite, tmp_path):
         assert run("batch", suite, "--out", tmp_path / f"w{n}", "--workers", n).exit_code == 0
     one, two = log(tmp_path / "w1"), log(tmp_path / "w2")
     keys = ("row", "name", "status", "unknown", "params_before", "params_after", "max_abs")
-    assert [{k: r[k] for k in keys} for r in one] == \
-        [{k: r[k] for k in keys} for r in sorted(two, key=lambda r: r["row"])]
+    assert [{k: r[k] for k in keys} for r in one] == [{k: r[k] for k in keys} for r in two]
     for a, b in zip(sorted((tmp_path / "w1").glob("*.onnx")),
                     sorted((tmp_path / "w2").glob("*.onnx"))):
         pa, pb = params(a), params(b)
