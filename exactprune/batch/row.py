@@ -198,10 +198,12 @@ def _batch_section(job: RowJob, hashes: dict, **more) -> dict:
 
 
 def _write(job: RowJob, data: dict, model: bytes | None = None) -> None:
-    """The output model (if any), then the report, each atomically, replacing older ones."""
+    """The output model (if any), then the report, each atomically, replacing older ones but
+    never the row's own input files (OutputFileError: an error row)."""
     with Outputs() as outputs:
         if model is not None:
-            outputs.stage(check_target(job.output, what="output"), model)
-        outputs.stage(check_target(job.report, what="report"),
+            outputs.stage(check_target(job.output, what="output", protect=job.instance.model),
+                          model)
+        outputs.stage(check_target(job.report, what="report", protect=job.instance.spec),
                       json.dumps(data, indent=1) + "\n")
         outputs.publish()

@@ -48,10 +48,11 @@ def render(result: BatchResult, console: Console, title: str) -> None:
     table = Table(title=Text(title), title_justify="left", box=rich_box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
     for col in ("row", "model", "spec", "status", "unknown", "params", "max dev", "time"):
-        table.add_column(col, overflow="fold",
-                         justify="left" if col in ("model", "spec", "status") else "right")
+        names = col in ("model", "spec")
+        table.add_column(col, overflow="fold", no_wrap=not names,
+                         justify="left" if names or col == "status" else "right")
     for record in result.records:
-        table.add_row(str(record.row), Text(Path(record.model).name), Text(Path(record.spec).name),
+        table.add_row(str(record.row), Text(Path(record.model).stem), Text(Path(record.spec).stem),
                       Text(record.status, STYLES[record.status]), _number(record.unknown, "d"),
                       _sizes(record), _number(record.max_abs, ".3g"), f"{record.seconds:.1f} s")
     console.print(table)
