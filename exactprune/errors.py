@@ -45,12 +45,22 @@ class OutputFileError(ExactpruneError, OSError):
     """The output cannot be written where asked (would overwrite the input, exists, not writable)."""
 
 
+class InstancesFileError(ExactpruneError, ValueError):
+    """A batch's instances CSV is unreadable or malformed; the message names the file and line."""
+
+
 class MissingDependencyError(ExactpruneError, ImportError):
     """An optional extra (matplotlib for --plot) is not installed."""
 
 
 class VerificationError(ExactpruneError, AssertionError):
     """The compressed model deviates from the original beyond the tolerance."""
+
+    exit_code = 1
+
+
+class RowsFailedError(ExactpruneError, RuntimeError):
+    """Some rows of a batch ended in an error (the others were done); the message counts them."""
 
     exit_code = 1
 

@@ -23,6 +23,7 @@ LAYERS = [
     ("reductions", "regions"),
     ("compress_report", "pruning"),
     ("pipeline",),
+    ("batch",),
     ("cli",),
     ("__init__", "__main__"),
 ]

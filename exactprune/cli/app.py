@@ -1,6 +1,7 @@
 """The click group, shared options, and the one place where errors become exit codes.
 
-Exit codes: 0 success; 1 a check failed (verification deviation above tolerance); 2 bad input
+Exit codes: 0 success; 1 a check failed (verification deviation above tolerance; batch: a row
+failed); 2 bad input
 (file, model, domain, usage); 3 internal error (a bug: please report it); 4 a formal check is
 undecided (errors.EXIT_UNDECIDED); 130 interrupted.
 """
@@ -140,6 +141,8 @@ COMMANDS = {
     "compress": ("compress_cmd", "Compress IN exactly on the input domain and write OUT."),
     "stability": ("stability_cmd", "Prove which ReLU neurons of MODEL never change phase on the "
                                    "input domain."),
+    "batch": ("batch_cmd", "Run compress (or stability) on every row of INSTANCES.csv, writing "
+                           "into DIR."),
     "regions": ("regions_cmd", "Count the linear (activation) regions of MODEL on its input "
                                "domain, with upper bounds."),
     "verify": ("verify_cmd", "Check that models A and B compute the same outputs on the input "
