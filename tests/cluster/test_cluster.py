@@ -21,6 +21,7 @@ from builders import SAMPLE_MODELS, dense_model, planted, wide_net
 from click.testing import CliRunner
 from cluster_tasks import deaths, dying, seconds_left, square
 
+import exactprune
 from exactprune import cluster, compress
 from exactprune.cli import main
 from exactprune.cluster import ClusterSpec
@@ -72,6 +73,7 @@ def _statuses(result) -> list[list[int]]:
 
 
 def test_specs_parse_and_refuse():
+    assert exactprune.ClusterSpec is ClusterSpec  # in the public API
     assert ClusterSpec.parse("local:2") == ClusterSpec(local=2)
     assert ClusterSpec.parse("tcp://10.0.0.1:8786") == ClusterSpec(address="tcp://10.0.0.1:8786")
     assert str(ClusterSpec.parse("local:3")) == "local:3"
