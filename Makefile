@@ -11,7 +11,7 @@ $(BIN)/activate:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test,plot]'
+	$(BIN)/pip install --quiet -e '.[test,plot,cluster]'
 	touch $@
 
 DEMO_OUT := build/demo/$(notdir $(SAMPLE:.onnx=.compressed.onnx))

@@ -11,7 +11,8 @@ Public API (imported on first use, so that `import exactprune` and the command l
     prune_model(loaded, load_labelled(path, n), PruneOptions(...)) -> PruneResult   not exact
 The options dataclasses (StabilityOptions, CompressOptions, CheckOptions, FormalOptions,
 RegionOptions) hold
-every default.
+every default. Their `workers` is a count of local processes or a ClusterSpec (a Dask cluster:
+ClusterSpec.parse("local:4") or a scheduler address; pip install 'exactprune[cluster]').
 """
 
 from importlib import import_module
@@ -24,7 +25,7 @@ _PUBLIC = {"load": ".onnx_io", "load_model": ".onnx_io", "save": ".onnx_io",
            "prove": ".pipeline", "CheckOptions": ".equivalence",
            "FormalOptions": ".equivalence", "count_regions": ".regions",
            "RegionOptions": ".regions", "prune_model": ".pruning", "PruneOptions": ".pruning",
-           "load_labelled": ".domain"}
+           "load_labelled": ".domain", "ClusterSpec": ".cluster"}
 
 __all__ = ["__version__", *_PUBLIC]
 

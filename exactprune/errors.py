@@ -50,7 +50,11 @@ class InstancesFileError(ExactpruneError, ValueError):
 
 
 class MissingDependencyError(ExactpruneError, ImportError):
-    """An optional extra (matplotlib for --plot) is not installed."""
+    """An optional extra (matplotlib for --plot, Dask for --cluster) is not installed."""
+
+
+class ClusterError(ExactpruneError, ConnectionError):
+    """The Dask cluster of --cluster cannot be started or reached."""
 
 
 class VerificationError(ExactpruneError, AssertionError):

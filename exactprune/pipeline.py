@@ -14,6 +14,7 @@ import onnx
 
 from .atomic import write_atomic
 from .bounds import check_domain
+from .cluster import ClusterSpec
 from .compress_report import CompressReport, by_rule, layer_reports
 from .domain import Box
 from .equivalence import CheckOptions, FormalOptions, FormalReport, VerifyReport, compare, prove_equivalence
@@ -46,15 +47,15 @@ class CompressOptions:
     """time_limit: seconds for all stability analyses together (undecided neurons are kept:
     the output stays exact, only larger). lump_tol: tolerance of equal / proportional rows in
     lumping (0: exact). rank_tol: relative tolerance of the rank merge. workers: processes for
-    the per-neuron MILPs. verify: compare the result with the original in onnxruntime (check:
-    its points and tolerance). prove: also prove the written model equivalent to the original
-    on the domain (equivalence.prove_equivalence with `proof`; the unit box without a
-    domain); a counterexample fails the verification."""
+    the per-neuron MILPs and searches, or a ClusterSpec (its workers). verify: compare the
+    result with the original in onnxruntime (check: its points and tolerance). prove: also prove
+    the written model equivalent to the original on the domain (equivalence.prove_equivalence
+    with `proof`; the unit box without a domain); a counterexample fails the verification."""
 
     time_limit: float = DEFAULT_TIME_LIMIT
     lump_tol: float = 0.0
     rank_tol: float = RANK_TOL
-    workers: int = 1
+    workers: int | ClusterSpec = 1
     verify: bool = True
     check: CheckOptions = CheckOptions()
     prove: bool = False
@@ -170,10 +171,10 @@ def compress(model, domain: Box | None = None, options: CompressOptions | None =
 
 def prove(a, b, domain: Box | None = None, options: FormalOptions | None = None, *,
           names: tuple[str, str] = ("model A", "model B"), progress=None,
-          workers: int = 1) -> FormalReport:
+          workers: int | ClusterSpec = 1) -> FormalReport:
     """Prove models a and b (paths, ModelProtos or LoadedModels) equivalent within a tolerance
     on `domain` (None: the unit box): equivalence.prove_equivalence with the stability analysis
-    of both (method ANALYSIS_METHOD: no solver; `workers` processes for its searches)."""
+    of both (method ANALYSIS_METHOD: no solver; `workers` processes or a ClusterSpec for its searches)."""
     analyse = partial(analyse_stability,
                       options=StabilityOptions(method=ANALYSIS_METHOD, workers=workers))
     return prove_equivalence(a, b, domain, options, names=names, progress=progress,

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "exactprune"
 LAYERS = [
     ("errors", "interrupts", "_version"),
     ("atomic", "parallel"),
-    ("ir",),
+    ("ir", "cluster"),
     ("domain",),
     ("bounds", "onnx_io"),
     ("solvers",),

@@ -16,7 +16,6 @@ corner where the sign flips ends the search. No solver here.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from enum import Enum
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from ..domain import Box
 from ..ir import Network
+from ..parallel import clock
 from . import Bounds, input_bounds, widen
 from .optimised import Lines, Split, lower_pass, optimise_rows
 
@@ -124,7 +124,7 @@ def prove_sign(network: Network, box: Box, bounds: Bounds, k: int, j: int, sign:
                   {i: lines[i].initial().copy() for i in range(k)}, start)]
     used, closed, stuck = 0, False, []  # stuck: open parts with every crossing neuron fixed
     while todo:
-        if used >= max_nodes or time.monotonic() > deadline:
+        if used >= max_nodes or clock() > deadline:
             return Search(Verdict.OPEN, used, _upper(todo + stuck, threshold, closed))
         nodes, todo = todo[-BATCH:], todo[:-BATCH]
         used += len(nodes)

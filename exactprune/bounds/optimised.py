@@ -12,13 +12,13 @@ order, each one's optimised bounds relaxing the later ones. No solver here.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..domain import Box
 from ..ir import Network
+from ..parallel import clock
 from . import Bounds, input_bounds, widen
 
 ITERATIONS = 20
@@ -187,7 +187,7 @@ def optimise_rows(network: Network, k: int, lines: dict, coef: np.ndarray, const
         best = np.where(better, last.value, best)
         for key, v in ascent.params.items():
             best_params[key][better] = v[better]
-        if step == iterations or time.monotonic() > deadline:
+        if step == iterations or clock() > deadline:
             break
         grads = {("s", i): g for i, g in last.grads.items()}
         grads.update({("b", i): g for i, g in last.beta_grads.items()})
@@ -200,7 +200,7 @@ def optimised_bounds(network: Network, box: Box, bounds: Bounds, iterations: int
                      deadline: float = np.inf, layers=None) -> Bounds:
     """`bounds` (sound, e.g. symbolic_bounds with proven phases as known facts) tightened by
     optimised slopes for the crossing neurons of every two-phase layer after the first (or of
-    `layers`), in network order. Stops optimising at `deadline` (time.monotonic()); the bounds
+    `layers`), in network order. Stops optimising at `deadline` (parallel.clock()); the bounds
     returned are sound whenever it stops."""
     h0lo, h0up = input_bounds(network, box)
     out = list(bounds)
@@ -209,7 +209,7 @@ def optimised_bounds(network: Network, box: Box, bounds: Bounds, iterations: int
             continue
         lo, up = out[k]
         rows = np.flatnonzero((lo < 0.0) & (up > 0.0))
-        if rows.size == 0 or time.monotonic() > deadline:
+        if rows.size == 0 or clock() > deadline:
             continue
         lines = {i: Lines.of(network, i, *out[i]) for i in range(k)}
         dense = layer.as_dense()

@@ -1,7 +1,7 @@
 """The flags several commands share: the domain (--box LO HI, --bounds FILE, --vnnlib FILE,
---calibration FILE [--margin X]),
-the comparison (--samples, --atol, --rtol), --workers N, --time-limit S and --json FILE. Defaults
-come from the options dataclasses the API uses (one place for each)."""
+--calibration FILE [--margin X]), the comparison (--samples, --atol, --rtol), --workers N or
+--cluster ADDRESS|local:N, --time-limit S and --json FILE. Defaults come from the options
+dataclasses the API uses (one place for each)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import click
 from rich.console import Console
 
 from ..atomic import Target
+from ..cluster import ClusterSpec
 from ..domain import Box, resolve_domain
 from ..equivalence import TOLERANCES, CheckOptions
 from ..stability.options import DEFAULT_TIME_LIMIT
@@ -94,13 +95,41 @@ _WORKERS_HELP = ("Worker processes for the branch-and-bound searches and the per
                  "MILPs (the last stages of the analysis); bounds, witnesses and the single "
                  "MILP of --method milp run in the main process. --threads is an old name "
                  "for it.")
+_CLUSTER_HELP = ("The same work on a Dask cluster instead of --workers: the ADDRESS of its "
+                 "scheduler (tcp://host:8786), or local:N to start N worker processes for "
+                 "this run (pip install 'exactprune[cluster]'). A task whose worker dies is "
+                 "retried once, then counts as undone (neurons unknown, cells one region "
+                 "each).")
+
+
+def _cluster_spec(ctx, param, value: str | None) -> ClusterSpec | None:
+    if value is None:
+        return None
+    try:
+        return ClusterSpec.parse(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 def workers_option(command=None, *, help: str = _WORKERS_HELP):
-    """Add --workers N (alias --threads): worker processes (1: everything in this process)."""
+    """Add --workers N (alias --threads; 1: everything in this process) and --cluster
+    ADDRESS|local:N. The command receives one `workers` argument: N, or the ClusterSpec, whose
+    cluster is started (or reached) before the command runs and closed after it."""
     def add(cmd):
+        @functools.wraps(cmd)
+        def with_cluster(*args, workers: int, cluster: ClusterSpec | None, **kwargs):
+            if cluster is None:
+                return cmd(*args, workers=workers, **kwargs)
+            if workers > 1:
+                raise click.UsageError(f"--cluster and --workers {workers} exclude each other: "
+                                       "give one of them")
+            with cluster.held():
+                return cmd(*args, workers=cluster, **kwargs)
+
+        with_flag = click.option("--cluster", default=None, metavar="ADDRESS|local:N",
+                                 callback=_cluster_spec, help=_CLUSTER_HELP)(with_cluster)
         return click.option("--workers", "--threads", "workers", type=click.IntRange(min=1),
-                            default=1, show_default=True, metavar="N", help=help)(cmd)
+                            default=1, show_default=True, metavar="N", help=help)(with_flag)
 
     return add if command is None else add(command)
 

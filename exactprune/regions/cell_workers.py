@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..cluster import ClusterSpec
 from ..ir import Network
 from ..parallel import Workers, worker_cache
 from .enumerate import CellTask, LPEnumerator
@@ -31,7 +32,7 @@ class CellJob:
 
     problem: Problem
     network: Network
-    deadline: float | None  # time.monotonic() at which the count stops
+    deadline: float | None  # parallel.clock() at which the count stops
     keep_cells: bool
     key: str = field(default_factory=lambda: uuid.uuid4().hex)  # one enumerator per key
 
@@ -44,15 +45,14 @@ def _count_chunk(task: tuple[CellJob, list[CellTask]]) -> dict:
     return state.count_cells(cells)
 
 
-def run_in_workers(state: LPEnumerator, workers: int) -> None:
-    """state.run(), with the cells after the first layer counted by `workers` processes."""
+def run_in_workers(state: LPEnumerator, workers: int | ClusterSpec) -> None:
+    """state.run(), with the cells after the first layer counted by `workers` processes (or on
+    that cluster)."""
     cells = state.first_layer_cells()
     if not cells:
         return
     job = CellJob(state.p, state.network, state.deadline, state.keep_cells)
-    parts = np.array_split(np.arange(len(cells)), min(len(cells), CHUNKS_PER_WORKER * workers))
-    chunks = [[cells[i] for i in part] for part in parts]
-    left = set(range(len(chunks)))
+    chunks, left = [cells], {0}  # until the chunks are made (a cluster starts): all unexplored
 
     def take(index: int, out: dict) -> None:
         state.merge(out)
@@ -60,6 +60,10 @@ def run_in_workers(state: LPEnumerator, workers: int) -> None:
 
     try:
         with Workers(workers) as pool:
+            parts = np.array_split(np.arange(len(cells)),
+                                   min(len(cells), CHUNKS_PER_WORKER * pool.n))
+            chunks = [[cells[i] for i in part] for part in parts]
+            left = set(range(len(chunks)))
             lost = pool.run(_count_chunk, [(job, chunk) for chunk in chunks], take, state.deadline,
                             state.out_of_time)
         if lost and not state.stopped:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..cluster import ClusterSpec
 from ..domain import Box
 from ..ir import Network
+from ..parallel import spreads
 from ..stability import StabilityResult
 from .cell_workers import run_in_workers
 from .enumerate import LPEnumerator
@@ -24,13 +26,13 @@ from .vertex import VERTEX_MAX_DIM, VertexEnumerator
 def count_problem(problem: Problem, network: Network, time_limit: float | None = None,
                   samples: int = 256, seed: int = 0, keep_cells: bool = False,
                   progress: Callable[[int, float], None] | None = None,
-                  path: str | None = None, workers: int = 1) -> RegionCount:
+                  path: str | None = None, workers: int | ClusterSpec = 1) -> RegionCount:
     """Enumerate the regions of a Problem (see problem.py).
 
     path: "vertex" splits vertex-represented cells without LPs (vertex.py), "lp" splits cells
     with LPs (enumerate.py); None: "vertex" when the input dimension is at most VERTEX_MAX_DIM.
-    workers: > 1 counts the cells after the first layer in that many worker processes
-    ("lp" only).
+    workers: > 1 (or a ClusterSpec) counts the cells after the first layer in that many worker
+    processes (or on that cluster; "lp" only).
     """
     if path not in (None, *PATHS):
         raise ValueError(f"path must be one of {', '.join(PATHS)} or None, not {path!r}")
@@ -42,7 +44,7 @@ def count_problem(problem: Problem, network: Network, time_limit: float | None =
     else:
         state = LPEnumerator(problem, network, time_limit, samples, seed, keep_cells, progress)
     try:
-        if workers > 1 and isinstance(state, LPEnumerator):
+        if spreads(workers) and isinstance(state, LPEnumerator):
             run_in_workers(state, workers)
         else:
             state.run()
@@ -58,13 +60,14 @@ def count_problem(problem: Problem, network: Network, time_limit: float | None =
 def count_regions(network: Network, box: Box, time_limit: float | None = None,
                   stability: StabilityResult | None = None, samples: int = 256, seed: int = 0,
                   progress: Callable[[int, float], None] | None = None,
-                  path: str | None = None, workers: int = 1) -> RegionCount:
+                  path: str | None = None, workers: int | ClusterSpec = 1) -> RegionCount:
     """Count the activation regions of `network` on `box` exactly (a lower bound if stopped).
 
     stability: optional proven phases (neurons stable on the box never split anything).
     progress: called about twice a second with (regions so far, elapsed seconds).
     path: "vertex" (LP-free) or "lp" forces an enumeration; None: by input dimension.
-    workers: processes for the cells after the first layer (path "lp"; 1 = this process).
+    workers: processes (or a ClusterSpec) for the cells after the first layer (path "lp"; 1 =
+    this process).
     """
     return count_problem(box_problem(network, box, stability), network, time_limit, samples,
                          seed, progress=progress, path=path, workers=workers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..cluster import ClusterSpec
 from ..stability.options import DEFAULT_TIME_LIMIT
 from .mipbound import CONFIDENCE, TRIALS
 
@@ -21,11 +22,11 @@ class RegionOptions:
     (mipbound.mip_bound: with `trials` trials per XOR count, holding with probability >=
     `confidence`). time_limit: seconds for the count ("exact", "milp" and 2-D slices). samples:
     uniform points for "sample". workers: processes for "exact" (1: everything in this
-    process)."""
+    process), or a ClusterSpec (its workers)."""
 
     method: str = "exact"
     time_limit: float = DEFAULT_TIME_LIMIT
     samples: int = 100_000
-    workers: int = 1
+    workers: int | ClusterSpec = 1
     trials: int = TRIALS
     confidence: float = CONFIDENCE

@@ -3,13 +3,13 @@ types, the clock (time limit, progress), the counters and the witness re-check."
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from ..ir import Network
+from ..parallel import clock
 from .problem import Problem
 from .recheck import WitnessCheck
 
@@ -59,7 +59,7 @@ class Search:
         self.p, self.network = problem, network
         self.keep_cells = keep_cells
         self.progress = progress
-        self.start = time.monotonic()
+        self.start = clock()
         self.deadline = None if time_limit is None else self.start + time_limit
         self.last_report = 0.0
         self.regions = 0
@@ -73,7 +73,7 @@ class Search:
     def out_of_time(self) -> bool:
         """Whether the count must stop (time limit, or stopped for another reason); reports
         progress about twice a second."""
-        now = time.monotonic()
+        now = clock()
         if self.progress is not None and now - self.last_report > 0.5:
             self.last_report = now
             self.progress(self.regions, now - self.start)
@@ -92,7 +92,7 @@ class Search:
             notes.append("witness re-check failed")
         return RegionCount(
             regions=self.regions, exact=not notes, method="exact",
-            time_s=time.monotonic() - self.start, cells_per_layer=self.cells_per_layer,
+            time_s=clock() - self.start, cells_per_layer=self.cells_per_layer,
             lps=lps, outer_lps=outer_lps, point_splits=self.point_splits, verified=verified,
             note="; ".join(notes), cells=self.cells if self.keep_cells else None, path=path,
             interrupted=self.stopped == "interrupted")

@@ -6,12 +6,11 @@ check. After each layer the later layers' bounds are recomputed with what it pro
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from ..bounds.branching import Verdict, prove_sign
 from ..ir import ACTIVE, INACTIVE, UNKNOWN
+from ..parallel import clock
 from .per_neuron import ask, nearest_first
 from .result import Evidence, Reason
 from .signs import SignEvidence
@@ -44,7 +43,7 @@ def _search(task) -> list[tuple[int, int, Verdict, np.ndarray, float]]:
                 return bool(hit.any())
 
             found = prove_sign(network, box, bounds, k, j, sign,
-                               min(deadline, time.monotonic() + cap), refute, nodes)
+                               min(deadline, clock() + cap), refute, nodes)
             out.append((j, sign, found.verdict, np.array(flips).reshape(-1, box.size),
                         found.bound))
             if found.verdict is not Verdict.REFUTED:

@@ -16,7 +16,6 @@ the deadline) are simply not answered: unknown.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass, field
 from enum import Enum
@@ -25,7 +24,7 @@ import numpy as np
 
 from ..domain import Box
 from ..ir import Network
-from ..parallel import Workers, worker_cache
+from ..parallel import Workers, clock, worker_cache
 from ..solvers.encode import NetworkMILP
 from ..solvers.scip import FLIP_MARGIN, SolverTrouble, Status, scip_calls, solve
 from .result import Reason
@@ -98,7 +97,7 @@ class _Solver:
         return self.milp
 
     def side(self, j: int, sign: int, deadline: float) -> Side:
-        left = deadline - time.monotonic()
+        left = deadline - clock()
         if left <= 0:
             return Side(sign, Outcome.OPEN, reason=Reason.TIME_LIMIT)
         if self.spec.cap is not None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..cluster import ClusterSpec
+
 DEFAULT_TIME_LIMIT = 600.0  # seconds, for every command that analyses (one default)
 
 
@@ -11,9 +13,10 @@ DEFAULT_TIME_LIMIT = 600.0  # seconds, for every command that analyses (one defa
 class StabilityOptions:
     """time_limit: seconds for the whole analysis (undecided neurons are then unknown, kept).
     method: a key of exactprune.stability.METHODS. workers: processes for the per-neuron MILPs
-    (1: everything in this process). seed: of the witness search's random points."""
+    and branch-and-bound searches (1: everything in this process), or a ClusterSpec (its
+    workers). seed: of the witness search's random points."""
 
     time_limit: float = DEFAULT_TIME_LIMIT
     method: str = "auto"
-    workers: int = 1
+    workers: int | ClusterSpec = 1
     seed: int = 0
