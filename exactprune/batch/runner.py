@@ -21,7 +21,7 @@ from typing import Callable
 
 from ..errors import OutputFileError
 from ..interrupts import deferred
-from ..parallel import Workers
+from ..parallel import Cluster, Workers
 from .instances import Instance
 from .row import BatchOptions, RowJob, RowRecord, already_done, run_row
 
@@ -72,10 +72,11 @@ def output_dir(path: str | Path) -> Path:
 
 
 def run_batch(instances: list[Instance], out_dir: str | Path,
-              options: BatchOptions | None = None, workers: int = 1,
+              options: BatchOptions | None = None, workers: int | Cluster = 1,
               on_record: Callable[[RowRecord], None] | None = None) -> BatchResult:
     """Do every row of `instances` into `out_dir` (made when missing) with `workers` worker
-    processes; on_record(record) in this process as each row is skipped or finishes."""
+    processes (or a cluster's workers, exactprune.cluster.ClusterSpec); on_record(record) in
+    this process as each row is skipped or finishes."""
     start = time.monotonic()
     out = output_dir(out_dir)
     log = BatchLog(out / LOG_NAME)
@@ -103,7 +104,9 @@ def run_batch(instances: list[Instance], out_dir: str | Path,
             else:
                 finish(done)
         todo.sort(key=lambda job: -job.time_limit)  # stable: CSV order within a time limit
-        with Workers(min(workers, max(1, len(todo)))) as pool:
+        if isinstance(workers, int):
+            workers = min(workers, max(1, len(todo)))
+        with Workers(workers) as pool:
             lost = pool.run(run_row, todo, arrived)
         for index in lost:
             finish(todo[index].record("error", error="its worker process died"))

@@ -66,9 +66,10 @@ def render(result: BatchResult, console: Console, title: str) -> None:
 
 
 def _summary_json(result: BatchResult, instances: str, out_dir: str, options: BatchOptions,
-                  workers: int) -> dict:
+                  workers) -> dict:
     return {"instances": instances, "out": out_dir, "command": options.command,
-            "workers": workers, "seconds": round(result.seconds, 3),
+            "workers": workers if isinstance(workers, int) else str(workers),
+            "seconds": round(result.seconds, 3),
             "interrupted": result.interrupted,
             "counts": {status: result.count(status) for status in STYLES},
             "rows": [record.to_json() for record in result.records]}

@@ -20,6 +20,7 @@ import pytest
 from builders import SAMPLE_MODELS, dense_model, planted, wide_net
 from click.testing import CliRunner
 from cluster_tasks import deaths, dying, seconds_left, square
+from onnx import numpy_helper
 
 import exactprune
 from exactprune import cluster, compress
@@ -64,7 +65,8 @@ def _collect(workers: Workers, fn, tasks, deadline=None):
 def _tasks_run(spec: ClusterSpec) -> int:
     """How many tasks the cluster's scheduler has seen end (all exactprune tasks are `rebased`)."""
     counts = cluster._OPEN[spec][0].client.run_on_scheduler(
-        lambda dask_scheduler: dict(dask_scheduler.task_prefixes["rebased"].state_counts))
+        lambda dask_scheduler: dict(getattr(dask_scheduler.task_prefixes.get("rebased"),
+                                            "state_counts", {})))
     return sum(counts.get(state, 0) for state in ("memory", "forgotten", "erred"))
 
 
@@ -214,6 +216,35 @@ def test_cli_cluster_gives_the_json_of_workers(local2, tmp_path):
     assert with_workers["complete"]
     address = cluster._OPEN[local2][0].local.scheduler_address
     assert _stability_json(path, "--cluster", address) == with_workers
+
+
+def test_cli_batch_on_the_cluster_is_the_local_batch(local2, tmp_path):
+    """Rows of planted models, run as batch tasks on the cluster: the same log records and the
+    same written parameters as with one local process."""
+    for name, n, seed in (("a", 3, 0), ("b", 4, 1)):
+        net = planted(n, seed)[0]
+        onnx.save(dense_model([layer.weight for layer in net.layers],
+                              [layer.bias for layer in net.layers]), tmp_path / f"{name}.onnx")
+    (tmp_path / "a.json").write_text(json.dumps({"lo": 0.0, "hi": 1.0}))
+    (tmp_path / "b.json").write_text(json.dumps({"lo": 0.0, "hi": [1.0, 1.0, 0.5, 1.0]}))
+    csv = tmp_path / "instances.csv"
+    csv.write_text("a.onnx,a.json,20\nb.onnx,b.json,20\n")
+    keys = ("row", "name", "status", "unknown", "params_before", "params_after")
+    logs = {}
+    for flag, value in (("--workers", "1"), ("--cluster", "local:2")):
+        out = tmp_path / flag.strip("-")
+        before = _tasks_run(local2)
+        res = CliRunner().invoke(main, ["batch", str(csv), "--out", str(out), flag, value])
+        assert res.exit_code == 0, res.output
+        assert (_tasks_run(local2) > before) == (flag == "--cluster")
+        lines = [json.loads(line) for line in (out / "batch.jsonl").read_text().splitlines()]
+        logs[flag] = sorted(({k: r[k] for k in keys} for r in lines), key=lambda r: r["row"])
+        logs[flag, "params"] = [[numpy_helper.to_array(t).tolist()
+                                 for t in onnx.load(str(path)).graph.initializer]
+                                for path in sorted(out.glob("*.onnx"))]
+    assert logs["--workers"] == logs["--cluster"]
+    assert [r["status"] for r in logs["--cluster"]] == ["ok", "ok"]
+    assert logs["--workers", "params"] == logs["--cluster", "params"]
 
 
 def _one_line_error(args) -> str:
