@@ -12,6 +12,7 @@ from .frame import IDENTITY, Frame
 
 DEGENERATE = 1e-9  # a trace whose normal is shorter than this is parallel to the flat
 INDEPENDENT = 1e-6  # smallest singular value of unit normals for the fast path
+SIGN_ENTRIES = 2 ** 22  # most entries of the 2^n points (and signs) sign_points makes at once
 
 
 @lru_cache(maxsize=None)
@@ -26,12 +27,15 @@ def sign_points(point, normals, offsets, lo, hi, rows, rhs, others=None,
                 frame: Frame = IDENTITY) -> np.ndarray | None:
     """Points next to `point` on every side of the hyperplanes normals @ u = offsets, inside the
     box and the cell rows @ u <= rhs (rows unit norm), on the same side as `point` of the other
-    hyperplanes others = (normals, offsets) that miss it; None when the point has no margin or the
-    normals are dependent. Row i of the result has sign signs(n)[i] on the hyperplanes. Normals
+    hyperplanes others = (normals, offsets) that miss it; None when the point has no margin, the
+    normals are dependent, or the 2^n points would exceed SIGN_ENTRIES (callers then split).
+    Row i of the result has sign signs(n)[i] on the hyperplanes. Normals
     and rows in `frame` coordinates, points in input space."""
     n = normals.shape[0]
     if n == 0:
         return point[None, :]
+    if 2.0 ** n * (n + point.size) > SIGN_ENTRIES:
+        return None
     step = flat_step(point, normals, offsets, lo, hi, rows, rhs, others, frame)
     if step is None:
         return None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from math import comb
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -568,3 +570,42 @@ def test_lp_path_counts_the_same_without_witnesses(monkeypatch):
     plain = count_regions(net, box, path="lp")
     assert with_witnesses.exact and with_witnesses.verified and plain.exact
     assert with_witnesses.regions == plain.regions and with_witnesses.lps < plain.lps
+
+
+def test_sign_points_refuses_more_points_than_its_budget():
+    """18 independent hyperplanes through the centre of a 20-D box: 2^18 points of 20 inputs
+    exceed SIGN_ENTRIES, so none are made (the callers split instead); 10 of them are made."""
+    from exactprune.regions.signpoints import SIGN_ENTRIES, sign_points
+
+    d = 20
+    lo, hi, centre = np.zeros(d), np.ones(d), np.full(d, 0.5)
+    rows, rhs = np.zeros((0, d)), np.zeros(0)
+    for n, made in ((10, True), (18, False)):
+        assert (2.0 ** n * (n + d) > SIGN_ENTRIES) is not made
+        normals = np.eye(d)[:n]
+        pts = sign_points(centre, normals, normals @ centre, lo, hi, rows, rhs)
+        assert (pts is not None) is made
+        if made:
+            assert pts.shape == (2 ** n, d)
+            assert np.array_equal(np.sign(pts @ normals.T - normals @ centre),
+                                  np.array(list(itertools.product((1.0, -1.0), repeat=n))))
+
+
+def test_a_wide_first_layer_in_high_dimension_stops_at_the_time_limit_in_bounded_memory():
+    """The shipped 784-100-100-10 network on the unit box: the first layer's 100 hyperplanes
+    meet inside the box, whose 2^100 sides no one can list; under a 3 GB address-space limit
+    the count ends at its time limit with a lower bound (it once ran out of memory)."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    model = Path(__file__).parents[2] / "sample_models" / "mnist_784_100_100_10.onnx"
+    done = subprocess.run([sys.executable, "-m", "exactprune", "regions", str(model), "--box",
+                           "0", "1", "--time-limit", "3", "--json", "-"], capture_output=True,
+                          text=True, timeout=120, preexec_fn=limit)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert not report["exact"] and report["verified"] and report["regions"] >= 2
