@@ -1,5 +1,5 @@
 """Worker tasks of the stability analysis: their sizes and counts per row, the speed-up of 2
-workers against 1, and a projection to more workers (docs/scaling_tasks.md).
+workers against 1, and a projection to more workers (docs/scaling.md ("Scaling on paper")).
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/scaling.py tasks \\
         [--workers 2] [--limit 60] [--only TEXT] [--json FILE]
