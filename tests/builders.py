@@ -196,6 +196,13 @@ def planted(n_inputs: int, seed: int):
 BOX = Box(-np.ones(4), np.ones(4), "test box")
 
 
+def planted_model(path: Path, n_inputs: int, seed: int) -> Path:
+    """The 2-hidden-layer network of `planted` as a Gemm + Relu ONNX model at path."""
+    net, _, _ = planted(n_inputs, seed)
+    return save_model(dense_model([layer.weight for layer in net.layers],
+                                  [layer.bias for layer in net.layers]), path)
+
+
 def interval(w, b, lo, hi):
     wp, wn = np.maximum(w, 0), np.minimum(w, 0)
     return wp @ lo + wn @ hi + b, wp @ hi + wn @ lo + b

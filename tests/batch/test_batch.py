@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from builders import dense_model, planted, save_model
+from builders import dense_model, planted_model, save_model
 from click.testing import CliRunner
 from onnx import numpy_helper
 
@@ -19,13 +19,6 @@ from exactprune.cli import main
 
 def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def planted_model(path: Path, n_inputs: int, seed: int) -> Path:
-    """The planted 2-hidden-layer network of builders.planted as a Gemm + Relu ONNX model."""
-    net, _, _ = planted(n_inputs, seed)
-    return save_model(dense_model([layer.weight for layer in net.layers],
-                                  [layer.bias for layer in net.layers]), path)
 
 
 def vnnlib(path: Path, lo, hi) -> Path:

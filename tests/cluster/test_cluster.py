@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from builders import SAMPLE_MODELS, dense_model, planted, wide_net
+from builders import SAMPLE_MODELS, dense_model, planted, planted_model, wide_net
 from click.testing import CliRunner
 from cluster_tasks import deaths, dying, seconds_left, square
 from onnx import numpy_helper
@@ -221,10 +221,8 @@ def test_cli_cluster_gives_the_json_of_workers(local2, tmp_path):
 def test_cli_batch_on_the_cluster_is_the_local_batch(local2, tmp_path):
     """Rows of planted models, run as batch tasks on the cluster: the same log records and the
     same written parameters as with one local process."""
-    for name, n, seed in (("a", 3, 0), ("b", 4, 1)):
-        net = planted(n, seed)[0]
-        onnx.save(dense_model([layer.weight for layer in net.layers],
-                              [layer.bias for layer in net.layers]), tmp_path / f"{name}.onnx")
+    planted_model(tmp_path / "a.onnx", 3, seed=0)
+    planted_model(tmp_path / "b.onnx", 4, seed=1)
     (tmp_path / "a.json").write_text(json.dumps({"lo": 0.0, "hi": 1.0}))
     (tmp_path / "b.json").write_text(json.dumps({"lo": 0.0, "hi": [1.0, 1.0, 0.5, 1.0]}))
     csv = tmp_path / "instances.csv"
